@@ -1,0 +1,397 @@
+import { readFileSync } from "node:fs";
+import { AccessRules, Cidr } from "../http/access.js";
+import { ComplexValue } from "./complex-value.js";
+import { parseDuration, parseSize } from "./units.js";
+
+/**
+ * The configuration file. Keys are push-stream's directives without the `push_stream_` prefix,
+ * camelCased (`push_stream_longpolling_connection_ttl` → `longpollingConnectionTtl`); nginx's own
+ * directives keep their names too (`client_max_body_size` → `clientMaxBodySize`, `allow`, `deny`,
+ * `default_type` → `defaultType`). http-level keys sit at the top; location-level keys may also be
+ * set at the top or on a server and are inherited, as nginx merges them.
+ */
+
+export type SubscriberMode = "long-polling" | "polling";
+export const SUBSCRIBER_MODES: readonly SubscriberMode[] = ["long-polling", "polling"];
+const LATER_SUBSCRIBER_MODES = ["streaming", "eventsource", "websocket"];
+
+/** Settings that exist once per server process (nginx http{} level). */
+export interface HttpSettings {
+  maxMessagesStoredPerChannel: number;
+  messageTtl: number;
+  maxChannelIdLength: number;
+  maxNumberOfChannels: number;
+  maxNumberOfWildcardChannels: number;
+  wildcardChannelPrefix: string;
+  channelInactivityTime: number;
+  maxSubscribersPerChannel: number;
+  channelDeletedMessageText: string;
+  pingMessageText: string;
+  timeoutWithBody: boolean;
+  clientMaxHeaderSize: number;
+}
+
+/** One location after inheritance: everything a handler needs, already compiled. */
+export interface LocationConfig {
+  path: string;
+  publisher: "normal" | "admin" | undefined;
+  subscriber: SubscriberMode | undefined;
+  channelsPath: ComplexValue | undefined;
+  lastReceivedMessageTag: ComplexValue | undefined;
+  lastReceivedMessageTime: ComplexValue | undefined;
+  lastEventId: ComplexValue | undefined;
+  /** Seconds; undefined = hold forever. */
+  longpollingConnectionTtl: number | undefined;
+  subscriberConnectionTtl: number | undefined;
+  authorizedChannelsOnly: boolean;
+  allowedOrigins: ComplexValue | undefined;
+  rejectArgs: string[];
+  messageTemplate: string;
+  headerTemplate: string;
+  footerTemplate: string;
+  storeMessages: boolean;
+  channelInfoOnPublish: boolean;
+  access: AccessRules | undefined;
+  clientMaxBodySize: number;
+  defaultType: string;
+  wildcardChannelMaxQtd: number;
+  maxChannelsPerRequest: number;
+}
+
+export interface ListenAddress {
+  host: string | undefined;
+  port: number;
+}
+
+export interface ServerConfig {
+  listen: ListenAddress;
+  locations: LocationConfig[];
+}
+
+export interface PushwireConfig {
+  http: HttpSettings;
+  servers: ServerConfig[];
+}
+
+type Kind = "duration" | "positiveDuration" | "size" | "count" | "boolean" | "string" | "template" | "complex"
+  | "strings" | "publisher" | "subscriber" | "cidrs" | "deny" | "path" | "file";
+
+interface KeySpec {
+  kind: Kind;
+  default?: unknown;
+  help: string;
+}
+
+/** http-level keys, with defaults (push-stream's, except where noted in help). */
+export const HTTP_KEYS: Record<keyof HttpSettings, KeySpec> = {
+  maxMessagesStoredPerChannel: { kind: "count", default: 0, help: "ring size per channel; oldest dropped (0 = unlimited)" },
+  messageTtl: { kind: "positiveDuration", default: 1800, help: "lifetime of a stored message" },
+  maxChannelIdLength: { kind: "count", default: 0, help: "longer ids get 400 (0 = unlimited)" },
+  maxNumberOfChannels: { kind: "count", default: 0, help: "channel cap; creation beyond it gets 403 (0 = unlimited)" },
+  maxNumberOfWildcardChannels: { kind: "count", default: 0, help: "wildcard channel cap (0 = unlimited)" },
+  wildcardChannelPrefix: { kind: "string", default: "", help: "ids starting with it are wildcard channels" },
+  channelInactivityTime: { kind: "duration", default: 30, help: "an empty channel with no subscriber is removed after this" },
+  maxSubscribersPerChannel: { kind: "count", default: 0, help: "subscriptions per channel; more get 403 (0 = unlimited)" },
+  channelDeletedMessageText: { kind: "string", default: "Channel deleted", help: "text of the id -2 message" },
+  pingMessageText: { kind: "string", default: " ", help: "text of the id -1 ping message (streaming modes)" },
+  timeoutWithBody: { kind: "boolean", default: false, help: "long-poll timeout answers 200 with the id -3 message instead of 304" },
+  clientMaxHeaderSize: { kind: "size", default: 16384, help: "request line + headers; larger requests get 431 (pushwire)" },
+};
+
+/** Location-level keys (also allowed at the top level and on a server, and inherited). */
+export const LOCATION_KEYS: Record<Exclude<keyof LocationConfig, "access"> | "allow" | "deny" | "headerTemplateFile", KeySpec> = {
+  path: { kind: "path", help: "URI prefix; the longest matching prefix wins" },
+  publisher: { kind: "publisher", help: "\"normal\" or \"admin\" (admin also allows DELETE)" },
+  subscriber: { kind: "subscriber", help: "\"long-polling\" or \"polling\"" },
+  channelsPath: { kind: "complex", help: "channel ids of the request, e.g. \"$arg_CHANNEL_ID\"" },
+  lastReceivedMessageTag: { kind: "complex", help: "tag cursor instead of If-None-Match, e.g. \"$arg_tag\"" },
+  lastReceivedMessageTime: { kind: "complex", help: "time cursor instead of If-Modified-Since, e.g. \"$arg_time\"" },
+  lastEventId: { kind: "complex", help: "event id cursor instead of Last-Event-Id" },
+  longpollingConnectionTtl: { kind: "positiveDuration", help: "how long a long-poll is held before 304 (default: subscriberConnectionTtl, else forever)" },
+  subscriberConnectionTtl: { kind: "positiveDuration", help: "maximum lifetime of a subscriber connection" },
+  authorizedChannelsOnly: { kind: "boolean", default: false, help: "subscribers may only join channels that hold a stored message" },
+  allowedOrigins: { kind: "complex", help: "Access-Control-Allow-Origin value; enables CORS" },
+  rejectArgs: { kind: "strings", default: [], help: "query arguments answered with 400 when present (BitrixVM rejects \"callback\")" },
+  messageTemplate: { kind: "template", default: "~text~", help: "rendering of each message" },
+  headerTemplate: { kind: "string", default: "", help: "sent before the messages of a response" },
+  headerTemplateFile: { kind: "file", help: "file read at load time as headerTemplate" },
+  footerTemplate: { kind: "string", default: "", help: "sent after the messages of a response" },
+  storeMessages: { kind: "boolean", default: false, help: "keep published messages for catch-up" },
+  channelInfoOnPublish: { kind: "boolean", default: true, help: "publish replies with the channel info JSON" },
+  allow: { kind: "cidrs", help: "addresses allowed, e.g. [\"127.0.0.0/8\", \"::1\"]; others get 403" },
+  deny: { kind: "deny", help: "\"all\" or a list of addresses answered with 403" },
+  clientMaxBodySize: { kind: "size", default: 1048576, help: "publish body limit; larger gets 413" },
+  defaultType: { kind: "string", default: "text/plain; charset=utf-8", help: "Content-Type of subscriber responses" },
+  wildcardChannelMaxQtd: { kind: "count", default: 0, help: "wildcard channels per subscribe request (0 = maxNumberOfWildcardChannels)" },
+  maxChannelsPerRequest: { kind: "count", default: 1000, help: "channel ids in one request; more get 400 (pushwire)" },
+};
+
+const SERVER_ONLY = new Set(["listen", "locations"]);
+
+export type ConfigResult = { config: PushwireConfig; errors?: undefined } | { config?: undefined; errors: string[] };
+
+type Raw = Record<string, unknown>;
+
+function isObject(value: unknown): value is Raw {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Validates a parsed JSON configuration; every problem comes back as "where: what". */
+export function normalizeConfig(input: unknown, baseDir = "."): ConfigResult {
+  const errors: string[] = [];
+  if (!isObject(input)) return { errors: ["configuration: must be a JSON object"] };
+
+  const http = {} as Record<string, unknown>;
+  for (const [key, spec] of Object.entries(HTTP_KEYS)) {
+    http[key] = key in input ? convert(input[key], spec, key, errors, baseDir) : spec.default;
+  }
+  const topLocation = pickLocationKeys(input, "", errors);
+  for (const key of Object.keys(input)) {
+    if (!(key in HTTP_KEYS) && !(key in LOCATION_KEYS) && key !== "servers") errors.push(`${key}: unknown key${suggest(key)}`);
+  }
+
+  const servers: ServerConfig[] = [];
+  const rawServers = input.servers;
+  if (!Array.isArray(rawServers) || rawServers.length === 0) {
+    errors.push("servers: must be a non-empty array of servers");
+  } else {
+    const seen = new Map<string, string>();
+    rawServers.forEach((rawServer, si) => {
+      const where = `servers[${si}]`;
+      if (!isObject(rawServer)) return errors.push(`${where}: must be an object`);
+      for (const key of Object.keys(rawServer)) {
+        if (!SERVER_ONLY.has(key) && !(key in LOCATION_KEYS)) errors.push(`${where}.${key}: unknown key${suggest(key)}`);
+      }
+      const listen = parseListen(rawServer.listen);
+      if (!listen) errors.push(`${where}.listen: must be "[host:]port", e.g. "8893" or "127.0.0.1:8895"`);
+      else {
+        const id = `${listen.host ?? "*"}:${listen.port}`;
+        if (listen.port !== 0 && seen.has(id)) errors.push(`${where}.listen: ${id} is already used by ${seen.get(id)}`);
+        seen.set(id, where);
+      }
+      const serverLocation = pickLocationKeys(rawServer, `${where}.`, errors);
+      const locations: LocationConfig[] = [];
+      const rawLocations = rawServer.locations;
+      if (!Array.isArray(rawLocations) || rawLocations.length === 0) {
+        errors.push(`${where}.locations: must be a non-empty array of locations`);
+      } else {
+        const paths = new Set<string>();
+        rawLocations.forEach((rawLocation, li) => {
+          const lwhere = `${where}.locations[${li}]`;
+          if (!isObject(rawLocation)) return errors.push(`${lwhere}: must be an object`);
+          for (const key of Object.keys(rawLocation)) {
+            if (!(key in LOCATION_KEYS)) errors.push(`${lwhere}.${key}: unknown key${suggest(key)}`);
+          }
+          const own = pickLocationKeys(rawLocation, `${lwhere}.`, errors);
+          const merged = { ...topLocation, ...serverLocation, ...own };
+          const location = buildLocation(merged, lwhere, errors, baseDir);
+          if (location) {
+            if (paths.has(location.path)) errors.push(`${lwhere}.path: "${location.path}" is defined twice on this server`);
+            paths.add(location.path);
+            locations.push(location);
+          }
+        });
+      }
+      if (listen) servers.push({ listen, locations });
+    });
+  }
+
+  if (errors.length > 0) return { errors };
+  return { config: { http: http as unknown as HttpSettings, servers } };
+}
+
+/** Reads and validates a JSON configuration file. */
+export function loadConfigFile(file: string): ConfigResult {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    return { errors: [`${file}: cannot read: ${(error as Error).message}`] };
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    return { errors: [`${file}: invalid JSON: ${(error as Error).message}`] };
+  }
+  const dir = file.includes("/") ? file.slice(0, file.lastIndexOf("/")) || "/" : ".";
+  return normalizeConfig(parsed, dir);
+}
+
+/** The location keys present in one object, with the template-file conflict checked per level. */
+function pickLocationKeys(raw: Raw, where: string, errors: string[]): Raw {
+  const picked: Raw = {};
+  for (const key of Object.keys(raw)) if (key in LOCATION_KEYS && key !== "path") picked[key] = raw[key];
+  if ("path" in raw && where.includes("locations[")) picked.path = raw.path;
+  else if ("path" in raw) errors.push(`${where}path: only a location has a path`);
+  if ("headerTemplate" in picked && "headerTemplateFile" in picked) {
+    errors.push(`${where}headerTemplateFile: is duplicate or template set by headerTemplate`);
+  } else if ("headerTemplate" in picked) {
+    picked.headerTemplateFile = undefined; // a nearer headerTemplate overrides an inherited file
+  } else if ("headerTemplateFile" in picked) {
+    picked.headerTemplate = undefined;
+  }
+  return picked;
+}
+
+function buildLocation(raw: Raw, where: string, errors: string[], baseDir: string): LocationConfig | undefined {
+  const before = errors.length;
+  const value = (key: keyof typeof LOCATION_KEYS): unknown => {
+    const spec = LOCATION_KEYS[key];
+    const given = raw[key];
+    return given === undefined ? spec.default : convert(given, spec, `${where}.${key}`, errors, baseDir);
+  };
+  const path = value("path") as string | undefined;
+  if (path === undefined) errors.push(`${where}.path: required`);
+  const publisher = value("publisher") as LocationConfig["publisher"];
+  const subscriber = value("subscriber") as SubscriberMode | undefined;
+  if (publisher && subscriber) errors.push(`${where}: a location is either a publisher or a subscriber, not both`);
+  const channelsPath = value("channelsPath") as ComplexValue | undefined;
+  if ((publisher || subscriber) && !channelsPath) errors.push(`${where}.channelsPath: must be set on a publisher or subscriber location`);
+  const allow = value("allow") as Cidr[] | undefined;
+  const deny = value("deny") as Cidr[] | "all" | undefined;
+  const fileTemplate = value("headerTemplateFile") as string | undefined;
+  const location: LocationConfig = {
+    path: path ?? "/",
+    publisher,
+    subscriber,
+    channelsPath,
+    lastReceivedMessageTag: value("lastReceivedMessageTag") as ComplexValue | undefined,
+    lastReceivedMessageTime: value("lastReceivedMessageTime") as ComplexValue | undefined,
+    lastEventId: value("lastEventId") as ComplexValue | undefined,
+    longpollingConnectionTtl: (value("longpollingConnectionTtl") ?? value("subscriberConnectionTtl")) as number | undefined,
+    subscriberConnectionTtl: value("subscriberConnectionTtl") as number | undefined,
+    authorizedChannelsOnly: value("authorizedChannelsOnly") as boolean,
+    allowedOrigins: value("allowedOrigins") as ComplexValue | undefined,
+    rejectArgs: value("rejectArgs") as string[],
+    messageTemplate: value("messageTemplate") as string,
+    headerTemplate: fileTemplate ?? (value("headerTemplate") as string),
+    footerTemplate: value("footerTemplate") as string,
+    storeMessages: value("storeMessages") as boolean,
+    channelInfoOnPublish: value("channelInfoOnPublish") as boolean,
+    access: allow || deny ? new AccessRules(allow, deny) : undefined,
+    clientMaxBodySize: value("clientMaxBodySize") as number,
+    defaultType: value("defaultType") as string,
+    wildcardChannelMaxQtd: value("wildcardChannelMaxQtd") as number,
+    maxChannelsPerRequest: value("maxChannelsPerRequest") as number,
+  };
+  return errors.length === before ? location : undefined;
+}
+
+function convert(value: unknown, spec: KeySpec, where: string, errors: string[], baseDir: string): unknown {
+  const fail = (what: string): undefined => {
+    errors.push(`${where}: ${what}`);
+    return undefined;
+  };
+  switch (spec.kind) {
+    case "duration":
+    case "positiveDuration": {
+      const seconds = parseDuration(value);
+      if (seconds === undefined) return fail(`invalid duration ${JSON.stringify(value)} (use seconds or an nginx time such as "40s", "30m", "24h")`);
+      if (spec.kind === "positiveDuration" && seconds === 0) return fail("cannot be zero");
+      return seconds;
+    }
+    case "size": {
+      const bytes = parseSize(value);
+      return bytes === undefined ? fail(`invalid size ${JSON.stringify(value)} (use bytes or "32k", "1M")`) : bytes;
+    }
+    case "count":
+      return Number.isInteger(value) && (value as number) >= 0 ? value : fail(`must be a whole number ≥ 0, got ${JSON.stringify(value)}`);
+    case "boolean":
+      return typeof value === "boolean" ? value : fail(`must be true or false, got ${JSON.stringify(value)}`);
+    case "string":
+      return typeof value === "string" ? value : fail(`must be a string, got ${JSON.stringify(value)}`);
+    case "template":
+      if (typeof value !== "string") return fail(`must be a string, got ${JSON.stringify(value)}`);
+      return value.trim() === "" ? fail("cannot be blank") : value;
+    case "path":
+      return typeof value === "string" && value.startsWith("/") ? value : fail(`must be a string starting with "/", got ${JSON.stringify(value)}`);
+    case "file": {
+      if (typeof value !== "string" || value === "") return fail("must be a file name");
+      const file = value.startsWith("/") ? value : `${baseDir}/${value}`;
+      try {
+        return readFileSync(file, "utf8");
+      } catch (error) {
+        return fail(`cannot read ${file}: ${(error as Error).message}`);
+      }
+    }
+    case "complex": {
+      if (typeof value !== "string") return fail(`must be a string, got ${JSON.stringify(value)}`);
+      const compiled = ComplexValue.compile(value);
+      return typeof compiled === "string" ? fail(compiled) : compiled;
+    }
+    case "strings":
+      return Array.isArray(value) && value.every((v) => typeof v === "string" && v !== "") ? value : fail("must be an array of non-empty strings");
+    case "publisher": {
+      const mode = typeof value === "string" ? value.toLowerCase() : "";
+      return mode === "normal" || mode === "admin" ? mode : fail(`invalid publisher mode value: ${String(value)}, accepted values (normal, admin)`);
+    }
+    case "subscriber": {
+      const mode = typeof value === "string" ? value.toLowerCase() : "";
+      if ((SUBSCRIBER_MODES as readonly string[]).includes(mode)) return mode;
+      if (LATER_SUBSCRIBER_MODES.includes(mode)) return fail(`subscriber mode ${mode} is not available in this version of pushwire (available: ${SUBSCRIBER_MODES.join(", ")})`);
+      return fail(`invalid subscriber mode value: ${String(value)}, accepted values (${SUBSCRIBER_MODES.join(", ")})`);
+    }
+    case "cidrs":
+    case "deny": {
+      if (spec.kind === "deny" && value === "all") return "all";
+      const list = typeof value === "string" ? [value] : value;
+      if (!Array.isArray(list)) return fail(`must be ${spec.kind === "deny" ? "\"all\" or " : ""}an address, a CIDR or a list of them`);
+      const cidrs: Cidr[] = [];
+      for (const item of list) {
+        const cidr = typeof item === "string" ? Cidr.parse(item) : undefined;
+        if (!cidr) return fail(`invalid address or CIDR ${JSON.stringify(item)}`);
+        cidrs.push(cidr);
+      }
+      return cidrs;
+    }
+  }
+}
+
+function parseListen(value: unknown): ListenAddress | undefined {
+  const text = typeof value === "number" ? String(value) : value;
+  if (typeof text !== "string") return undefined;
+  const m = /^(?:(\[[0-9a-fA-F:.]+\]|[^:\s]+):)?(\d{1,5})$/.exec(text.trim());
+  if (!m) return undefined;
+  const port = Number(m[2]);
+  if (port > 65535) return undefined;
+  const host = m[1]?.replace(/^\[|\]$/g, "");
+  return { host: host === "*" ? undefined : host, port };
+}
+
+const ALL_KEYS = [...Object.keys(HTTP_KEYS), ...Object.keys(LOCATION_KEYS), ...SERVER_ONLY, "servers"];
+
+function suggest(key: string): string {
+  const plain = key.replace(/^push_stream_/, "").replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+  const lower = plain.toLowerCase();
+  const hit = ALL_KEYS.find((k) => k.toLowerCase() === lower);
+  return hit ? ` (did you mean "${hit}"?)` : "";
+}
+
+/**
+ * The effective configuration in the file's own shape: every http key with its value or default,
+ * every location with its inherited and default values. What `--print-config` shows.
+ */
+export function effectiveConfig(input: Raw): Raw {
+  const out: Raw = {};
+  for (const [key, spec] of Object.entries(HTTP_KEYS)) out[key] = input[key] ?? spec.default;
+  const top = pickLocationKeys(input, "", []);
+  out.servers = (input.servers as Raw[]).map((server) => {
+    const inherited = { ...top, ...pickLocationKeys(server, "servers[].", []) };
+    return {
+      listen: String(server.listen),
+      locations: (server.locations as Raw[]).map((location) => {
+        const merged: Raw = { ...inherited, ...pickLocationKeys(location, "locations[].", []) };
+        const result: Raw = {};
+        for (const [key, spec] of Object.entries(LOCATION_KEYS)) {
+          if (key === "headerTemplateFile") continue;
+          const value = merged[key] ?? spec.default;
+          if (value !== undefined) result[key] = value;
+        }
+        if (merged.headerTemplateFile !== undefined) result.headerTemplateFile = merged.headerTemplateFile;
+        return result;
+      }),
+    };
+  });
+  return out;
+}

@@ -1,0 +1,34 @@
+import type { Message } from "./message.js";
+import { Ring } from "./ring.js";
+
+/** Anything that receives a channel's messages: a held long-poll, a stream, a WebSocket… */
+export interface ChannelSubscriber {
+  onMessage(channel: Channel, message: Message): void;
+  /** The channel was deleted; `message` is the id -2 pseudo-message for it. */
+  onChannelDeleted(channel: Channel, message: Message): void;
+}
+
+/** One channel: its stored messages, its current subscribers and its counters. */
+export class Channel {
+  readonly messages: Ring<Message>;
+  /** Id of the last message published here (= messages ever published to this channel). */
+  lastMessageId = 0;
+  readonly subscribers = new Set<ChannelSubscriber>();
+  /** When the channel was last published to or subscribed to (ms); drives inactivity expiry. */
+  lastActivity: number;
+  deleted = false;
+
+  constructor(
+    readonly id: string,
+    readonly wildcard: boolean,
+    maxStored: number,
+    now: number,
+  ) {
+    this.messages = new Ring<Message>(maxStored, 1);
+    this.lastActivity = now;
+  }
+
+  get storedMessages(): number {
+    return this.messages.length;
+  }
+}

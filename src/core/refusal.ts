@@ -1,0 +1,24 @@
+/**
+ * A request the server turns down: an HTTP status and push-stream's explain text
+ * (sent as `X-Nginx-PushStream-Explain`, or inside a WebSocket close frame). Errors are values;
+ * the HTTP layer turns them into responses in one place.
+ */
+export class Refusal {
+  constructor(
+    readonly status: number,
+    readonly explain: string,
+  ) {}
+}
+
+/** push-stream's catalogue (PROTOCOL.md §13), plus pushwire's own limits. */
+export const refusals = {
+  noChannelId: new Refusal(400, "No channel id provided."),
+  channelIdNotAuthorized: new Refusal(403, "Channel id not authorized for this method."),
+  channelIdTooLarge: new Refusal(400, "Channel id is too large."),
+  emptyPost: new Refusal(400, "Empty post requests are not allowed."),
+  tooManyChannels: new Refusal(403, "Number of channels were exceeded."),
+  cannotCreateChannels: new Refusal(403, "Subscriber could not create channels."),
+  subscribersLimit: new Refusal(403, "Subscribers limit per channel has been exceeded."),
+  tooMuchWildcard: new Refusal(403, "Subscribed too much wildcard channels."),
+  tooManyChannelsInRequest: new Refusal(400, "Too many channels in one request."),
+} as const;

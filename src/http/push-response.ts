@@ -1,0 +1,19 @@
+import { ServerResponse, type IncomingMessage } from "node:http";
+import type { Held } from "./context.js";
+
+/**
+ * node:http's response with one extra slot: the subscriber waiting on it. That lets one shared
+ * 'close' listener find the subscriber without a closure per request.
+ */
+export class PushResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
+  held: Held | null = null;
+}
+
+/** Shared 'close' listener of held responses: the client went away before we answered. */
+export function abortHeldOnClose(this: PushResponse): void {
+  const held = this.held;
+  if (held) {
+    this.held = null;
+    held.abort();
+  }
+}

@@ -1,0 +1,85 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { LocationConfig, ServerConfig } from "../config/schema.js";
+import { Template } from "../core/template.js";
+import type { PushContext } from "./context.js";
+import { percentDecode } from "./percent.js";
+import { publisherHandler } from "./publisher.js";
+import { RequestVars } from "./request-vars.js";
+import { addNoCache, sendRefusal } from "./respond.js";
+import { Refusal } from "../core/refusal.js";
+import { longPollingHandler } from "../subscribers/long-polling.js";
+import { pollingHandler } from "../subscribers/polling.js";
+
+/** A request handler for one kind of location. */
+export type Handler = (route: Route, req: IncomingMessage, res: ServerResponse, vars: RequestVars) => void;
+
+const noLocation = new Refusal(404, "No location matches this path.");
+const accessDenied = new Refusal(403, "Access denied for this address.");
+const noHandler = new Refusal(404, "This location has no publisher or subscriber.");
+
+/** One location, compiled: its settings, its templates as bytes, and its handler. */
+export class Route {
+  readonly messageTemplate: Template;
+  readonly header: Buffer;
+  readonly footer: Buffer;
+  /** `X-Nginx-PushStream-Mode` may only add a mode: a polling location can be asked to hold. */
+  private readonly handler: Handler | undefined;
+
+  constructor(
+    readonly ctx: PushContext,
+    readonly config: LocationConfig,
+  ) {
+    this.messageTemplate = new Template(config.messageTemplate);
+    this.header = Buffer.from(config.headerTemplate);
+    this.footer = Buffer.from(config.footerTemplate);
+    this.handler = config.publisher ? publisherHandler
+      : config.subscriber === "long-polling" ? longPollingHandler
+      : config.subscriber === "polling" ? pollingHandler
+      : undefined;
+  }
+
+  /** The Access-Control-Allow-Origin value for this request, if CORS is on. */
+  origin(vars: RequestVars): string | undefined {
+    const value = this.config.allowedOrigins?.evaluate(vars);
+    return value ? percentDecode(value) : undefined;
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse, vars: RequestVars): void {
+    const config = this.config;
+    if (config.access && !config.access.permits(req.socket.remoteAddress)) {
+      return sendRefusal(res, accessDenied, []);
+    }
+    for (const name of config.rejectArgs) {
+      if (vars.arg(name)) return sendRefusal(res, new Refusal(400, `Argument ${name} is not allowed here.`), addNoCache([]));
+    }
+    let handler = this.handler;
+    if (handler === pollingHandler && /^long-polling$/i.test(vars.header("x-nginx-pushstream-mode") ?? "")) {
+      handler = longPollingHandler;
+    }
+    if (!handler) return sendRefusal(res, noHandler, []);
+    handler(this, req, res, vars);
+  }
+}
+
+/** The locations of one server; the longest matching path prefix wins (nginx `location ^~`). */
+export class Router {
+  private readonly routes: Route[];
+
+  constructor(ctx: PushContext, server: ServerConfig) {
+    this.routes = server.locations.map((location) => new Route(ctx, location)).sort((a, b) => b.config.path.length - a.config.path.length);
+  }
+
+  match(path: string): Route | undefined {
+    const decoded = percentDecode(path);
+    for (const route of this.routes) if (decoded.startsWith(route.config.path)) return route;
+    return undefined;
+  }
+
+  /** The request listener. */
+  readonly dispatch = (req: IncomingMessage, res: ServerResponse): void => {
+    const vars = new RequestVars(req);
+    const route = this.match(vars.path);
+    if (!route) return sendRefusal(res, noLocation, []);
+    route.handle(req, res, vars);
+  };
+}

@@ -1,0 +1,169 @@
+import { bitrixVmConfig } from "./config/bitrixvm.js";
+import { effectiveConfig, loadConfigFile, normalizeConfig, type ConfigResult, type PushwireConfig } from "./config/schema.js";
+import { PushServer } from "./http/server.js";
+import { Logger, type LogLevel } from "./log.js";
+import { VERSION } from "./version.js";
+import { readFileSync } from "node:fs";
+
+/** Exit codes: what went wrong, for systemd and scripts. */
+const EXIT_OK = 0;
+const EXIT_CONFIG = 1;
+const EXIT_USAGE = 2;
+const EXIT_LISTEN = 3;
+
+const HELP = `pushwire ${VERSION} — real-time HTTP push server speaking the nginx-push-stream-module protocol
+
+Usage: pushwire [--config FILE] [--check] [--print-config] [--log-level LEVEL] [--version] [--help]
+
+  --config FILE      JSON configuration (keys = push_stream_* directives, camelCased).
+                     Without it: the built-in BitrixVM layout — long-polling subscribers on
+                     :8893 /bitrix/sub, admin publisher on 127.0.0.1:8895 /bitrix/pub/.
+  --check            validate the configuration, print one line per problem, exit 0 or 1
+  --print-config     print the effective configuration as JSON (a starting point for a file)
+  --log-level LEVEL  debug, info (default), warn, error
+  --version          print the version
+  --help             this text
+
+Signals: SIGTERM/SIGINT answer held subscribers (304) and exit 0.
+Exit codes: 0 ok, 1 invalid configuration, 2 bad command line, 3 cannot listen.
+`;
+
+interface Options {
+  config?: string;
+  check: boolean;
+  printConfig: boolean;
+  logLevel: LogLevel;
+}
+
+function parseArgs(argv: string[]): Options | string {
+  const options: Options = { check: false, printConfig: false, logLevel: "info" };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [name, inline] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
+    const value = (): string | undefined => inline ?? argv[++i];
+    switch (name) {
+      case "--config":
+      case "-c": {
+        const file = value();
+        if (!file) return `${name} needs a file name`;
+        options.config = file;
+        break;
+      }
+      case "--check":
+      case "-t":
+        options.check = true;
+        break;
+      case "--print-config":
+        options.printConfig = true;
+        break;
+      case "--log-level": {
+        const level = value();
+        if (level !== "debug" && level !== "info" && level !== "warn" && level !== "error") return "--log-level takes debug, info, warn or error";
+        options.logLevel = level;
+        break;
+      }
+      default:
+        return `unknown argument ${arg}`;
+    }
+  }
+  return options;
+}
+
+function loadConfig(options: Options): { result: ConfigResult; raw: Record<string, unknown> | undefined; source: string } {
+  if (!options.config) {
+    const raw = bitrixVmConfig();
+    return { result: normalizeConfig(raw), raw, source: "built-in BitrixVM layout" };
+  }
+  const result = loadConfigFile(options.config);
+  let raw: Record<string, unknown> | undefined;
+  if (result.config) raw = JSON.parse(readFileSync(options.config, "utf8")) as Record<string, unknown>;
+  return { result, raw, source: options.config };
+}
+
+function describe(config: PushwireConfig): string {
+  return config.servers.map(({ listen, locations }) => {
+    const where = `${listen.host ?? "*"}:${listen.port}`;
+    const routes = locations.map((l) => `${l.path} ${l.publisher ? `publisher ${l.publisher}` : l.subscriber ?? (l.access ? "deny" : "none")}`);
+    return `${where} [${routes.join(", ")}]`;
+  }).join(" ");
+}
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(HELP);
+    return EXIT_OK;
+  }
+  if (argv.includes("--version") || argv.includes("-v")) {
+    process.stdout.write(`pushwire ${VERSION}\n`);
+    return EXIT_OK;
+  }
+  const options = parseArgs(argv);
+  if (typeof options === "string") {
+    process.stderr.write(`pushwire: ${options}\nTry 'pushwire --help'.\n`);
+    return EXIT_USAGE;
+  }
+  const { result, raw, source } = loadConfig(options);
+  if (result.errors) {
+    for (const error of result.errors) process.stderr.write(`pushwire: config: ${error}\n`);
+    process.stderr.write(`pushwire: configuration ${source} is invalid (${result.errors.length} problem${result.errors.length > 1 ? "s" : ""})\n`);
+    return EXIT_CONFIG;
+  }
+  if (options.printConfig) {
+    process.stdout.write(`${JSON.stringify(effectiveConfig(raw!), null, 2)}\n`);
+    return EXIT_OK;
+  }
+  if (options.check) {
+    process.stdout.write(`pushwire: configuration ${source} is ok\n`);
+    return EXIT_OK;
+  }
+
+  const log = new Logger(options.logLevel);
+  let push: PushServer;
+  try {
+    push = await PushServer.start(result.config, { log });
+  } catch (error) {
+    log.error(`cannot listen: ${(error as Error).message}`);
+    return EXIT_LISTEN;
+  }
+  const http = result.config.http;
+  log.info(`pushwire ${VERSION} started pid=${process.pid} runtime=${runtime()} config="${source}" listen: ${describe(result.config)}`);
+  log.info(`limits maxMessagesStoredPerChannel=${http.maxMessagesStoredPerChannel} messageTtl=${http.messageTtl}s maxChannelIdLength=${http.maxChannelIdLength} maxNumberOfChannels=${http.maxNumberOfChannels}`);
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) {
+        log.warn(`${signal} again: exiting now`);
+        resolve(EXIT_OK);
+        return;
+      }
+      stopping = true;
+      log.info(`${signal}: stopping, answering ${push.ctx.held.size} held subscriber(s)`);
+      push.close(5000).then(() => {
+        log.info("stopped");
+        resolve(EXIT_OK);
+      });
+    };
+    process.on("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", () => stop("SIGINT"));
+    process.on("SIGHUP", () => log.warn("SIGHUP: live reload is not available in this version; restart to apply changes"));
+  });
+}
+
+function runtime(): string {
+  const versions = process.versions as Record<string, string | undefined>;
+  if (versions.bun) return `bun ${versions.bun}`;
+  if (versions.deno) return `deno ${versions.deno}`;
+  return `node ${process.version}`;
+}
+
+process.on("uncaughtException", (error) => {
+  process.stderr.write(`error uncaught exception: ${error.stack ?? error}\n`);
+  process.exit(70);
+});
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+  // Listeners are closed by now; exit even if a client keeps a socket half-open.
+  setTimeout(() => process.exit(code), 10).unref();
+});

@@ -1,0 +1,50 @@
+import type { ServerResponse } from "node:http";
+import { formatHttpDate } from "../core/http-date.js";
+import type { Message } from "../core/message.js";
+import { addCors, addNoCache, sendBody, sendEmpty, type Headers } from "../http/respond.js";
+import type { Route } from "../http/router.js";
+
+/**
+ * The answers polling and long-polling share: a 200 carrying messages (header template,
+ * optional JSONP wrapper, the messages as rendered once for this template, footer template),
+ * and the empty 304.
+ */
+
+const JSONP_OPEN = Buffer.from("([");
+const JSONP_SEPARATOR = Buffer.from(",");
+const JSONP_CLOSE = Buffer.from("]);");
+
+/** Headers common to every answer of a polling subscriber. */
+export function pollHeaders(route: Route, origin: string | undefined, callback: string | undefined): Headers {
+  const headers: Headers = ["Content-Type", callback ? "application/javascript" : route.config.defaultType];
+  addNoCache(headers);
+  return addCors(headers, origin, "GET");
+}
+
+/**
+ * 200 with `messages`; Last-Modified/Etag give the cursor to resume from (`time`/`tag`: the newest
+ * message for real messages, now/0 for pseudo-messages).
+ */
+export function sendMessages(
+  res: ServerResponse, route: Route, headers: Headers, messages: readonly Message[],
+  callback: string | undefined, time: number, tag: number,
+): void {
+  headers.push("Last-Modified", formatHttpDate(time), "Etag", `W/${tag}`);
+  const pieces: Buffer[] = [];
+  if (route.header.length > 0) pieces.push(route.header);
+  if (callback) pieces.push(Buffer.from(callback), JSONP_OPEN);
+  for (let i = 0; i < messages.length; i++) {
+    if (callback && i > 0) pieces.push(JSONP_SEPARATOR);
+    pieces.push(route.messageTemplate.render(messages[i]!));
+  }
+  if (callback) pieces.push(JSONP_CLOSE);
+  if (route.footer.length > 0) pieces.push(route.footer);
+  sendBody(res, 200, headers, pieces);
+}
+
+/** 304 Not Modified, optionally with the cursor headers. */
+export function sendNotModified(res: ServerResponse, headers: Headers, time: number | undefined, tag: number | undefined): void {
+  if (time !== undefined) headers.push("Last-Modified", formatHttpDate(time));
+  if (tag !== undefined) headers.push("Etag", `W/${tag}`);
+  sendEmpty(res, 304, headers);
+}

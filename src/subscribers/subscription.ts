@@ -1,0 +1,108 @@
+import type { Channel } from "../core/channel.js";
+import { parseChannelsPath } from "../core/channel-path.js";
+import { catchUpStart, parseTag, type Cursor } from "../core/cursor.js";
+import { parseHttpDate } from "../core/http-date.js";
+import type { Message } from "../core/message.js";
+import { Refusal, refusals } from "../core/refusal.js";
+import type { ComplexValue } from "../config/complex-value.js";
+import { decodeChannelsPath, percentDecode } from "../http/percent.js";
+import type { RequestVars } from "../http/request-vars.js";
+import type { Route } from "../http/router.js";
+
+/** The channels a subscriber asked for, validated and created, with their backtracks. */
+export interface Subscription {
+  channels: Channel[];
+  backtracks: number[];
+}
+
+/**
+ * Reads and checks the channels of a subscribe request in push-stream's order (PROTOCOL.md §2.2),
+ * then creates the missing ones. Every subscriber mode starts here.
+ */
+export function openSubscription(route: Route, vars: RequestVars): Subscription | Refusal {
+  const { store } = route.ctx;
+  const config = route.config;
+  const raw = config.channelsPath?.evaluate(vars);
+  const requested = raw ? parseChannelsPath(decodeChannelsPath(raw)) : [];
+  if (requested.length === 0) return refusals.noChannelId;
+  if (config.maxChannelsPerRequest > 0 && requested.length > config.maxChannelsPerRequest) return refusals.tooManyChannelsInRequest;
+
+  const ids: string[] = [];
+  const backtracks: number[] = [];
+  let wildcards = 0;
+  for (const { id, backtrack } of requested) {
+    if (ids.includes(id)) continue; // a channel named twice is subscribed once
+    const refusal = store.checkId(id);
+    if (refusal) return refusal;
+    const wildcard = store.isWildcard(id);
+    const existing = store.find(id);
+    if (config.authorizedChannelsOnly && !wildcard && (!existing || !store.hasStoredMessages(existing))) {
+      return refusals.cannotCreateChannels;
+    }
+    if (existing && store.isFull(existing)) return refusals.subscribersLimit;
+    if (wildcard) wildcards++;
+    ids.push(id);
+    backtracks.push(backtrack);
+  }
+  const maxWildcards = config.wildcardChannelMaxQtd || store.limits.maxNumberOfWildcardChannels;
+  if (maxWildcards > 0 && wildcards > 0 && (wildcards > maxWildcards || wildcards === ids.length)) {
+    return refusals.tooMuchWildcard;
+  }
+
+  const channels: Channel[] = [];
+  for (const id of ids) {
+    const channel = store.obtain(id);
+    if (channel instanceof Refusal) return channel;
+    channels.push(channel);
+  }
+  return { channels, backtracks };
+}
+
+/**
+ * The subscriber's cursor. A configured value (`$arg_time`…) wins; when it is missing or empty the
+ * request header is used, which is what BitrixVM's `if ($arg_time)` achieves.
+ */
+export function readCursor(route: Route, vars: RequestVars): Cursor {
+  const config = route.config;
+  const time = configured(config.lastReceivedMessageTime, vars) ?? vars.header("if-modified-since");
+  const tag = configured(config.lastReceivedMessageTag, vars) ?? vars.header("if-none-match");
+  const eventId = configured(config.lastEventId, vars) ?? vars.header("last-event-id");
+  return {
+    time: time === undefined ? undefined : parseHttpDate(time),
+    tag: parseTag(tag),
+    lastEventId: eventId,
+  };
+}
+
+function configured(value: ComplexValue | undefined, vars: RequestVars): string | undefined {
+  const raw = value?.evaluate(vars);
+  return raw ? percentDecode(raw) : undefined;
+}
+
+/** Stored messages the subscriber has not seen, from all its channels, in publish order. */
+export function catchUp(route: Route, subscription: Subscription, cursor: Cursor): Message[] {
+  const now = route.ctx.clock.now();
+  const result: Message[] = [];
+  let sources = 0;
+  const { channels, backtracks } = subscription;
+  for (let c = 0; c < channels.length; c++) {
+    const ring = channels[c]!.messages;
+    const start = catchUpStart(ring, backtracks[c]!, cursor, now);
+    if (start < 0) continue;
+    sources++;
+    for (let i = start; i < ring.length; i++) {
+      const message = ring.at(i)!;
+      if (message.expiresAt > now) result.push(message);
+    }
+  }
+  // Across channels, publish order (not push-stream's per-channel grouping): Bitrix's client
+  // takes its next cursor from the last message of a reply (BITRIX.md §9).
+  if (sources > 1) result.sort((a, b) => a.seq - b.seq);
+  return result;
+}
+
+/** JSONP callback name from `?callback=`, when given. */
+export function jsonpCallback(vars: RequestVars): string | undefined {
+  const raw = vars.arg("callback");
+  return raw ? percentDecode(raw) : undefined;
+}
