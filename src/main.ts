@@ -1,5 +1,5 @@
 import { bitrixVmConfig } from "./config/bitrixvm.js";
-import { effectiveConfig, loadConfigFile, normalizeConfig, type ConfigResult, type PushwireConfig } from "./config/schema.js";
+import { effectiveConfig, loadConfigFile, normalizeConfig, type ConfigResult } from "./config/schema.js";
 import { PushServer } from "./http/server.js";
 import { Logger, type LogLevel } from "./log.js";
 import { VERSION } from "./version.js";
@@ -80,11 +80,12 @@ function loadConfig(options: Options): { result: ConfigResult; raw: Record<strin
   return { result, raw, source: options.config };
 }
 
-function describe(config: PushwireConfig): string {
-  return config.servers.map(({ listen, locations }) => {
-    const where = `${listen.host ?? "*"}:${listen.port}`;
-    const routes = locations.map((l) => `${l.path} ${l.publisher ? `publisher ${l.publisher}` : l.subscriber ?? (l.access ? "deny" : "none")}`);
-    return `${where} [${routes.join(", ")}]`;
+/** "127.0.0.1:8895 [/bitrix/pub/ publisher admin, / deny]" for each listener, with the bound port. */
+function describe(push: PushServer): string {
+  return push.listeners.map(({ config, address }) => {
+    const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+    const routes = config.locations.map((l) => `${l.path} ${l.publisher ? `publisher ${l.publisher}` : l.subscriber ?? (l.access ? "deny" : "none")}`);
+    return `${host}:${address.port} [${routes.join(", ")}]`;
   }).join(" ");
 }
 
@@ -126,7 +127,7 @@ async function main(argv: string[]): Promise<number> {
     return EXIT_LISTEN;
   }
   const http = result.config.http;
-  log.info(`pushwire ${VERSION} started pid=${process.pid} runtime=${runtime()} config="${source}" listen: ${describe(result.config)}`);
+  log.info(`pushwire ${VERSION} started pid=${process.pid} runtime=${runtime()} config="${source}" listen: ${describe(push)}`);
   log.info(`limits maxMessagesStoredPerChannel=${http.maxMessagesStoredPerChannel} messageTtl=${http.messageTtl}s maxChannelIdLength=${http.maxChannelIdLength} maxNumberOfChannels=${http.maxNumberOfChannels}`);
 
   return new Promise<number>((resolve) => {

@@ -123,7 +123,7 @@ export class ChannelStore {
       const dropped = channel.messages.push(message);
       if (dropped === undefined) this.storedMessages++;
     }
-    for (const subscriber of channel.subscribers) subscriber.onMessage(channel, message);
+    deliverAll(channel.subscribers, (subscriber) => subscriber.onMessage(channel, message));
     return message;
   }
 
@@ -153,7 +153,7 @@ export class ChannelStore {
     channel.deleted = true;
     this.forget(channel);
     const message = specialMessage(DELETED_MESSAGE_ID, channel.id, text || this.limits.channelDeletedMessageText);
-    for (const subscriber of [...channel.subscribers]) subscriber.onChannelDeleted(channel, message);
+    deliverAll([...channel.subscribers], (subscriber) => subscriber.onChannelDeleted(channel, message));
   }
 
   /** Drops expired messages and removes inactive empty channels. Call every few seconds. */
@@ -183,4 +183,20 @@ export class ChannelStore {
     this.storedMessages -= channel.messages.length;
     channel.messages.clear();
   }
+}
+
+/**
+ * Calls `deliver` for every subscriber even if one of them throws: one broken subscriber must not
+ * cost the others their message. The first error is rethrown afterwards for the caller to log.
+ */
+function deliverAll(subscribers: Iterable<ChannelSubscriber>, deliver: (subscriber: ChannelSubscriber) => void): void {
+  let failure: unknown;
+  for (const subscriber of subscribers) {
+    try {
+      deliver(subscriber);
+    } catch (error) {
+      failure ??= error;
+    }
+  }
+  if (failure !== undefined) throw failure;
 }

@@ -15,6 +15,7 @@ export type Handler = (route: Route, req: IncomingMessage, res: ServerResponse, 
 
 const noLocation = new Refusal(404, "No location matches this path.");
 const accessDenied = new Refusal(403, "Access denied for this address.");
+const internalError = new Refusal(500, "Internal server error; see the server log.");
 const noHandler = new Refusal(404, "This location has no publisher or subscriber.");
 
 /** One location, compiled: its settings, its templates as bytes, and its handler. */
@@ -65,7 +66,7 @@ export class Route {
 export class Router {
   private readonly routes: Route[];
 
-  constructor(ctx: PushContext, server: ServerConfig) {
+  constructor(private readonly ctx: PushContext, server: ServerConfig) {
     this.routes = server.locations.map((location) => new Route(ctx, location)).sort((a, b) => b.config.path.length - a.config.path.length);
   }
 
@@ -75,11 +76,17 @@ export class Router {
     return undefined;
   }
 
-  /** The request listener. */
+  /** The request listener. A failure in one request is logged and answered 500; nothing else is affected. */
   readonly dispatch = (req: IncomingMessage, res: ServerResponse): void => {
-    const vars = new RequestVars(req);
-    const route = this.match(vars.path);
-    if (!route) return sendRefusal(res, noLocation, []);
-    route.handle(req, res, vars);
+    try {
+      const vars = new RequestVars(req);
+      const route = this.match(vars.path);
+      if (!route) return sendRefusal(res, noLocation, []);
+      route.handle(req, res, vars);
+    } catch (error) {
+      this.ctx.log.error(`internal error on ${req.method} ${req.url} from ${req.socket.remoteAddress}: ${(error as Error).stack ?? error}`);
+      if (!res.headersSent) sendRefusal(res, internalError, ["Connection", "close"]);
+      else res.destroy();
+    }
   };
 }
