@@ -146,8 +146,9 @@ export function normalizeConfig(input: unknown, baseDir = "."): ConfigResult {
     http[key] = key in input ? convert(input[key], spec, key, errors, baseDir) : spec.default;
   }
   const topLocation = pickLocationKeys(input, "", errors);
+  checkInheritedKeys(topLocation, "", errors, baseDir);
   for (const key of Object.keys(input)) {
-    if (!(key in HTTP_KEYS) && !(key in LOCATION_KEYS) && key !== "servers") errors.push(`${key}: unknown key${suggest(key)}`);
+    if (!(key in HTTP_KEYS) && !(key in LOCATION_KEYS) && key !== "servers") errors.push(`${key}: ${keyProblem(key)}`);
   }
 
   const servers: ServerConfig[] = [];
@@ -160,7 +161,7 @@ export function normalizeConfig(input: unknown, baseDir = "."): ConfigResult {
       const where = `servers[${si}]`;
       if (!isObject(rawServer)) return errors.push(`${where}: must be an object`);
       for (const key of Object.keys(rawServer)) {
-        if (!SERVER_ONLY.has(key) && !(key in LOCATION_KEYS)) errors.push(`${where}.${key}: unknown key${suggest(key)}`);
+        if (!SERVER_ONLY.has(key) && !(key in LOCATION_KEYS)) errors.push(`${where}.${key}: ${keyProblem(key)}`);
       }
       const listen = parseListen(rawServer.listen);
       if (!listen) errors.push(`${where}.listen: must be "[host:]port", e.g. "8893" or "127.0.0.1:8895"`);
@@ -170,6 +171,7 @@ export function normalizeConfig(input: unknown, baseDir = "."): ConfigResult {
         seen.set(id, where);
       }
       const serverLocation = pickLocationKeys(rawServer, `${where}.`, errors);
+      checkInheritedKeys(serverLocation, `${where}.`, errors, baseDir);
       const locations: LocationConfig[] = [];
       const rawLocations = rawServer.locations;
       if (!Array.isArray(rawLocations) || rawLocations.length === 0) {
@@ -180,11 +182,11 @@ export function normalizeConfig(input: unknown, baseDir = "."): ConfigResult {
           const lwhere = `${where}.locations[${li}]`;
           if (!isObject(rawLocation)) return errors.push(`${lwhere}: must be an object`);
           for (const key of Object.keys(rawLocation)) {
-            if (!(key in LOCATION_KEYS)) errors.push(`${lwhere}.${key}: unknown key${suggest(key)}`);
+            if (!(key in LOCATION_KEYS)) errors.push(`${lwhere}.${key}: ${keyProblem(key)}`);
           }
           const own = pickLocationKeys(rawLocation, `${lwhere}.`, errors);
           const merged = { ...topLocation, ...serverLocation, ...own };
-          const location = buildLocation(merged, lwhere, errors, baseDir);
+          const location = buildLocation(merged, new Set(Object.keys(own)), lwhere, errors, baseDir);
           if (location) {
             if (paths.has(location.path)) errors.push(`${lwhere}.path: "${location.path}" is defined twice on this server`);
             paths.add(location.path);
@@ -234,20 +236,29 @@ function pickLocationKeys(raw: Raw, where: string, errors: string[]): Raw {
   return picked;
 }
 
-function buildLocation(raw: Raw, where: string, errors: string[], baseDir: string): LocationConfig | undefined {
+/** Location keys set at the top level or on a server are checked once, where they are written. */
+function checkInheritedKeys(picked: Raw, where: string, errors: string[], baseDir: string): void {
+  for (const [key, value] of Object.entries(picked)) {
+    if (value !== undefined) convert(value, LOCATION_KEYS[key as keyof typeof LOCATION_KEYS], `${where}${key}`, errors, baseDir);
+  }
+}
+
+function buildLocation(raw: Raw, own: Set<string>, where: string, errors: string[], baseDir: string): LocationConfig | undefined {
   const before = errors.length;
+  const inheritedErrors: string[] = []; // already reported where they are written
   const value = (key: keyof typeof LOCATION_KEYS): unknown => {
     const spec = LOCATION_KEYS[key];
     const given = raw[key];
-    return given === undefined ? spec.default : convert(given, spec, `${where}.${key}`, errors, baseDir);
+    if (given === undefined) return spec.default;
+    return convert(given, spec, `${where}.${key}`, own.has(key) ? errors : inheritedErrors, baseDir);
   };
   const path = value("path") as string | undefined;
-  if (path === undefined) errors.push(`${where}.path: required`);
+  if (raw.path === undefined) errors.push(`${where}.path: required`);
   const publisher = value("publisher") as LocationConfig["publisher"];
   const subscriber = value("subscriber") as SubscriberMode | undefined;
   if (publisher && subscriber) errors.push(`${where}: a location is either a publisher or a subscriber, not both`);
   const channelsPath = value("channelsPath") as ComplexValue | undefined;
-  if ((publisher || subscriber) && !channelsPath) errors.push(`${where}.channelsPath: must be set on a publisher or subscriber location`);
+  if ((publisher || subscriber) && raw.channelsPath === undefined) errors.push(`${where}.channelsPath: must be set on a publisher or subscriber location`);
   const allow = value("allow") as Cidr[] | undefined;
   const deny = value("deny") as Cidr[] | "all" | undefined;
   const fileTemplate = value("headerTemplateFile") as string | undefined;
@@ -275,7 +286,7 @@ function buildLocation(raw: Raw, where: string, errors: string[], baseDir: strin
     wildcardChannelMaxQtd: value("wildcardChannelMaxQtd") as number,
     maxChannelsPerRequest: value("maxChannelsPerRequest") as number,
   };
-  return errors.length === before ? location : undefined;
+  return errors.length === before && inheritedErrors.length === 0 ? location : undefined;
 }
 
 function convert(value: unknown, spec: KeySpec, where: string, errors: string[], baseDir: string): unknown {
@@ -361,11 +372,14 @@ function parseListen(value: unknown): ListenAddress | undefined {
 
 const ALL_KEYS = [...Object.keys(HTTP_KEYS), ...Object.keys(LOCATION_KEYS), ...SERVER_ONLY, "servers"];
 
-function suggest(key: string): string {
+/** Why a key is refused where it stands: known elsewhere, or unknown (with a likely intended name). */
+function keyProblem(key: string): string {
+  if (key in HTTP_KEYS || key === "servers") return "not allowed here (it belongs at the top level)";
+  if (SERVER_ONLY.has(key)) return "not allowed here (it belongs on a server)";
   const plain = key.replace(/^push_stream_/, "").replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
   const lower = plain.toLowerCase();
   const hit = ALL_KEYS.find((k) => k.toLowerCase() === lower);
-  return hit ? ` (did you mean "${hit}"?)` : "";
+  return hit ? `unknown key (did you mean "${hit}"?)` : "unknown key";
 }
 
 /**
@@ -384,7 +398,7 @@ export function effectiveConfig(input: Raw): Raw {
         const merged: Raw = { ...inherited, ...pickLocationKeys(location, "locations[].", []) };
         const result: Raw = {};
         for (const [key, spec] of Object.entries(LOCATION_KEYS)) {
-          if (key === "headerTemplateFile") continue;
+          if (key === "headerTemplateFile" || (key === "headerTemplate" && merged.headerTemplateFile !== undefined)) continue;
           const value = merged[key] ?? spec.default;
           if (value !== undefined) result[key] = value;
         }

@@ -120,6 +120,10 @@ export class ChannelStore {
     channel.lastActivity = now;
     this.publishedMessages++;
     if (options.store) {
+      const newest = channel.messages.last();
+      if (newest && message.expiresAt < newest.expiresAt) {
+        channel.earliestOutOfOrderExpiry = Math.min(channel.earliestOutOfOrderExpiry, message.expiresAt);
+      }
       const dropped = channel.messages.push(message);
       if (dropped === undefined) this.storedMessages++;
     }
@@ -168,12 +172,27 @@ export class ChannelStore {
     }
   }
 
+  /**
+   * Drops expired messages. Usually they sit at the head (every message lives messageTtl); a
+   * message with a shorter Message-Expiry behind a longer one is found through
+   * earliestOutOfOrderExpiry, so only such channels pay for a full pass.
+   */
   private dropExpired(channel: Channel, now: number): void {
     const ring = channel.messages;
     while (ring.length > 0 && ring.first()!.expiresAt <= now) {
       ring.shift();
       this.storedMessages--;
     }
+    if (channel.earliestOutOfOrderExpiry > now) return;
+    this.storedMessages -= ring.removeWhere((message) => message.expiresAt <= now);
+    let latest = -Infinity;
+    let earliest = Infinity;
+    for (let i = 0; i < ring.length; i++) {
+      const expiresAt = ring.at(i)!.expiresAt;
+      if (expiresAt < latest) earliest = Math.min(earliest, expiresAt);
+      latest = Math.max(latest, expiresAt);
+    }
+    channel.earliestOutOfOrderExpiry = earliest;
   }
 
   private forget(channel: Channel): void {

@@ -1,3 +1,4 @@
+import type { Channel } from "./channel.js";
 import type { Message } from "./message.js";
 import type { Ring } from "./ring.js";
 
@@ -56,4 +57,26 @@ export function catchUpStart(messages: Ring<Message>, backtrack: number, cursor:
 function firstUnexpired(messages: Ring<Message>, from: number, now: number): number {
   for (let i = from; i < messages.length; i++) if (messages.at(i)!.expiresAt > now) return i;
   return -1;
+}
+
+/**
+ * Every stored message the subscriber has not seen, from all its channels, in publish order
+ * (not push-stream's per-channel grouping: Bitrix's client takes its next cursor from the last
+ * message of a reply, BITRIX.md §9). `backtracks[i]` belongs to `channels[i]`.
+ */
+export function collectCatchUp(channels: readonly Channel[], backtracks: readonly number[], cursor: Cursor, now: number): Message[] {
+  const result: Message[] = [];
+  let sources = 0;
+  for (let c = 0; c < channels.length; c++) {
+    const ring = channels[c]!.messages;
+    const start = catchUpStart(ring, backtracks[c] ?? 0, cursor, now);
+    if (start < 0) continue;
+    sources++;
+    for (let i = start; i < ring.length; i++) {
+      const message = ring.at(i)!;
+      if (message.expiresAt > now) result.push(message);
+    }
+  }
+  if (sources > 1) result.sort((a, b) => a.seq - b.seq);
+  return result;
 }

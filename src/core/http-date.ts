@@ -33,7 +33,7 @@ function build(year: string, month: string, day: string, h: string, mi: string, 
   return Number.isFinite(ms) ? Math.floor(ms / 1000) : undefined;
 }
 
-let cachedSecond = -1;
+let cachedSecond = NaN;
 let cachedText = "";
 
 /** IMF-fixdate for a time in seconds, always 29 characters. Cached for the current second. */

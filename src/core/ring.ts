@@ -58,6 +58,20 @@ export class Ring<T> {
     return this.at(this.count - 1);
   }
 
+  /** Removes every item for which `drop` is true, keeping the order of the rest; returns how many. */
+  removeWhere(drop: (item: T) => boolean): number {
+    let kept = 0;
+    const size = this.items.length;
+    for (let i = 0; i < this.count; i++) {
+      const item = this.items[(this.head + i) % size] as T;
+      if (!drop(item)) this.items[(this.head + kept++) % size] = item;
+    }
+    for (let i = kept; i < this.count; i++) this.items[(this.head + i) % size] = undefined;
+    const removed = this.count - kept;
+    this.count = kept;
+    return removed;
+  }
+
   clear(): void {
     this.items = new Array(this.capacity > 0 ? Math.min(this.capacity, 4) : 4);
     this.head = 0;

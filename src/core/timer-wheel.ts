@@ -6,6 +6,9 @@
  * The wheel is pure: something outside calls `advance(now)` on a regular tick.
  * A deadline further away than one turn of the wheel simply stays in its slot for more turns.
  */
+/** wheelSlot of an entry taken off the wheel by advance() and about to fire. */
+const FIRING = -2;
+
 export interface WheelEntry {
   wheelDeadline: number;
   wheelNext: WheelEntry | null;
@@ -37,10 +40,11 @@ export class TimerWheel {
 
   /** Schedules (or moves) an entry to fire at `deadline` (ms). */
   schedule(entry: WheelEntry, deadline: number): void {
-    if (this.isScheduled(entry)) this.cancel(entry);
+    this.cancel(entry);
     entry.wheelDeadline = deadline;
-    // Never place an entry behind the cursor: it would wait a whole turn.
-    const tick = Math.max(Math.floor(deadline / this.tickMs), this.lastTick + 1);
+    // The first tick at or after the deadline, so that visiting the slot finds it due; never behind
+    // the cursor, where it would wait a whole turn.
+    const tick = Math.max(Math.ceil(deadline / this.tickMs), this.lastTick + 1);
     const slot = tick % this.slotCount;
     entry.wheelSlot = slot;
     const head = this.slots[slot]!;
@@ -56,13 +60,12 @@ export class TimerWheel {
   }
 
   cancel(entry: WheelEntry): void {
+    if (entry.wheelSlot === FIRING) {
+      entry.wheelSlot = -1; // due in this advance, but cancelled by an earlier callback
+      return;
+    }
     if (entry.wheelSlot < 0) return;
-    if (entry.wheelPrev) entry.wheelPrev.wheelNext = entry.wheelNext;
-    else this.slots[entry.wheelSlot] = entry.wheelNext;
-    if (entry.wheelNext) entry.wheelNext.wheelPrev = entry.wheelPrev;
-    entry.wheelNext = entry.wheelPrev = null;
-    entry.wheelSlot = -1;
-    this.scheduled--;
+    this.unlink(entry);
   }
 
   /** Fires every entry whose deadline is at or before `now`. Returns how many fired. */
@@ -77,15 +80,31 @@ export class TimerWheel {
       while (entry) {
         const next = entry.wheelNext;
         if (entry.wheelDeadline <= now) {
-          this.cancel(entry);
+          this.unlink(entry);
+          entry.wheelSlot = FIRING;
           due.push(entry);
         }
         entry = next!;
       }
     }
     this.lastTick = target;
-    for (const entry of due) entry.onWheelExpire();
-    return due.length;
+    let fired = 0;
+    for (const entry of due) {
+      // A callback may have cancelled or rescheduled a later entry of this batch.
+      if (entry.wheelSlot !== FIRING) continue;
+      entry.wheelSlot = -1;
+      fired++;
+      entry.onWheelExpire();
+    }
+    return fired;
   }
 
+  private unlink(entry: WheelEntry): void {
+    if (entry.wheelPrev) entry.wheelPrev.wheelNext = entry.wheelNext;
+    else this.slots[entry.wheelSlot] = entry.wheelNext;
+    if (entry.wheelNext) entry.wheelNext.wheelPrev = entry.wheelPrev;
+    entry.wheelNext = entry.wheelPrev = null;
+    entry.wheelSlot = -1;
+    this.scheduled--;
+  }
 }

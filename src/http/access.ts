@@ -64,7 +64,10 @@ export function addressBytes(address: string): Uint8Array | undefined {
   return bytes;
 }
 
-/** A location's access rules: `deny` wins, then `allow` (when given) must match. */
+/**
+ * A location's access rules, as nginx's `allow …; deny all;` reads: an address in `allow` passes,
+ * then `deny` refuses; with an `allow` list, anything it does not name is refused too.
+ */
 export class AccessRules {
   constructor(
     private readonly allow: Cidr[] | undefined,

@@ -15,6 +15,7 @@ export type Handler = (route: Route, req: IncomingMessage, res: ServerResponse, 
 
 const noLocation = new Refusal(404, "No location matches this path.");
 const accessDenied = new Refusal(403, "Access denied for this address.");
+const missingHost = new Refusal(400, "HTTP/1.1 request without Host header.");
 const internalError = new Refusal(500, "Internal server error; see the server log.");
 const noHandler = new Refusal(404, "This location has no publisher or subscriber.");
 
@@ -79,6 +80,9 @@ export class Router {
   /** The request listener. A failure in one request is logged and answered 500; nothing else is affected. */
   readonly dispatch = (req: IncomingMessage, res: ServerResponse): void => {
     try {
+      if (req.httpVersionMinor === 1 && req.httpVersionMajor === 1 && req.headers.host === undefined) {
+        return sendRefusal(res, missingHost, ["Connection", "close"]);
+      }
       const vars = new RequestVars(req);
       const route = this.match(vars.path);
       if (!route) return sendRefusal(res, noLocation, []);

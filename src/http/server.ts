@@ -73,6 +73,7 @@ export class PushServer {
       keepAliveTimeout: KEEP_ALIVE_MS,
       headersTimeout: HEADERS_TIMEOUT_MS,
       requestTimeout: 0, // holds are timed by the wheel
+      requireHostHeader: false, // the router answers it, with an explain header
     }, router.dispatch);
     server.on("clientError", answerClientError);
     const { host, port } = serverConfig.listen;
@@ -116,11 +117,19 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
     socket.destroy();
     return;
   }
-  const [status, reason, explain] = clientErrorAnswer(error.code);
+  const [status, reason, explain] = clientErrorAnswer(error);
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Length: 0\r\nConnection: close\r\nX-Nginx-PushStream-Explain: ${explain}\r\n\r\n`);
 }
 
-function clientErrorAnswer(code: string | undefined): [number, string, string] {
+/** A request line with a method token we do not know (`FOO / HTTP/1.1`), as opposed to garbage. */
+const UNKNOWN_METHOD_LINE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ \S+ HTTP\/\d\.\d\r?$/;
+
+function clientErrorAnswer(error: NodeJS.ErrnoException & { rawPacket?: Buffer }): [number, string, string] {
+  let code = error.code;
+  if (code === "HPE_INVALID_METHOD") {
+    const firstLine = error.rawPacket?.toString("latin1").split("\n", 1)[0] ?? "";
+    if (!UNKNOWN_METHOD_LINE.test(firstLine)) code = "HPE_INVALID";
+  }
   switch (code) {
     case "HPE_HEADER_OVERFLOW":
       return [431, "Request Header Fields Too Large", "Request line and headers are larger than clientMaxHeaderSize."];

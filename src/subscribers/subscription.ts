@@ -1,6 +1,6 @@
 import type { Channel } from "../core/channel.js";
 import { parseChannelsPath } from "../core/channel-path.js";
-import { catchUpStart, parseTag, type Cursor } from "../core/cursor.js";
+import { collectCatchUp, parseTag, type Cursor } from "../core/cursor.js";
 import { parseHttpDate } from "../core/http-date.js";
 import type { Message } from "../core/message.js";
 import { Refusal, refusals } from "../core/refusal.js";
@@ -81,24 +81,7 @@ function configured(value: ComplexValue | undefined, vars: RequestVars): string 
 
 /** Stored messages the subscriber has not seen, from all its channels, in publish order. */
 export function catchUp(route: Route, subscription: Subscription, cursor: Cursor): Message[] {
-  const now = route.ctx.clock.now();
-  const result: Message[] = [];
-  let sources = 0;
-  const { channels, backtracks } = subscription;
-  for (let c = 0; c < channels.length; c++) {
-    const ring = channels[c]!.messages;
-    const start = catchUpStart(ring, backtracks[c]!, cursor, now);
-    if (start < 0) continue;
-    sources++;
-    for (let i = start; i < ring.length; i++) {
-      const message = ring.at(i)!;
-      if (message.expiresAt > now) result.push(message);
-    }
-  }
-  // Across channels, publish order (not push-stream's per-channel grouping): Bitrix's client
-  // takes its next cursor from the last message of a reply (BITRIX.md §9).
-  if (sources > 1) result.sort((a, b) => a.seq - b.seq);
-  return result;
+  return collectCatchUp(subscription.channels, subscription.backtracks, cursor, route.ctx.clock.now());
 }
 
 /** JSONP callback name from `?callback=`, when given. */
