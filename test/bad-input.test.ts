@@ -1,7 +1,9 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
-import { bitrixLikeConfig, EPOCH, envelopes, publish, request, start, waitFor, type Reply, type Running } from "./helpers.js";
+import {
+  assertRefusal, envelopes, hexId, parseHead, publish, rawExchange, request, waitFor, withServer, EPOCH, EXPIRES, EXPLAIN, type Reply,
+} from "./helpers.js";
 
 /**
  * Bad input never crashes the server and never affects other clients: malformed requests get a
@@ -9,71 +11,9 @@ import { bitrixLikeConfig, EPOCH, envelopes, publish, request, start, waitFor, t
  * another connection still gets its message afterwards.
  */
 
-const EXPLAIN = "x-nginx-pushstream-explain";
 const MALFORMED = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\nX-Nginx-PushStream-Explain: Malformed HTTP request.\r\n\r\n";
 const UNKNOWN_METHOD = "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\nX-Nginx-PushStream-Explain: Unknown request method.\r\n\r\n";
 const HEADERS_TOO_LARGE = "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\nX-Nginx-PushStream-Explain: Request line and headers are larger than clientMaxHeaderSize.\r\n\r\n";
-
-/** A 32-hex channel id like Bitrix's. */
-function hexId(seed: number): string {
-  return seed.toString(16).padStart(8, "0").repeat(4);
-}
-
-interface Exchange {
-  text: string;
-  closedByServer: boolean;
-}
-
-/**
- * Sends raw bytes and collects the answer until the server closes (or `waitMs` passes, then the
- * client hangs up). A reset or EPIPE is not an error: what arrived is returned.
- */
-function rawSend(port: number, bytes: string | Buffer, waitMs = 2000): Promise<Exchange> {
-  return new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1");
-    const chunks: Buffer[] = [];
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      socket.destroy();
-    }, waitMs);
-    socket.on("data", (c: Buffer) => chunks.push(c));
-    socket.on("error", () => {});
-    socket.on("close", () => {
-      clearTimeout(timer);
-      resolve({ text: Buffer.concat(chunks).toString("latin1"), closedByServer: !timedOut });
-    });
-    socket.write(bytes);
-  });
-}
-
-function head(text: string): { status: number; headers: Map<string, string>; body: string } {
-  const end = text.indexOf("\r\n\r\n");
-  assert.ok(end > 0, `a complete response head: ${JSON.stringify(text)}`);
-  const [statusLine, ...lines] = text.slice(0, end).split("\r\n");
-  const headers = new Map<string, string>();
-  for (const line of lines) {
-    const colon = line.indexOf(":");
-    headers.set(line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim());
-  }
-  return { status: Number(/^HTTP\/1\.[01] (\d{3}) /.exec(statusLine!)?.[1]), headers, body: text.slice(end + 4) };
-}
-
-async function withServer(options: Parameters<typeof bitrixLikeConfig>[0], body: (app: Running) => Promise<void>): Promise<void> {
-  const app = await start(bitrixLikeConfig(options));
-  try {
-    await body(app);
-  } finally {
-    await app.close();
-  }
-}
-
-function assertRefusal(reply: Reply, status: number, explain: string): void {
-  assert.equal(reply.status, status, `status (explain: ${String(reply.headers[EXPLAIN])})`);
-  assert.equal(reply.headers[EXPLAIN], explain);
-  assert.equal(reply.headers["content-length"], "0");
-  assert.equal(reply.body.length, 0);
-}
 
 const smallHeaders = { http: { clientMaxHeaderSize: "4k" } };
 
@@ -92,7 +32,7 @@ describe("malformed requests get a clear answer", () => {
         const want: Record<string, string> = {};
         for (const bytes of lines) {
           const key = JSON.stringify(bytes.toString("latin1"));
-          const reply = await rawSend(port, bytes);
+          const reply = await rawExchange(port, bytes);
           got[key] = `${reply.text}${reply.closedByServer ? "<closed>" : "<left open>"}`;
           want[key] = `${MALFORMED}<closed>`;
         }
@@ -105,7 +45,7 @@ describe("malformed requests get a clear answer", () => {
     await withServer(smallHeaders, async (app) => {
       for (const port of [app.port(0), app.port(1)]) {
         for (const path of ["/", "/bitrix/sub?CHANNEL_ID=a", "/bitrix/pub/?CHANNEL_ID=a"]) {
-          const reply = await rawSend(port, `FOO ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+          const reply = await rawExchange(port, `FOO ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
           assert.equal(reply.text, UNKNOWN_METHOD, path);
           assert.ok(reply.closedByServer);
         }
@@ -129,11 +69,11 @@ describe("malformed requests get a clear answer", () => {
   test("headers larger than clientMaxHeaderSize (4k) → 431 with explain; 3k of headers is fine", async () => {
     await withServer(smallHeaders, async (app) => {
       await publish(app.port(1), "h", "x");
-      const big = await rawSend(app.port(0), `GET /bitrix/sub?CHANNEL_ID=h HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(5000)}\r\n\r\n`);
+      const big = await rawExchange(app.port(0), `GET /bitrix/sub?CHANNEL_ID=h HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(5000)}\r\n\r\n`);
       assert.equal(big.text, HEADERS_TOO_LARGE);
       assert.ok(big.closedByServer);
       const manySmall = Array.from({ length: 300 }, (_, i) => `X-H${i}: ${"b".repeat(10)}\r\n`).join("");
-      assert.equal((await rawSend(app.port(1), `GET /bitrix/pub/?CHANNEL_ID=h HTTP/1.1\r\nHost: x\r\n${manySmall}\r\n`)).text, HEADERS_TOO_LARGE);
+      assert.equal((await rawExchange(app.port(1), `GET /bitrix/pub/?CHANNEL_ID=h HTTP/1.1\r\nHost: x\r\n${manySmall}\r\n`)).text, HEADERS_TOO_LARGE);
 
       const fine = await request(app.port(1), "/bitrix/pub/?CHANNEL_ID=h", { headers: { "X-Fine": "c".repeat(3000) } });
       assert.equal(fine.status, 200);
@@ -146,7 +86,7 @@ describe("malformed requests get a clear answer", () => {
     await withServer(smallHeaders, async (app) => {
       for (const path of [`/bitrix/sub?CHANNEL_ID=${hexIds}`, `/bitrix/pub/?CHANNEL_ID=${hexIds}`]) {
         const port = path.startsWith("/bitrix/sub") ? app.port(0) : app.port(1);
-        assert.equal((await rawSend(port, `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`)).text, HEADERS_TOO_LARGE);
+        assert.equal((await rawExchange(port, `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`)).text, HEADERS_TOO_LARGE);
       }
     });
     // With the default 16k header limit, 2000 short ids fit in the request line.
@@ -215,14 +155,14 @@ describe("other clients are unaffected", () => {
         ["empty body", pub, `POST /bitrix/pub/?CHANNEL_ID=${keep} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, 400],
         ["ALL on pub", pub, "POST /bitrix/pub/?CHANNEL_ID=ALL HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx", 403],
       ];
-      const results = await Promise.all(cases.map(([, port, bytes, expected]) => rawSend(port, bytes, expected === "none" ? 300 : 2000)));
+      const results = await Promise.all(cases.map(([, port, bytes, expected]) => rawExchange(port, bytes, expected === "none" ? 300 : 2000)));
       results.forEach((result, i) => {
         const [name, , , expected] = cases[i]!;
         if (expected === "none") {
           assert.equal(result.text, "", `${name}: no answer to an incomplete request`);
           return;
         }
-        const h = head(result.text);
+        const h = parseHead(result.text);
         const what = `${name}: ${JSON.stringify(result.text.slice(0, 200))}`;
         if (expected === "malformed") assert.ok(h.status >= 400 && h.status < 500, what);
         else assert.equal(h.status, expected, what);
@@ -270,7 +210,7 @@ describe("subscriber input (PROTOCOL §13, §17)", () => {
         const reply = await request(app.port(0), `/bitrix/sub?CHANNEL_ID=${ids}&tag=0&time=${encodeURIComponent(EPOCH)}`, { timeoutMs: 3000 });
         assertRefusal(reply, status, explain);
         assert.equal(reply.headers["access-control-allow-origin"], "*", ids);
-        assert.equal(reply.headers["expires"], "Thu, 01 Jan 1970 00:00:01 GMT", ids);
+        assert.equal(reply.headers["expires"], EXPIRES, ids);
       }
       assertRefusal(await request(app.port(0), "/bitrix/sub"), 400, "No channel id provided.");
       // The length is checked after the backtrack suffix is removed.

@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
-import { bitrixLikeConfig, EPOCH, envelopes, publish, request, sleep, start, waitFor, type Running } from "./helpers.js";
+import { envelopes, headerMap, hexId, publish, request, sleep, waitFor, withServer, EPOCH } from "./helpers.js";
 
 /**
  * Exactly what the Bitrix `pull` module's PHP side sends to the publisher (BITRIX.md §1.2–1.5),
@@ -11,11 +11,6 @@ import { bitrixLikeConfig, EPOCH, envelopes, publish, request, sleep, start, wai
 
 const CATCH_UP = `tag=0&time=${encodeURIComponent(EPOCH)}`;
 const CATCH_UP_BITRIX = "tag=0&time=Thu,%2001%20Jan%201970%2000:00:00%20GMT";
-
-/** A 32-hex channel id like Bitrix's (md5), distinct per `seed`. */
-function hexId(seed: number): string {
-  return seed.toString(16).padStart(8, "0").repeat(4);
-}
 
 function bitrixBody(text: string): string {
   return JSON.stringify({
@@ -59,11 +54,7 @@ function parseReply(buf: Buffer, closed: boolean): { reply: RawReply; used: numb
   const end = buf.indexOf("\r\n\r\n");
   if (end < 0) return undefined;
   const [statusLine, ...lines] = buf.subarray(0, end).toString("latin1").split("\r\n");
-  const headers = new Map<string, string>();
-  for (const line of lines) {
-    const colon = line.indexOf(":");
-    headers.set(line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim());
-  }
+  const headers = headerMap(lines);
   const status = Number(/^HTTP\/1\.[01] (\d{3})( |$)/.exec(statusLine!)?.[1]);
   const start = end + 4;
   const length = headers.get("content-length");
@@ -163,15 +154,6 @@ async function phpExchange(port: number, bytes: string): Promise<{ reply: RawRep
   const closedByServer = await conn.closesWithin(1000);
   conn.destroy();
   return { reply, headersAfterMs, closedByServer };
-}
-
-async function withServer(options: Parameters<typeof bitrixLikeConfig>[0], body: (app: Running) => Promise<void>, sweepMs?: number): Promise<void> {
-  const app = await start(bitrixLikeConfig(options), sweepMs ? { sweepMs } : {});
-  try {
-    await body(app);
-  } finally {
-    await app.close();
-  }
 }
 
 describe("Bitrix publish (BITRIX.md §1.2–1.3)", () => {
@@ -356,7 +338,7 @@ describe("Message-Expiry (BITRIX.md §1.2)", () => {
       assert.deepEqual(await texts(), ["long", "short", "default", "junk-expiry-header-is-ignored"]);
       await sleep(1200);
       assert.deepEqual(await texts(), ["long", "default", "junk-expiry-header-is-ignored"]);
-    }, 50);
+    }, { sweepMs: 50 });
   });
 
   test("an expired message no longer counts in stored_messages (first or in the middle of the channel)", async () => {
@@ -371,7 +353,7 @@ describe("Message-Expiry (BITRIX.md §1.2)", () => {
       const info = async (id: string): Promise<string> => (await request(app.port(1), `/bitrix/pub/?CHANNEL_ID=${id}`)).text;
       assert.equal(await info(front), `{"channel": "${front}", "published_messages": 2, "stored_messages": 1, "subscribers": 0}\r\n`);
       assert.equal(await info(middle), `{"channel": "${middle}", "published_messages": 3, "stored_messages": 2, "subscribers": 0}\r\n`);
-    }, 50);
+    }, { sweepMs: 50 });
   });
 
   test("a channel whose only message expired loses its authorization (authorizedChannelsOnly → 403)", async () => {
@@ -384,6 +366,6 @@ describe("Message-Expiry (BITRIX.md §1.2)", () => {
       const after = await request(app.port(0), `/bitrix/sub?CHANNEL_ID=${ch}&${CATCH_UP}`, { timeoutMs: 3000 });
       assert.equal(after.status, 403);
       assert.equal(after.headers["x-nginx-pushstream-explain"], "Subscriber could not create channels.");
-    }, 50);
+    }, { sweepMs: 50 });
   });
 });

@@ -1,8 +1,10 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { connect } from "node:net";
 import { hostname } from "node:os";
-import { bitrixLikeConfig, publish, request, start, waitFor, type RawConfig, type Reply, type Running } from "./helpers.js";
+import {
+  assertCors, assertRefusal, bitrixLikeConfig, parseHead, publish, rawExchange, request, waitFor, withServer,
+  CACHE_CONTROL, EXPIRES, EXPLAIN, type RawConfig, type Reply, type Running,
+} from "./helpers.js";
 
 /**
  * Publisher locations over real sockets (PROTOCOL.md §4, error catalogue §13).
@@ -10,22 +12,9 @@ import { bitrixLikeConfig, publish, request, start, waitFor, type RawConfig, typ
  * server 1 the publisher server (`/bitrix/pub/`, admin, storeMessages on).
  */
 
-const EXPIRES = "Thu, 01 Jan 1970 00:00:01 GMT";
-const CACHE_CONTROL = "no-cache, no-store, must-revalidate";
-const EXPLAIN = "x-nginx-pushstream-explain";
-
 /** A polling location that renders `template`, channels from `?id=`. */
 function pollLocation(template: string, path = "/poll"): RawConfig {
   return { path, subscriber: "polling", channelsPath: "$arg_id", messageTemplate: template };
-}
-
-async function withServer(options: Parameters<typeof bitrixLikeConfig>[0], body: (app: Running) => Promise<void>): Promise<void> {
-  const app = await start(bitrixLikeConfig(options));
-  try {
-    await body(app);
-  } finally {
-    await app.close();
-  }
 }
 
 const pubPath = (channels: string): string => `/bitrix/pub/?CHANNEL_ID=${channels}`;
@@ -55,14 +44,6 @@ function assertInfoReply(reply: Reply, body: string, extraHeaders: string[] = []
   assert.deepEqual(headerNames(reply), ["cache-control", "content-length", "content-type", "expires", ...extraHeaders].sort());
 }
 
-/** A header-only refusal: status, explain text (or none), empty body, Content-Length 0. */
-function assertRefusal(reply: Reply, status: number, explain: string | undefined): void {
-  assert.equal(reply.status, status, `status (explain: ${String(reply.headers[EXPLAIN])})`);
-  assert.equal(reply.headers[EXPLAIN], explain);
-  assert.equal(reply.body.length, 0);
-  assert.equal(reply.headers["content-length"], "0");
-}
-
 /** Checks the group JSON shape (§4.5) and returns its variable fields. */
 function parseGroup(text: string, infos: string[], channels: number): { hostname: string; time: string; uptime: number } {
   const m = /^\{"hostname": "([^"]*)", "time": "(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})", "channels": (\d+), "wildcard_channels": 0, "uptime": (\d+), "infos": \[\r\n([\s\S]*)\]\}\r\n$/.exec(text);
@@ -77,43 +58,8 @@ function parseGroup(text: string, infos: string[], channels: number): { hostname
   return { hostname: m[1]!, time: m[2]!, uptime };
 }
 
-/**
- * Sends raw bytes and collects the answer until the server closes (or `waitMs`); a reset after
- * the answer arrived is not an error. Returns the bytes and whether the server closed.
- */
-function rawSend(port: number, bytes: string | Buffer, waitMs = 2000): Promise<{ text: string; closedByServer: boolean }> {
-  return new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1");
-    const chunks: Buffer[] = [];
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      socket.destroy();
-    }, waitMs);
-    socket.on("data", (c: Buffer) => chunks.push(c));
-    socket.on("error", () => {});
-    socket.on("close", () => {
-      clearTimeout(timer);
-      resolve({ text: Buffer.concat(chunks).toString("latin1"), closedByServer: !timedOut });
-    });
-    socket.write(bytes);
-  });
-}
-
 function waitForSubscribers(app: Running, ids: string[]): Promise<void> {
   return waitFor(() => ids.every((id) => (app.push.ctx.store.find(id)?.subscribers.size ?? 0) > 0), 2000, `subscribers on ${ids.join(", ")}`);
-}
-
-function rawHead(text: string): { status: number; headers: Map<string, string>; body: string } {
-  const end = text.indexOf("\r\n\r\n");
-  assert.ok(end > 0, `a complete response head: ${JSON.stringify(text)}`);
-  const [statusLine, ...lines] = text.slice(0, end).split("\r\n");
-  const headers = new Map<string, string>();
-  for (const line of lines) {
-    const colon = line.indexOf(":");
-    headers.set(line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim());
-  }
-  return { status: Number(/^HTTP\/1\.[01] (\d{3}) /.exec(statusLine!)?.[1]), headers, body: text.slice(end + 4) };
 }
 
 describe("publish (POST, PUT)", () => {
@@ -352,8 +298,8 @@ describe("publisher refusals (§13)", () => {
       assertRefusal(await request(app.port(1), pubPath("empty"), { method: "POST", body: "" }), 400, "Empty post requests are not allowed.");
       assertRefusal(await request(app.port(1), pubPath("empty"), { method: "POST" }), 400, "Empty post requests are not allowed.");
       assertRefusal(await request(app.port(1), pubPath("empty"), { method: "PUT", body: "" }), 400, "Empty post requests are not allowed.");
-      const raw = await rawSend(app.port(1), "POST /bitrix/pub/?CHANNEL_ID=empty HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-      const head = rawHead(raw.text);
+      const raw = await rawExchange(app.port(1), "POST /bitrix/pub/?CHANNEL_ID=empty HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+      const head = parseHead(raw.text);
       assert.equal(head.status, 400);
       assert.equal(head.headers.get(EXPLAIN), "Empty post requests are not allowed.");
       assert.equal(head.body, "");
@@ -394,8 +340,8 @@ describe("body size (clientMaxBodySize)", () => {
 
   test("a body over the limit → 413 with explain; exactly at the limit works", async () => {
     await withServer({ pub: { clientMaxBodySize: "1k" }, extraSubLocations: [pollLocation("~size~")] }, async (app) => {
-      const over = await rawSend(app.port(1), `POST /bitrix/pub/?CHANNEL_ID=big HTTP/1.1\r\nHost: x\r\nContent-Length: 1025\r\n\r\n${"x".repeat(1025)}`);
-      const head = rawHead(over.text);
+      const over = await rawExchange(app.port(1), `POST /bitrix/pub/?CHANNEL_ID=big HTTP/1.1\r\nHost: x\r\nContent-Length: 1025\r\n\r\n${"x".repeat(1025)}`);
+      const head = parseHead(over.text);
       assert.equal(head.status, 413);
       assert.equal(head.headers.get(EXPLAIN), TOO_LARGE);
       assert.equal(head.headers.get("content-length"), "0");
@@ -416,15 +362,15 @@ describe("body size (clientMaxBodySize)", () => {
     await withServer({ pub: { clientMaxBodySize: "1k" }, extraSubLocations: [pollLocation("~text~")] }, async (app) => {
       const chunk = "a".repeat(700);
       const body = `${(700).toString(16)}\r\n${chunk}\r\n${(700).toString(16)}\r\n${chunk}\r\n0\r\n\r\n`;
-      const over = await rawSend(app.port(1), `POST /bitrix/pub/?CHANNEL_ID=chunky HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${body}`);
-      const head = rawHead(over.text);
+      const over = await rawExchange(app.port(1), `POST /bitrix/pub/?CHANNEL_ID=chunky HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${body}`);
+      const head = parseHead(over.text);
       assert.equal(head.status, 413);
       assert.equal(head.headers.get(EXPLAIN), TOO_LARGE);
       assert.equal(head.body, "");
       assert.equal(app.push.ctx.store.find("chunky")?.lastMessageId ?? 0, 0, "nothing published");
 
-      const small = await rawSend(app.port(1), "POST /bitrix/pub/?CHANNEL_ID=chunky HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
-      const ok = rawHead(small.text);
+      const small = await rawExchange(app.port(1), "POST /bitrix/pub/?CHANNEL_ID=chunky HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
+      const ok = parseHead(small.text);
       assert.equal(ok.status, 200);
       assert.equal(ok.body, `${single("chunky", 1, 1)}\r\n`);
       assert.equal((await request(app.port(0), "/poll?id=chunky.b1")).text, "abcde");
@@ -488,40 +434,32 @@ describe("access and routing", () => {
     const raw = bitrixLikeConfig();
     const servers = raw.servers as Array<{ locations: RawConfig[] }>;
     servers[1]!.locations = servers[1]!.locations.filter((l) => l.path !== "/");
-    const app = await start(raw);
-    try {
+    await withServer(raw, async (app) => {
       const missing = await request(app.port(1), "/nowhere?CHANNEL_ID=x", { method: "POST", body: "x" });
       assert.equal(missing.status, 404);
       assert.equal(missing.body.length, 0);
       assert.equal(missing.headers["content-length"], "0");
       assert.equal((await publish(app.port(1), "x", "y")).status, 200);
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   test("CORS: allowedOrigins \"*\" adds the CORS headers to every publisher answer", async () => {
-    const cors = (reply: Reply, methods: string): void => {
-      assert.equal(reply.headers["access-control-allow-origin"], "*");
-      assert.equal(reply.headers["access-control-allow-methods"], methods);
-      assert.equal(reply.headers["access-control-allow-headers"], "If-Modified-Since,If-None-Match,Etag,Event-Id,Event-Type,Last-Event-Id");
-    };
     await withServer({ pub: { allowedOrigins: "*" } }, async (app) => {
       const admin = "GET, POST, PUT, DELETE";
       const pub = await publish(app.port(1), "cors", "x");
       assertInfoReply(pub, `${single("cors", 1, 1)}\r\n`, ["access-control-allow-origin", "access-control-allow-methods", "access-control-allow-headers"]);
-      cors(pub, admin);
-      cors(await request(app.port(1), pubPath("cors")), admin);
-      cors(await request(app.port(1), pubPath("unknown")), admin);
-      cors(await request(app.port(1), "/bitrix/pub/", { method: "POST", body: "x" }), admin);
-      cors(await request(app.port(1), pubPath("cors"), { method: "PATCH" }), admin);
+      assertCors(pub, admin);
+      assertCors(await request(app.port(1), pubPath("cors")), admin);
+      assertCors(await request(app.port(1), pubPath("unknown")), admin);
+      assertCors(await request(app.port(1), "/bitrix/pub/", { method: "POST", body: "x" }), admin);
+      assertCors(await request(app.port(1), pubPath("cors"), { method: "PATCH" }), admin);
       const options = await request(app.port(1), pubPath("cors"), { method: "OPTIONS" });
       assert.equal(options.status, 200);
-      cors(options, admin);
-      cors(await request(app.port(1), pubPath("cors"), { method: "DELETE" }), admin);
+      assertCors(options, admin);
+      assertCors(await request(app.port(1), pubPath("cors"), { method: "DELETE" }), admin);
     });
     await withServer({ pub: { allowedOrigins: "*", publisher: "normal" } }, async (app) => {
-      cors(await publish(app.port(1), "cors", "x"), "GET, POST, PUT");
+      assertCors(await publish(app.port(1), "cors", "x"), "GET, POST, PUT");
     });
     await withServer({}, async (app) => {
       const plain = await publish(app.port(1), "cors", "x");

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import type { StoreLimits } from "../core/channel-store.js";
 import { AccessRules, Cidr } from "../http/access.js";
 import { ComplexValue } from "./complex-value.js";
 import { parseDuration, parseSize } from "./units.js";
@@ -16,16 +17,7 @@ export const SUBSCRIBER_MODES: readonly SubscriberMode[] = ["long-polling", "pol
 const LATER_SUBSCRIBER_MODES = ["streaming", "eventsource", "websocket"];
 
 /** Settings that exist once per server process (nginx http{} level). */
-export interface HttpSettings {
-  maxMessagesStoredPerChannel: number;
-  messageTtl: number;
-  maxChannelIdLength: number;
-  maxNumberOfChannels: number;
-  maxNumberOfWildcardChannels: number;
-  wildcardChannelPrefix: string;
-  channelInactivityTime: number;
-  maxSubscribersPerChannel: number;
-  channelDeletedMessageText: string;
+export interface HttpSettings extends StoreLimits {
   pingMessageText: string;
   timeoutWithBody: boolean;
   clientMaxHeaderSize: number;

@@ -10,12 +10,24 @@ import type { Message } from "./message.js";
 type Token = "id" | "channel" | "text" | "size" | "tag" | "time" | "event-id" | "event-type";
 const TOKEN_PATTERN = /~(id|channel|text|size|tag|time|event-id|event-type)~/gi;
 
+const compiled = new Map<string, Template>();
+
 export class Template {
   /** Literal parts (as bytes) interleaved with tokens: lit, tok, lit, tok, …, lit. */
   private readonly literals: Buffer[];
   private readonly tokens: Token[];
   /** Bound once so the message render cache can call it without a closure per message. */
   readonly renderUncached: (message: Message) => Buffer;
+
+  /**
+   * The one Template for this text: locations sharing a template share the rendered bytes of
+   * every message, too.
+   */
+  static of(source: string): Template {
+    let template = compiled.get(source);
+    if (!template) compiled.set(source, (template = new Template(source)));
+    return template;
+  }
 
   constructor(readonly source: string) {
     this.literals = [];

@@ -89,13 +89,19 @@ export class TimerWheel {
     }
     this.lastTick = target;
     let fired = 0;
+    let failure: unknown;
     for (const entry of due) {
       // A callback may have cancelled or rescheduled a later entry of this batch.
       if (entry.wheelSlot !== FIRING) continue;
       entry.wheelSlot = -1;
       fired++;
-      entry.onWheelExpire();
+      try {
+        entry.onWheelExpire();
+      } catch (error) {
+        failure ??= error; // the other entries still fire; the caller hears of the first failure
+      }
     }
+    if (failure !== undefined) throw failure;
     return fired;
   }
 

@@ -24,14 +24,13 @@ export class Route {
   readonly messageTemplate: Template;
   readonly header: Buffer;
   readonly footer: Buffer;
-  /** `X-Nginx-PushStream-Mode` may only add a mode: a polling location can be asked to hold. */
   private readonly handler: Handler | undefined;
 
   constructor(
     readonly ctx: PushContext,
     readonly config: LocationConfig,
   ) {
-    this.messageTemplate = new Template(config.messageTemplate);
+    this.messageTemplate = Template.of(config.messageTemplate);
     this.header = Buffer.from(config.headerTemplate);
     this.footer = Buffer.from(config.footerTemplate);
     this.handler = config.publisher ? publisherHandler
@@ -55,6 +54,7 @@ export class Route {
       if (vars.arg(name)) return sendRefusal(res, new Refusal(400, `Argument ${name} is not allowed here.`), addNoCache([]));
     }
     let handler = this.handler;
+    // X-Nginx-PushStream-Mode may only add a mode: a polling location can be asked to hold.
     if (handler === pollingHandler && /^long-polling$/i.test(vars.header("x-nginx-pushstream-mode") ?? "")) {
       handler = longPollingHandler;
     }

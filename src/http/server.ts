@@ -48,9 +48,17 @@ export class PushServer {
       held: new Set(),
       draining: false,
     };
-    const { wheel } = this.ctx;
-    this.tick = setInterval(() => wheel.advance(clock.now()), tickMs);
-    this.sweeper = setInterval(() => this.ctx.store.sweep(), options.sweepMs ?? 1000);
+    this.tick = setInterval(() => this.guard("timer", () => this.ctx.wheel.advance(clock.now())), tickMs);
+    this.sweeper = setInterval(() => this.guard("sweep", () => this.ctx.store.sweep()), options.sweepMs ?? 1000);
+  }
+
+  /** Runs periodic work; a failure is logged, never fatal. */
+  private guard(what: string, work: () => unknown): void {
+    try {
+      work();
+    } catch (error) {
+      this.ctx.log.error(`${what}: ${(error as Error).stack ?? error}`);
+    }
   }
 
   /** Starts every listener of the configuration; rejects (and closes what opened) if one fails. */
