@@ -1,7 +1,7 @@
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { envelopes, publish, request, EPOCH } from "./helpers.js";
@@ -14,8 +14,11 @@ function run(...args: string[]): { status: number | null; stdout: string; stderr
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
+const scratch = mkdtempSync(join(tmpdir(), "pushwire-cli-"));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
 function tempFile(name: string, content: string): string {
-  const file = join(mkdtempSync(join(tmpdir(), "pushwire-")), name);
+  const file = join(scratch, name);
   writeFileSync(file, content);
   return file;
 }

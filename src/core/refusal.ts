@@ -21,4 +21,5 @@ export const refusals = {
   subscribersLimit: new Refusal(403, "Subscribers limit per channel has been exceeded."),
   tooMuchWildcard: new Refusal(403, "Subscribed too much wildcard channels."),
   tooManyChannelsInRequest: new Refusal(400, "Too many channels in one request."),
+  methodNotAllowed: new Refusal(405, "Method not allowed."),
 } as const;

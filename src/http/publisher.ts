@@ -1,9 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Channel } from "../core/channel.js";
-import { parseChannelsPath } from "../core/channel-path.js";
 import { Refusal, refusals } from "../core/refusal.js";
 import { channelInfoJson } from "./channel-info.js";
-import { decodeChannelsPath } from "./percent.js";
 import type { RequestVars } from "./request-vars.js";
 import { addCors, addNoCache, EXPLAIN_HEADER, sendBody, sendEmpty, sendRefusal, type Headers } from "./respond.js";
 import type { Handler, Route } from "./router.js";
@@ -15,18 +13,18 @@ import type { Handler, Route } from "./router.js";
  */
 
 const bodyTooLarge = new Refusal(413, "Request body is larger than clientMaxBodySize.");
-const methodNotAllowed = new Refusal(405, "Method not allowed.");
 const channelNotFound = new Refusal(404, "Channel not found.");
 const badBody = new Refusal(400, "Request body could not be read.");
 
 export const publisherHandler: Handler = (route, req, res, vars) => {
   const admin = route.config.publisher === "admin";
   const methods = admin ? "GET, POST, PUT, DELETE" : "GET, POST, PUT";
-  const headers = addCors(addNoCache([]), route.origin(vars), methods);
+  const origin = route.origin(vars);
   const method = req.method;
-  if (method === "OPTIONS") return sendEmpty(res, 200, addCors([], route.origin(vars), methods));
+  if (method === "OPTIONS") return sendEmpty(res, 200, addCors([], origin, methods));
+  const headers = addCors(addNoCache([]), origin, methods);
   if (method !== "GET" && method !== "POST" && method !== "PUT" && !(admin && method === "DELETE")) {
-    return sendRefusal(res, methodNotAllowed, [...headers, "Allow", methods]);
+    return sendRefusal(res, refusals.methodNotAllowed, [...headers, "Allow", methods]);
   }
   const ids = channelIds(route, vars);
   if (ids instanceof Refusal) return sendRefusal(res, ids, headers);
@@ -40,11 +38,8 @@ export const publisherHandler: Handler = (route, req, res, vars) => {
 
 /** The channel ids of the request, each checked (`ALL`, `*`, length). */
 function channelIds(route: Route, vars: RequestVars): string[] | Refusal {
-  const raw = route.config.channelsPath?.evaluate(vars);
-  const requested = raw ? parseChannelsPath(decodeChannelsPath(raw)) : [];
-  if (requested.length === 0) return refusals.noChannelId;
-  const max = route.config.maxChannelsPerRequest;
-  if (max > 0 && requested.length > max) return refusals.tooManyChannelsInRequest;
+  const requested = route.requestedChannels(vars);
+  if (requested instanceof Refusal) return requested;
   const ids: string[] = [];
   for (const { id } of requested) {
     const refusal = route.ctx.store.checkId(id);

@@ -2,11 +2,12 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { LocationConfig, ServerConfig } from "../config/schema.js";
 import { Template } from "../core/template.js";
 import type { PushContext } from "./context.js";
-import { percentDecode } from "./percent.js";
+import { decodeChannelsPath, percentDecode } from "./percent.js";
+import { parseChannelsPath, type ChannelRequest } from "../core/channel-path.js";
 import { publisherHandler } from "./publisher.js";
 import { RequestVars } from "./request-vars.js";
 import { addNoCache, sendRefusal } from "./respond.js";
-import { Refusal } from "../core/refusal.js";
+import { Refusal, refusals } from "../core/refusal.js";
 import { longPollingHandler } from "../subscribers/long-polling.js";
 import { pollingHandler } from "../subscribers/polling.js";
 
@@ -37,6 +38,16 @@ export class Route {
       : config.subscriber === "long-polling" ? longPollingHandler
       : config.subscriber === "polling" ? pollingHandler
       : undefined;
+  }
+
+  /** The channels the request names (`channelsPath`, decoded, `.bN` split off), within the per-request cap. */
+  requestedChannels(vars: RequestVars): ChannelRequest[] | Refusal {
+    const raw = this.config.channelsPath?.evaluate(vars);
+    const requested = raw ? parseChannelsPath(decodeChannelsPath(raw)) : [];
+    if (requested.length === 0) return refusals.noChannelId;
+    const max = this.config.maxChannelsPerRequest;
+    if (max > 0 && requested.length > max) return refusals.tooManyChannelsInRequest;
+    return requested;
   }
 
   /** The Access-Control-Allow-Origin value for this request, if CORS is on. */

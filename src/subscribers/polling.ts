@@ -1,4 +1,4 @@
-import { Refusal } from "../core/refusal.js";
+import { Refusal, refusals } from "../core/refusal.js";
 import type { Handler } from "../http/router.js";
 import { addCors, addNoCache, sendEmpty, sendRefusal } from "../http/respond.js";
 import { pollHeaders, sendMessages, sendNotModified } from "./poll-response.js";
@@ -33,9 +33,7 @@ export function answerPreflightOrMethod(method: string | undefined, res: Paramet
   if (method === "OPTIONS") {
     sendEmpty(res, 200, addCors([], origin, "GET"));
   } else {
-    sendRefusal(res, methodNotAllowed, addCors(addNoCache(["Allow", "GET"]), origin, "GET"));
+    sendRefusal(res, refusals.methodNotAllowed, addCors(addNoCache(["Allow", "GET"]), origin, "GET"));
   }
   return false;
 }
-
-const methodNotAllowed = new Refusal(405, "Method not allowed.");

@@ -1,11 +1,10 @@
 import type { Channel } from "../core/channel.js";
-import { parseChannelsPath } from "../core/channel-path.js";
 import { collectCatchUp, parseTag, type Cursor } from "../core/cursor.js";
 import { parseHttpDate } from "../core/http-date.js";
 import type { Message } from "../core/message.js";
 import { Refusal, refusals } from "../core/refusal.js";
 import type { ComplexValue } from "../config/complex-value.js";
-import { decodeChannelsPath, percentDecode } from "../http/percent.js";
+import { percentDecode } from "../http/percent.js";
 import type { RequestVars } from "../http/request-vars.js";
 import type { Route } from "../http/router.js";
 
@@ -22,10 +21,8 @@ export interface Subscription {
 export function openSubscription(route: Route, vars: RequestVars): Subscription | Refusal {
   const { store } = route.ctx;
   const config = route.config;
-  const raw = config.channelsPath?.evaluate(vars);
-  const requested = raw ? parseChannelsPath(decodeChannelsPath(raw)) : [];
-  if (requested.length === 0) return refusals.noChannelId;
-  if (config.maxChannelsPerRequest > 0 && requested.length > config.maxChannelsPerRequest) return refusals.tooManyChannelsInRequest;
+  const requested = route.requestedChannels(vars);
+  if (requested instanceof Refusal) return requested;
 
   const ids: string[] = [];
   const backtracks: number[] = [];
