@@ -141,8 +141,7 @@ describe("long-polling: catch-up", () => {
 
   test("across channels the reply is in publish order (a1, b1, a2), Etag of the newest", async () => {
     const clock = new ManualClock(T0 * 1000);
-    const app = await start(bitrixLikeConfig(), { clock });
-    try {
+    await withServer(bitrixLikeConfig(), async (app) => {
       await publishOk(app, "a", '{"m":"a1"}');
       await publishOk(app, "b", '{"m":"b1"}');
       await publishOk(app, "a", '{"m":"a2"}');
@@ -164,16 +163,13 @@ describe("long-polling: catch-up", () => {
       // From b1's cursor only a2 is left.
       const rest = await request(app.port(0), sub("a/b", { time: T0, tag: 2 }));
       assert.equal(rest.text, envelope({ id: 2, channel: "a", tag: 3, time: T0, text: '{"m":"a2"}' }));
-    } finally {
-      await app.close();
-    }
+    }, { clock });
   });
 });
 
 describe("long-polling: held requests", () => {
   test("a held long-poll gets exactly the next message, byte-exact, then is released", async () => {
-    const app = await start(bitrixLikeConfig());
-    try {
+    await withServer(bitrixLikeConfig(), async (app) => {
       await publishOk(app, "abc", '{"n":1}');
       const first = lastStored(app, "abc");
       const pending = openRequest(app.port(0), sub("abc", { time: first.time, tag: first.tag }));
@@ -200,14 +196,11 @@ describe("long-polling: held requests", () => {
       assertNoCache(reply);
       assert.equal(app.push.ctx.held.size, 0);
       assert.equal(app.push.ctx.store.subscriptions, 0);
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   test("the hold ends with 304 after longpollingConnectionTtl: now, W/0, no body, CORS", async () => {
-    const app = await start(bitrixLikeConfig({ sub: { longpollingConnectionTtl: "1s" } }));
-    try {
+    await withServer(bitrixLikeConfig({ sub: { longpollingConnectionTtl: "1s" } }), async (app) => {
       await publishOk(app, "abc", '{"n":1}');
       const m = lastStored(app, "abc");
       const started = Date.now();
@@ -226,14 +219,11 @@ describe("long-polling: held requests", () => {
       assertNoCache(reply);
       assert.equal(app.push.ctx.held.size, 0);
       assert.equal(app.push.ctx.store.subscriptions, 0);
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   test("a long-poll on a/b is released by a publish on b", async () => {
-    const app = await start(bitrixLikeConfig());
-    try {
+    await withServer(bitrixLikeConfig(), async (app) => {
       await publishOk(app, "a", '"a1"');
       await publishOk(app, "b", '"b1"');
       const newest = lastStored(app, "b");
@@ -248,9 +238,7 @@ describe("long-polling: held requests", () => {
       assert.equal(reply.headers["etag"], `W/${b2.tag}`);
       assert.equal(app.push.ctx.store.subscriptions, 0);
       assert.equal(app.push.ctx.store.find("a")!.subscribers.size, 0);
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   test("200 held long-polls on one channel all get the one message, identical bytes", async () => {
@@ -281,8 +269,7 @@ describe("long-polling: held requests", () => {
   });
 
   test("DELETE while held: 200 with the id -2 message, W/0", async () => {
-    const app = await start(bitrixLikeConfig());
-    try {
+    await withServer(bitrixLikeConfig(), async (app) => {
       await publishOk(app, "abc", '{"n":1}');
       const m = lastStored(app, "abc");
       const pending = openRequest(app.port(0), sub("abc", { time: m.time, tag: m.tag }));
@@ -302,14 +289,11 @@ describe("long-polling: held requests", () => {
       // The channel is gone: with authorizedChannelsOnly it cannot be subscribed again.
       const again = await request(app.port(0), sub("abc", FROM_EPOCH));
       assert.equal(again.status, 403);
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   test("DELETE with a body replaces the deleted-message text", async () => {
-    const app = await start(bitrixLikeConfig());
-    try {
+    await withServer(bitrixLikeConfig(), async (app) => {
       await publishOk(app, "abc", '{"n":1}');
       const m = lastStored(app, "abc");
       const pending = openRequest(app.port(0), sub("abc", { time: m.time, tag: m.tag }));
@@ -320,14 +304,11 @@ describe("long-polling: held requests", () => {
       assert.equal(deleted.status, 200);
       const reply = await pending.reply;
       assert.equal(reply.text, `#!NGINXNMS!#{"id":-2,"channel":"abc","tag":"0","time":"${EPOCH}","eventid":"","text":{"gone":true}}#!NGINXNME!#`);
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   test("client disconnects while held: subscription removed, later publishes still reach others", async () => {
-    const app = await start(bitrixLikeConfig());
-    try {
+    await withServer(bitrixLikeConfig(), async (app) => {
       await publishOk(app, "abc", '{"n":1}');
       const m = lastStored(app, "abc");
       const gone = openRequest(app.port(0), sub("abc", { time: m.time, tag: m.tag }));
@@ -364,9 +345,7 @@ describe("long-polling: held requests", () => {
       two.abort();
       await waitFor(() => app.push.ctx.store.subscriptions === 0 && app.push.ctx.held.size === 0, 2000, "two-channel long-poll forgotten");
       assert.equal(app.push.ctx.store.find("other")!.subscribers.size, 0);
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   test("server shutdown answers a held long-poll with 304 W/0", async () => {
@@ -393,10 +372,9 @@ describe("long-polling: held requests", () => {
 
   test("Etag chaining (PROTOCOL.md §8.3): unparsable date waits; a then b in one second come one per request", async () => {
     const clock = new ManualClock(T0 * 1000);
-    const app = await start(bitrixLikeConfig({
+    await withServer(bitrixLikeConfig({
       extraSubLocations: [{ path: "/lp", subscriber: "long-polling", channelsPath: "$arg_id", messageTemplate: "~channel~:~text~" }],
-    }), { clock });
-    try {
+    }), async (app) => {
       await publishOk(app, "a", "zero"); // would be caught up if the date below were read as the epoch
       // "Thu, 1 Jan" has a one-digit day: not an HTTP date, so there is no cursor and the request waits.
       const pending = openRequest(app.port(0), "/lp?id=a/b", { headers: { "If-Modified-Since": "Thu, 1 Jan 1970 00:00:00 GMT", "If-None-Match": "0" } });
@@ -415,17 +393,14 @@ describe("long-polling: held requests", () => {
       assert.equal(second.text, "b:two");
       assert.equal(second.headers["etag"], "W/3");
       assert.equal(app.push.ctx.held.size, 0);
-    } finally {
-      await app.close();
-    }
+    }, { clock });
   });
 
   test("timeoutWithBody: the hold ends with 200 and the rendered id -3 message", async () => {
-    const app = await start(bitrixLikeConfig({
+    await withServer(bitrixLikeConfig({
       http: { timeoutWithBody: true },
       extraSubLocations: [{ path: "/lp", subscriber: "long-polling", channelsPath: "$arg_id", messageTemplate: "~id~:~text~", longpollingConnectionTtl: "1s" }],
-    }));
-    try {
+    }), async (app) => {
       const started = Date.now();
       const pending = openRequest(app.port(0), "/lp?id=quiet");
       await waitFor(() => app.push.ctx.held.size === 1, 2000, "long-poll held");
@@ -438,20 +413,17 @@ describe("long-polling: held requests", () => {
       assertNearNow(reply.headers["last-modified"]);
       assert.equal(reply.headers["content-type"], DEFAULT_TYPE);
       assert.equal(app.push.ctx.held.size, 0);
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   test("JSONP with header/footer: the -3 timeout body and the -2 deleted body are wrapped", async () => {
-    const app = await start(bitrixLikeConfig({
+    await withServer(bitrixLikeConfig({
       http: { timeoutWithBody: true },
       extraSubLocations: [{
         path: "/lp", subscriber: "long-polling", channelsPath: "$arg_id", messageTemplate: "~id~:~text~",
         longpollingConnectionTtl: "1s", headerTemplate: "H", footerTemplate: "F",
       }],
-    }));
-    try {
+    }), async (app) => {
       const timeout = openRequest(app.port(0), "/lp?id=x&callback=cb");
       const deleted = openRequest(app.port(0), "/lp?id=y&callback=cb");
       await waitFor(() => app.push.ctx.held.size === 2, 2000, "two long-polls held");
@@ -467,19 +439,16 @@ describe("long-polling: held requests", () => {
       assert.equal(t.headers["content-type"], "application/javascript");
       assert.equal(t.headers["etag"], "W/0");
       assert.equal(t.text, "Hcb([-3:Timed out]);F");
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   test("header and footer templates surround the messages of a 200, not a 304", async () => {
-    const app = await start(bitrixLikeConfig({
+    await withServer(bitrixLikeConfig({
       extraSubLocations: [{
         path: "/hf", subscriber: "long-polling", channelsPath: "$arg_id", messageTemplate: "<~text~>",
         headerTemplate: "H", footerTemplate: "F", longpollingConnectionTtl: "1s",
       }],
-    }));
-    try {
+    }), async (app) => {
       const held = openRequest(app.port(0), "/hf?id=ch");
       await waitFor(() => app.push.ctx.held.size === 1, 2000, "long-poll held");
       await publishOk(app, "ch", "one");
@@ -496,16 +465,13 @@ describe("long-polling: held requests", () => {
       assert.equal(timedOut.status, 304);
       assert.equal(timedOut.body.length, 0);
       assert.equal(timedOut.headers["content-length"], "0");
-    } finally {
-      await app.close();
-    }
+    });
   });
 });
 
 describe("long-polling: refusals and limits", () => {
   test("authorizedChannelsOnly: 403 until a message is stored, and again once it expired", async () => {
-    const app = await start(bitrixLikeConfig({ http: { messageTtl: "1s" } }), { sweepMs: 50 });
-    try {
+    await withServer(bitrixLikeConfig({ http: { messageTtl: "1s" } }), async (app) => {
       const refused = await request(app.port(0), sub("fresh", FROM_EPOCH));
       assert.equal(refused.status, 403);
       assert.equal(refused.headers["x-nginx-pushstream-explain"], "Subscriber could not create channels.");
@@ -524,27 +490,21 @@ describe("long-polling: refusals and limits", () => {
       const expired = await request(app.port(0), sub("fresh", FROM_EPOCH));
       assert.equal(expired.status, 403);
       assert.equal(expired.headers["x-nginx-pushstream-explain"], "Subscriber could not create channels.");
-    } finally {
-      await app.close();
-    }
+    }, { sweepMs: 50 });
   });
 
   test("authorizedChannelsOnly: one unauthorized channel in a/b refuses the whole request", async () => {
-    const app = await start(bitrixLikeConfig());
-    try {
+    await withServer(bitrixLikeConfig(), async (app) => {
       await publishOk(app, "a", '{"n":1}');
       const reply = await request(app.port(0), sub("a/nope", FROM_EPOCH));
       assert.equal(reply.status, 403);
       assert.equal(reply.headers["x-nginx-pushstream-explain"], "Subscriber could not create channels.");
       assert.equal(reply.body.length, 0);
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   test("maxSubscribersPerChannel: 1 refuses a second long-poll with 403", async () => {
-    const app = await start(bitrixLikeConfig({ http: { maxSubscribersPerChannel: 1 } }));
-    try {
+    await withServer(bitrixLikeConfig({ http: { maxSubscribersPerChannel: 1 } }), async (app) => {
       await publishOk(app, "abc", '{"n":1}');
       const m = lastStored(app, "abc");
       const first = openRequest(app.port(0), sub("abc", { time: m.time, tag: m.tag }));
@@ -560,14 +520,11 @@ describe("long-polling: refusals and limits", () => {
       // The place is free again.
       const third = await request(app.port(0), sub("abc", { time: m.time, tag: m.tag }));
       assert.equal(third.status, 200);
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   test("OPTIONS → 200 with CORS and no body; POST → 405 Allow: GET", async () => {
-    const app = await start(bitrixLikeConfig());
-    try {
+    await withServer(bitrixLikeConfig(), async (app) => {
       const options = await request(app.port(0), "/bitrix/sub?CHANNEL_ID=abc", { method: "OPTIONS" });
       assert.equal(options.status, 200);
       assert.equal(options.headers["content-length"], "0");
@@ -581,9 +538,7 @@ describe("long-polling: refusals and limits", () => {
       assertCors(post);
       assertNoCache(post);
       assert.equal(app.push.ctx.held.size, 0);
-    } finally {
-      await app.close();
-    }
+    });
   });
 });
 
@@ -591,8 +546,7 @@ describe("long-polling: JSONP and mode header", () => {
   const lp = { path: "/lp", subscriber: "long-polling", channelsPath: "$arg_id", messageTemplate: "~text~", longpollingConnectionTtl: "2s" };
 
   test("JSONP: cb([m1,m2]); for catch-up and cb([m]); for a held request", async () => {
-    const app = await start(bitrixLikeConfig({ extraSubLocations: [lp] }));
-    try {
+    await withServer(bitrixLikeConfig({ extraSubLocations: [lp] }), async (app) => {
       await publishOk(app, "ch", '{"a":1}');
       await publishOk(app, "ch", '{"a":2}');
       const catchUp = await request(app.port(0), "/lp?id=ch&callback=cb", { headers: { "If-Modified-Since": EPOCH, "If-None-Match": "0" } });
@@ -607,14 +561,11 @@ describe("long-polling: JSONP and mode header", () => {
       assert.equal(live.status, 200);
       assert.equal(live.headers["content-type"], "application/javascript");
       assert.equal(live.text, 'cb([{"a":3}]);');
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   test("JSONP on the Bitrix location: callback is refused with 400 and an explain header", async () => {
-    const app = await start(bitrixLikeConfig());
-    try {
+    await withServer(bitrixLikeConfig(), async (app) => {
       await publishOk(app, "abc", '{"n":1}');
       const reply = await request(app.port(0), `${sub("abc", FROM_EPOCH)}&callback=cb`);
       assert.equal(reply.status, 400);
@@ -622,16 +573,13 @@ describe("long-polling: JSONP and mode header", () => {
       assert.equal(reply.headers["content-length"], "0");
       assert.equal(reply.body.length, 0);
       assert.equal(app.push.ctx.held.size, 0);
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   test("X-Nginx-PushStream-Mode: long-polling makes a polling location hold", async () => {
-    const app = await start(bitrixLikeConfig({
+    await withServer(bitrixLikeConfig({
       extraSubLocations: [{ path: "/poll", subscriber: "polling", channelsPath: "$arg_id", messageTemplate: "~text~" }],
-    }));
-    try {
+    }), async (app) => {
       const plain = await request(app.port(0), "/poll?id=ch");
       assert.equal(plain.status, 304);
       const held = openRequest(app.port(0), "/poll?id=ch", { headers: { "X-Nginx-PushStream-Mode": "Long-Polling" } });
@@ -642,14 +590,11 @@ describe("long-polling: JSONP and mode header", () => {
       assert.equal(reply.text, "hello");
       const m = lastStored(app, "ch");
       assert.equal(reply.headers["etag"], `W/${m.tag}`);
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   test("X-Nginx-PushStream-Mode: polling on a long-polling location is ignored (it holds)", async () => {
-    const app = await start(bitrixLikeConfig());
-    try {
+    await withServer(bitrixLikeConfig(), async (app) => {
       await publishOk(app, "abc", '{"n":1}');
       const m = lastStored(app, "abc");
       const held = openRequest(app.port(0), sub("abc", { time: m.time, tag: m.tag }), { headers: { "X-Nginx-PushStream-Mode": "polling" } });
@@ -659,16 +604,13 @@ describe("long-polling: JSONP and mode header", () => {
       const reply = await held.reply;
       assert.equal(reply.status, 200);
       assert.equal(reply.text, envelope({ id: 2, channel: "abc", tag: m2.tag, time: m2.time, text: '{"n":2}' }));
-    } finally {
-      await app.close();
-    }
+    });
   });
 });
 
 describe("long-polling: Bitrix clients", () => {
   test("old client's tag=1&time=<19 March 2022 local midnight> returns the stored backlog; rnd/revision/mid ignored", async () => {
-    const app = await start(bitrixLikeConfig());
-    try {
+    await withServer(bitrixLikeConfig(), async (app) => {
       await publishOk(app, "priv", '{"n":1}');
       await publishOk(app, "shared", '{"n":2}');
       await publishOk(app, "priv", '{"n":3}');
@@ -694,14 +636,11 @@ describe("long-polling: Bitrix clients", () => {
       const s2 = lastStored(app, "shared");
       const live = await held.reply;
       assert.equal(live.text, envelope({ id: 2, channel: "shared", tag: s2.tag, time: s2.time, text: '{"n":4}' }));
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   test("new client's first poll (no tag/time, revision=19) gets only messages published after it", async () => {
-    const app = await start(bitrixLikeConfig());
-    try {
+    await withServer(bitrixLikeConfig(), async (app) => {
       await publishOk(app, "abc", '{"n":1}');
       const pending = openRequest(app.port(0), "/bitrix/sub?CHANNEL_ID=abc&revision=19");
       await waitFor(() => app.push.ctx.held.size === 1, 2000, "first poll held");
@@ -710,9 +649,7 @@ describe("long-polling: Bitrix clients", () => {
       const reply = await pending.reply;
       assert.equal(reply.status, 200);
       assert.equal(reply.text, envelope({ id: 2, channel: "abc", tag: m.tag, time: m.time, text: '{"n":2}' }));
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   test("keep-alive: three long-polls answered in sequence on one socket", async () => {
