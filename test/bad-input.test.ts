@@ -250,3 +250,18 @@ describe("subscriber input (PROTOCOL §13, §17)", () => {
     });
   });
 });
+
+describe("requests node:http would refuse silently", () => {
+  test("an HTTP/1.1 request without Host gets 400 with the reason and the connection is closed; HTTP/1.0 needs none", async () => {
+    await withServer({}, async (app) => {
+      const reply = await rawExchange(app.port(1), "GET /bitrix/pub/?CHANNEL_ID=x HTTP/1.1\r\n\r\n");
+      const head = parseHead(reply.text);
+      assert.equal(head.status, 400);
+      assert.equal(head.headers.get("x-nginx-pushstream-explain"), "HTTP/1.1 request without Host header.");
+      assert.equal(head.headers.get("connection"), "close");
+      assert.ok(reply.closedByServer);
+      const old = parseHead((await rawExchange(app.port(1), "GET /bitrix/pub/?CHANNEL_ID=x HTTP/1.0\r\n\r\n")).text);
+      assert.equal(old.status, 404, "HTTP/1.0 without Host reaches the publisher (unknown channel: 404)");
+    });
+  });
+});

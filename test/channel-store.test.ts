@@ -617,3 +617,30 @@ describe("ChannelStore uptime", () => {
     assert.equal(store.uptime, 62);
   });
 });
+
+describe("ChannelStore delivery isolation", () => {
+  test("a subscriber that throws does not cost the others their message; the error surfaces after", () => {
+    const { store } = makeStore();
+    const ch = channel(store, "a");
+    const before = new Recorder();
+    const broken: ChannelSubscriber = {
+      onMessage: () => {
+        throw new Error("broken subscriber");
+      },
+      onChannelDeleted: () => {
+        throw new Error("broken on delete");
+      },
+    };
+    const after = new Recorder();
+    store.subscribe(ch, before);
+    store.subscribe(ch, broken);
+    store.subscribe(ch, after);
+    assert.throws(() => pub(store, ch, "m1"), /broken subscriber/);
+    assert.deepEqual(before.messages.map((m) => m.text), ["m1"]);
+    assert.deepEqual(after.messages.map((m) => m.text), ["m1"]);
+    assert.equal(ch.storedMessages, 1, "the message is stored all the same");
+    assert.throws(() => store.delete(ch), /broken on delete/);
+    assert.equal(before.deleted.length, 1);
+    assert.equal(after.deleted.length, 1);
+  });
+});

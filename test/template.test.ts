@@ -146,6 +146,15 @@ describe("Template rendering", () => {
 });
 
 describe("Template render cache", () => {
+  test("Template.of gives one Template per text, so locations sharing a template share the bytes", () => {
+    const a = Template.of("[~text~]");
+    const b = Template.of("[~text~]");
+    assert.equal(a, b);
+    assert.notEqual(Template.of("(~text~)"), a);
+    const m = message();
+    assert.equal(a.render(m), b.render(m));
+  });
+
   test("the same Buffer instance is returned for the same message and template", () => {
     const t = new Template("<~text~>");
     const m = message();

@@ -286,3 +286,23 @@ describe("TimerWheel", () => {
     assert.equal(wheel.size, 0);
   });
 });
+
+describe("TimerWheel failure isolation", () => {
+  test("an expire callback that throws does not stop the other due entries; the error surfaces after", () => {
+    const wheel = new TimerWheel(10, 0, 16);
+    const log: string[] = [];
+    const first = new Entry("first", log);
+    const thrower = new Entry("thrower", log);
+    const last = new Entry("last", log);
+    thrower.onExpire = () => {
+      throw new Error("callback failed");
+    };
+    wheel.schedule(first, 20);
+    wheel.schedule(thrower, 20);
+    wheel.schedule(last, 20);
+    assert.throws(() => wheel.advance(25), /callback failed/);
+    assert.deepEqual([...log].sort(), ["first", "last", "thrower"]);
+    assert.equal(wheel.size, 0);
+    assert.equal(wheel.advance(100), 0, "nothing fires twice");
+  });
+});
