@@ -3,7 +3,6 @@ import { effectiveConfig, loadConfigFile, normalizeConfig, type ConfigResult } f
 import { PushServer } from "./http/server.js";
 import { Logger, type LogLevel } from "./log.js";
 import { VERSION } from "./version.js";
-import { readFileSync } from "node:fs";
 
 /** Exit codes: what went wrong, for systemd and scripts. */
 const EXIT_OK = 0;
@@ -69,15 +68,9 @@ function parseArgs(argv: string[]): Options | string {
   return options;
 }
 
-function loadConfig(options: Options): { result: ConfigResult; raw: Record<string, unknown> | undefined; source: string } {
-  if (!options.config) {
-    const raw = bitrixVmConfig();
-    return { result: normalizeConfig(raw), raw, source: "built-in BitrixVM layout" };
-  }
-  const result = loadConfigFile(options.config);
-  let raw: Record<string, unknown> | undefined;
-  if (result.config) raw = JSON.parse(readFileSync(options.config, "utf8")) as Record<string, unknown>;
-  return { result, raw, source: options.config };
+function loadConfig(options: Options): { result: ConfigResult; source: string } {
+  if (!options.config) return { result: normalizeConfig(bitrixVmConfig()), source: "built-in BitrixVM layout" };
+  return { result: loadConfigFile(options.config), source: options.config };
 }
 
 /** "127.0.0.1:8895 [/bitrix/pub/ publisher admin, / deny]" for each listener, with the bound port. */
@@ -103,14 +96,14 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`pushwire: ${options}\nTry 'pushwire --help'.\n`);
     return EXIT_USAGE;
   }
-  const { result, raw, source } = loadConfig(options);
+  const { result, source } = loadConfig(options);
   if (result.errors) {
     for (const error of result.errors) process.stderr.write(`pushwire: config: ${error}\n`);
     process.stderr.write(`pushwire: configuration ${source} is invalid (${result.errors.length} problem${result.errors.length > 1 ? "s" : ""})\n`);
     return EXIT_CONFIG;
   }
   if (options.printConfig) {
-    process.stdout.write(`${JSON.stringify(effectiveConfig(raw!), null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(effectiveConfig(result.raw), null, 2)}\n`);
     return EXIT_OK;
   }
   if (options.check) {

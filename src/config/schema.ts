@@ -120,7 +120,8 @@ export const LOCATION_KEYS: Record<Exclude<keyof LocationConfig, "access"> | "al
 
 const SERVER_ONLY = new Set(["listen", "locations"]);
 
-export type ConfigResult = { config: PushwireConfig; errors?: undefined } | { config?: undefined; errors: string[] };
+/** A valid configuration comes with the JSON it was made from (what `effectiveConfig` reads). */
+export type ConfigResult = { config: PushwireConfig; raw: Record<string, unknown>; errors?: undefined } | { config?: undefined; errors: string[] };
 
 type Raw = Record<string, unknown>;
 
@@ -191,7 +192,7 @@ export function normalizeConfig(input: unknown, baseDir = "."): ConfigResult {
   }
 
   if (errors.length > 0) return { errors };
-  return { config: { http: http as unknown as HttpSettings, servers } };
+  return { config: { http: http as unknown as HttpSettings, servers }, raw: input };
 }
 
 /** Reads and validates a JSON configuration file. */
