@@ -74,7 +74,7 @@ describe("normalizeConfig: the built-in BitrixVM configuration", () => {
     });
   });
 
-  test("has a long-polling subscriber on 8893 and an admin publisher on 127.0.0.1:8895", () => {
+  test("has a long-polling and a WebSocket subscriber on 8893 and an admin publisher on 127.0.0.1:8895", () => {
     const config = ok(bitrixVmConfig());
     assert.deepEqual(config.servers.map((s) => s.listen), [
       { host: undefined, port: 8893 },
@@ -97,7 +97,18 @@ describe("normalizeConfig: the built-in BitrixVM configuration", () => {
     assert.equal(publisher.access?.permits("127.0.0.1"), true);
     assert.equal(publisher.access?.permits("::1"), true);
     assert.equal(publisher.access?.permits("192.0.2.1"), false);
-    assert.equal(location(config, 0, 1).access?.permits("127.0.0.1"), false);
+    const websocket = location(config, 0, 1);
+    assert.equal(websocket.path, "/bitrix/subws/");
+    assert.equal(websocket.subscriber, "websocket");
+    assert.equal(websocket.websocketAllowPublish, false);
+    assert.equal(websocket.pingMessageInterval, 40);
+    assert.equal(websocket.authorizedChannelsOnly, true);
+    assert.equal(websocket.messageTemplate, BITRIX_MESSAGE_TEMPLATE);
+    assert.equal(websocket.channelsPath?.source, "$arg_CHANNEL_ID");
+    assert.equal(websocket.lastReceivedMessageTag?.source, "$arg_tag");
+    assert.equal(websocket.lastReceivedMessageTime?.source, "$arg_time");
+    assert.equal(websocket.allowedOrigins, undefined);
+    assert.equal(location(config, 0, 2).access?.permits("127.0.0.1"), false);
   });
 });
 
@@ -287,7 +298,7 @@ describe("normalizeConfig: errors name the key path", () => {
     });
     assert.deepEqual(errs, [
       `messageTtl: invalid duration "x" ${DURATION_HINT}`,
-      "servers[0].locations[0].subscriber: invalid subscriber mode value: nope, accepted values (long-polling, polling)",
+      "servers[0].locations[0].subscriber: invalid subscriber mode value: nope, accepted values (streaming, polling, long-polling, eventsource, websocket)",
       "servers[0].locations[1].publisher: invalid publisher mode value: nope, accepted values (normal, admin)",
     ]);
   });
@@ -366,16 +377,27 @@ describe("normalizeConfig: values push-stream rejects", () => {
 
   test("an invalid subscriber mode", () => {
     assert.deepEqual(errors(one([sub({ subscriber: "push" })])), [
-      "servers[0].locations[0].subscriber: invalid subscriber mode value: push, accepted values (long-polling, polling)",
+      "servers[0].locations[0].subscriber: invalid subscriber mode value: push, accepted values (streaming, polling, long-polling, eventsource, websocket)",
     ]);
   });
 
-  test("streaming, eventsource and websocket are not available in this version", () => {
-    for (const mode of ["streaming", "eventsource", "websocket", "WebSocket"]) {
-      assert.deepEqual(errors(one([sub({ subscriber: mode })])), [
-        `servers[0].locations[0].subscriber: subscriber mode ${mode.toLowerCase()} is not available in this version of pushwire (available: long-polling, polling)`,
-      ]);
+  test("every push-stream subscriber mode is accepted, in any case", () => {
+    for (const mode of ["streaming", "Polling", "long-polling", "eventsource", "WebSocket"]) {
+      assert.equal(location(ok(one([sub({ subscriber: mode })])), 0, 0).subscriber, mode.toLowerCase());
     }
+  });
+
+  test("paddingByUserAgent must be rules of regex,H,M", () => {
+    assert.deepEqual(errors(one([sub({ paddingByUserAgent: "user_agent,as,df" })])), [
+      "servers[0].locations[0].paddingByUserAgent: padding pattern not match the value user_agent,as,df",
+    ]);
+    assert.deepEqual(errors(one([sub({ paddingByUserAgent: "user_agent,10,0:other_user_agent;20;0" })])), [
+      "servers[0].locations[0].paddingByUserAgent: error applying padding pattern to other_user_agent;20;0",
+    ]);
+    assert.deepEqual(errors(one([sub({ paddingByUserAgent: "([,1,1" })])).length, 1);
+    const rules = location(ok(one([sub({ paddingByUserAgent: "[T|t]est 1,1024,508:[T|t]est 2,4097,0" })])), 0, 0).paddingByUserAgent;
+    assert.equal(rules?.rules.length, 2);
+    assert.equal(rules?.max, 4097);
   });
 
   test("a subscriber without channelsPath", () => {
@@ -565,6 +587,9 @@ describe("effectiveConfig", () => {
       defaultType: "text/plain; charset=utf-8",
       wildcardChannelMaxQtd: 0,
       maxChannelsPerRequest: 1000,
+      websocketAllowPublish: false,
+      websocketMaxFrameSize: 1048576,
+      subscriberMaxBacklog: 4194304,
     });
     assert.equal(root!.deny, "all");
     assert.equal(root!.storeMessages, true);

@@ -1,7 +1,7 @@
 /**
  * The built-in configuration: BitrixVM's nginx-push-stream-module 0.4.0 setup (BITRIX.md §4),
  * used when no --config is given. 8893 serves browsers' long-polls on /bitrix/sub; 127.0.0.1:8895
- * takes the site's publishes on /bitrix/pub/. (8894 with TLS and /bitrix/subws/ come later.)
+ * and WebSockets on /bitrix/subws/; 127.0.0.1:8895 takes the site's publishes on /bitrix/pub/.
  */
 export const BITRIX_MESSAGE_TEMPLATE =
   '#!NGINXNMS!#{"id":~id~,"channel":"~channel~","tag":"~tag~","time":"~time~","eventid":"~event-id~","text":~text~}#!NGINXNME!#';
@@ -26,6 +26,17 @@ export function bitrixVmConfig(): Record<string, unknown> {
             authorizedChannelsOnly: true,
             allowedOrigins: "*",
             rejectArgs: ["callback"],
+            messageTemplate: BITRIX_MESSAGE_TEMPLATE,
+          },
+          {
+            path: "/bitrix/subws/",
+            subscriber: "websocket",
+            channelsPath: "$arg_CHANNEL_ID",
+            lastReceivedMessageTag: "$arg_tag",
+            lastReceivedMessageTime: "$arg_time",
+            websocketAllowPublish: false,
+            pingMessageInterval: "40s",
+            authorizedChannelsOnly: true,
             messageTemplate: BITRIX_MESSAGE_TEMPLATE,
           },
           { path: "/", deny: "all" },

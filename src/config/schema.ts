@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { StoreLimits } from "../core/channel-store.js";
 import { AccessRules, Cidr } from "../http/access.js";
+import { PaddingRules } from "../core/padding.js";
 import { ComplexValue } from "./complex-value.js";
 import { parseDuration, parseSize } from "./units.js";
 
@@ -12,9 +13,8 @@ import { parseDuration, parseSize } from "./units.js";
  * set at the top or on a server and are inherited, as nginx merges them.
  */
 
-export type SubscriberMode = "long-polling" | "polling";
-export const SUBSCRIBER_MODES: readonly SubscriberMode[] = ["long-polling", "polling"];
-const LATER_SUBSCRIBER_MODES = ["streaming", "eventsource", "websocket"];
+export type SubscriberMode = "streaming" | "polling" | "long-polling" | "eventsource" | "websocket";
+export const SUBSCRIBER_MODES: readonly SubscriberMode[] = ["streaming", "polling", "long-polling", "eventsource", "websocket"];
 
 /** Settings that exist once per server process (nginx http{} level). */
 export interface HttpSettings extends StoreLimits {
@@ -35,6 +35,7 @@ export interface LocationConfig {
   /** Seconds; undefined = hold forever. */
   longpollingConnectionTtl: number | undefined;
   subscriberConnectionTtl: number | undefined;
+  pingMessageInterval: number | undefined;
   authorizedChannelsOnly: boolean;
   allowedOrigins: ComplexValue | undefined;
   rejectArgs: string[];
@@ -48,6 +49,11 @@ export interface LocationConfig {
   defaultType: string;
   wildcardChannelMaxQtd: number;
   maxChannelsPerRequest: number;
+  paddingByUserAgent: PaddingRules | undefined;
+  userAgent: ComplexValue | undefined;
+  websocketAllowPublish: boolean;
+  websocketMaxFrameSize: number;
+  subscriberMaxBacklog: number;
 }
 
 export interface ListenAddress {
@@ -66,7 +72,7 @@ export interface PushwireConfig {
 }
 
 type Kind = "duration" | "positiveDuration" | "size" | "count" | "boolean" | "string" | "template" | "complex"
-  | "strings" | "publisher" | "subscriber" | "cidrs" | "deny" | "path" | "file";
+  | "strings" | "publisher" | "subscriber" | "cidrs" | "deny" | "path" | "file" | "padding";
 
 interface KeySpec {
   kind: Kind;
@@ -94,13 +100,14 @@ export const HTTP_KEYS: Record<keyof HttpSettings, KeySpec> = {
 export const LOCATION_KEYS: Record<Exclude<keyof LocationConfig, "access"> | "allow" | "deny" | "headerTemplateFile", KeySpec> = {
   path: { kind: "path", help: "URI prefix; the longest matching prefix wins" },
   publisher: { kind: "publisher", help: "\"normal\" or \"admin\" (admin also allows DELETE)" },
-  subscriber: { kind: "subscriber", help: "\"long-polling\" or \"polling\"" },
+  subscriber: { kind: "subscriber", help: "\"streaming\", \"polling\", \"long-polling\", \"eventsource\" or \"websocket\"" },
   channelsPath: { kind: "complex", help: "channel ids of the request, e.g. \"$arg_CHANNEL_ID\"" },
   lastReceivedMessageTag: { kind: "complex", help: "tag cursor instead of If-None-Match, e.g. \"$arg_tag\"" },
   lastReceivedMessageTime: { kind: "complex", help: "time cursor instead of If-Modified-Since, e.g. \"$arg_time\"" },
   lastEventId: { kind: "complex", help: "event id cursor instead of Last-Event-Id" },
   longpollingConnectionTtl: { kind: "positiveDuration", help: "how long a long-poll is held before 304 (default: subscriberConnectionTtl, else forever)" },
-  subscriberConnectionTtl: { kind: "positiveDuration", help: "maximum lifetime of a subscriber connection" },
+  subscriberConnectionTtl: { kind: "positiveDuration", help: "maximum lifetime of a streaming/eventsource/websocket connection (footer, then end)" },
+  pingMessageInterval: { kind: "positiveDuration", help: "after this much silence a streaming/eventsource/websocket subscriber gets a ping" },
   authorizedChannelsOnly: { kind: "boolean", default: false, help: "subscribers may only join channels that hold a stored message" },
   allowedOrigins: { kind: "complex", help: "Access-Control-Allow-Origin value; enables CORS" },
   rejectArgs: { kind: "strings", default: [], help: "query arguments answered with 400 when present (BitrixVM rejects \"callback\")" },
@@ -116,6 +123,11 @@ export const LOCATION_KEYS: Record<Exclude<keyof LocationConfig, "access"> | "al
   defaultType: { kind: "string", default: "text/plain; charset=utf-8", help: "Content-Type of subscriber responses" },
   wildcardChannelMaxQtd: { kind: "count", default: 0, help: "wildcard channels per subscribe request (0 = maxNumberOfWildcardChannels)" },
   maxChannelsPerRequest: { kind: "count", default: 1000, help: "channel ids in one request; more get 400 (pushwire)" },
+  paddingByUserAgent: { kind: "padding", help: "\"regex,H,M[:regex,H,M…]\": pad the header to H and each message to M bytes for matching user agents (streaming, eventsource)" },
+  userAgent: { kind: "complex", help: "value matched by paddingByUserAgent (default: the User-Agent header)" },
+  websocketAllowPublish: { kind: "boolean", default: false, help: "a WebSocket subscriber's text messages are published to all its channels" },
+  websocketMaxFrameSize: { kind: "size", default: 1048576, help: "largest client WebSocket message; larger closes with 1009 (pushwire)" },
+  subscriberMaxBacklog: { kind: "size", default: 4194304, help: "bytes waiting for one slow streaming/eventsource/websocket subscriber; past it the connection is closed (pushwire)" },
 };
 
 const SERVER_ONLY = new Set(["listen", "locations"]);
@@ -265,6 +277,7 @@ function buildLocation(raw: Raw, own: Set<string>, where: string, errors: string
     lastEventId: value("lastEventId") as ComplexValue | undefined,
     longpollingConnectionTtl: (value("longpollingConnectionTtl") ?? value("subscriberConnectionTtl")) as number | undefined,
     subscriberConnectionTtl: value("subscriberConnectionTtl") as number | undefined,
+    pingMessageInterval: value("pingMessageInterval") as number | undefined,
     authorizedChannelsOnly: value("authorizedChannelsOnly") as boolean,
     allowedOrigins: value("allowedOrigins") as ComplexValue | undefined,
     rejectArgs: value("rejectArgs") as string[],
@@ -278,6 +291,11 @@ function buildLocation(raw: Raw, own: Set<string>, where: string, errors: string
     defaultType: value("defaultType") as string,
     wildcardChannelMaxQtd: value("wildcardChannelMaxQtd") as number,
     maxChannelsPerRequest: value("maxChannelsPerRequest") as number,
+    paddingByUserAgent: value("paddingByUserAgent") as PaddingRules | undefined,
+    userAgent: value("userAgent") as ComplexValue | undefined,
+    websocketAllowPublish: value("websocketAllowPublish") as boolean,
+    websocketMaxFrameSize: value("websocketMaxFrameSize") as number,
+    subscriberMaxBacklog: value("subscriberMaxBacklog") as number,
   };
   return errors.length === before && inheritedErrors.length === 0 ? location : undefined;
 }
@@ -333,8 +351,13 @@ function convert(value: unknown, spec: KeySpec, where: string, errors: string[],
     case "subscriber": {
       const mode = typeof value === "string" ? value.toLowerCase() : "";
       if ((SUBSCRIBER_MODES as readonly string[]).includes(mode)) return mode;
-      if (LATER_SUBSCRIBER_MODES.includes(mode)) return fail(`subscriber mode ${mode} is not available in this version of pushwire (available: ${SUBSCRIBER_MODES.join(", ")})`);
       return fail(`invalid subscriber mode value: ${String(value)}, accepted values (${SUBSCRIBER_MODES.join(", ")})`);
+    }
+    case "padding": {
+      if (typeof value !== "string") return fail(`must be a string, got ${JSON.stringify(value)}`);
+      if (value === "") return undefined;
+      const rules = PaddingRules.parse(value);
+      return typeof rules === "string" ? fail(rules) : rules;
     }
     case "cidrs":
     case "deny": {

@@ -22,4 +22,7 @@ export const refusals = {
   tooMuchWildcard: new Refusal(403, "Subscribed too much wildcard channels."),
   tooManyChannelsInRequest: new Refusal(400, "Too many channels in one request."),
   methodNotAllowed: new Refusal(405, "Method not allowed."),
+  websocketHeadersMissing: new Refusal(400, "Don't have at least one of the mandatory headers: Connection, Upgrade, Sec-WebSocket-Key and Sec-WebSocket-Version"),
+  websocketVersion: new Refusal(400, "Version not supported. Supported versions: 8, 13"),
+  websocketNotUpgrade: new Refusal(400, "A WebSocket location needs an upgrade request (Connection: Upgrade)."),
 } as const;

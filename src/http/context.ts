@@ -6,6 +6,8 @@ import type { Logger } from "../log.js";
 
 /** A connection held open by the server (a waiting long-poll…), ended on shutdown. */
 export interface Held {
+  /** The subscriber mode holding the connection ("long-polling", "websocket"…). */
+  readonly mode: string;
   /** Ends the connection the way a timeout would (long-poll: 304). */
   shutdown(): void;
   /** The client went away: forget the connection without answering. */

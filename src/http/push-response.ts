@@ -7,6 +7,8 @@ import type { Held } from "./context.js";
  */
 export class PushResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
   held: Held | null = null;
+  /** For a request that arrived as an HTTP upgrade: the bytes the client sent after its headers. */
+  upgradeHead: Buffer | null = null;
 }
 
 /** Shared 'close' listener of held responses: the client went away before we answered. */

@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import type { LocationConfig, ServerConfig } from "../config/schema.js";
 import { Template } from "../core/template.js";
 import type { PushContext } from "./context.js";
@@ -10,6 +12,10 @@ import { addNoCache, sendRefusal } from "./respond.js";
 import { Refusal, refusals } from "../core/refusal.js";
 import { longPollingHandler } from "../subscribers/long-polling.js";
 import { pollingHandler } from "../subscribers/polling.js";
+import { streamingHandler } from "../subscribers/streaming.js";
+import { eventSourceHandler } from "../subscribers/eventsource.js";
+import { websocketHandler } from "../subscribers/websocket.js";
+import { PushResponse } from "./push-response.js";
 
 /** A request handler for one kind of location. */
 export type Handler = (route: Route, req: IncomingMessage, res: ServerResponse, vars: RequestVars) => void;
@@ -34,10 +40,7 @@ export class Route {
     this.messageTemplate = Template.of(config.messageTemplate);
     this.header = Buffer.from(config.headerTemplate);
     this.footer = Buffer.from(config.footerTemplate);
-    this.handler = config.publisher ? publisherHandler
-      : config.subscriber === "long-polling" ? longPollingHandler
-      : config.subscriber === "polling" ? pollingHandler
-      : undefined;
+    this.handler = config.publisher ? publisherHandler : config.subscriber ? SUBSCRIBER_HANDLERS[config.subscriber] : undefined;
   }
 
   /** The channels the request names (`channelsPath`, decoded, `.bN` split off), within the per-request cap. */
@@ -65,14 +68,23 @@ export class Route {
       if (vars.arg(name)) return sendRefusal(res, new Refusal(400, `Argument ${name} is not allowed here.`), addNoCache([]));
     }
     let handler = this.handler;
-    // X-Nginx-PushStream-Mode may only add a mode: a polling location can be asked to hold.
-    if (handler === pollingHandler && /^long-polling$/i.test(vars.header("x-nginx-pushstream-mode") ?? "")) {
-      handler = longPollingHandler;
-    }
+    // X-Nginx-PushStream-Mode may only add a mode (PROTOCOL.md §18.1): a stream can be asked to
+    // poll or hold, a polling location to hold; a long-poll stays one, a WebSocket ignores it.
+    const mode = handler === longPollingHandler || handler === websocketHandler ? undefined : vars.header("x-nginx-pushstream-mode")?.toLowerCase();
+    if (mode === "long-polling") handler = longPollingHandler;
+    else if (mode === "polling" && handler !== pollingHandler && handler !== publisherHandler) handler = pollingHandler;
     if (!handler) return sendRefusal(res, noHandler, []);
     handler(this, req, res, vars);
   }
 }
+
+const SUBSCRIBER_HANDLERS: Record<NonNullable<LocationConfig["subscriber"]>, Handler> = {
+  "streaming": streamingHandler,
+  "polling": pollingHandler,
+  "long-polling": longPollingHandler,
+  "eventsource": eventSourceHandler,
+  "websocket": websocketHandler,
+};
 
 /** The locations of one server; the longest matching path prefix wins (nginx `location ^~`). */
 export class Router {
@@ -104,4 +116,27 @@ export class Router {
       else res.destroy();
     }
   };
+
+  /**
+   * node:http's 'upgrade' listener. The request is answered through a response bound to the raw
+   * socket, so every location behaves as for a plain request; a WebSocket location takes the
+   * socket over, any other answers and closes (the socket has left node's keep-alive handling).
+   */
+  readonly upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on("error", ignoreSocketError);
+    const res = new PushResponse(req);
+    res.shouldKeepAlive = false;
+    res.upgradeHead = head;
+    res.assignSocket(socket as Socket);
+    res.once("finish", endSocketAfterAnswer);
+    this.dispatch(req, res);
+  };
+}
+
+function endSocketAfterAnswer(this: PushResponse): void {
+  this.socket?.end();
+}
+
+function ignoreSocketError(): void {
+  // a reset during an upgrade: 'close' follows and releases whatever was attached
 }

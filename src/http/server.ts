@@ -84,6 +84,7 @@ export class PushServer {
       requireHostHeader: false, // the router answers it, with an explain header
     }, router.dispatch);
     server.on("clientError", answerClientError);
+    server.on("upgrade", router.upgrade);
     const { host, port } = serverConfig.listen;
     return new Promise((resolve, reject) => {
       server.once("error", reject);

@@ -39,6 +39,7 @@ export const longPollingHandler: Handler = (route, req, res, vars) => {
 
 /** One held long-poll: what it needs to answer, nothing more. */
 class LongPoll implements ChannelSubscriber, WheelEntry, Held {
+  readonly mode = "long-polling";
   wheelDeadline = 0;
   wheelNext: WheelEntry | null = null;
   wheelPrev: WheelEntry | null = null;

@@ -1,0 +1,46 @@
+import { EVENT_STREAM_PING, EventStreamFormat, eventStreamComment } from "../core/event-stream.js";
+import type { Message } from "../core/message.js";
+import type { PushResponse } from "../http/push-response.js";
+import type { Handler, Route } from "../http/router.js";
+import { openHttpStream, type StreamStyle } from "./http-stream.js";
+
+/**
+ * `eventsource`: a text/event-stream for the browser's EventSource (PROTOCOL.md §8.5). The
+ * Last-Event-Id a reconnecting browser sends (or the configured `lastEventId`) resumes after it.
+ */
+export const eventSourceHandler: Handler = (route, _req, res, vars) => {
+  openHttpStream(route, res as PushResponse, vars, eventStreamStyle(route));
+};
+
+const styles = new WeakMap<Route, StreamStyle>();
+
+function eventStreamStyle(route: Route): StreamStyle {
+  let style = styles.get(route);
+  if (!style) styles.set(route, (style = new EventStreamStyle(route)));
+  return style;
+}
+
+class EventStreamStyle implements StreamStyle {
+  readonly mode = "eventsource";
+  readonly contentType = "text/event-stream; charset=utf-8";
+  readonly header: Buffer;
+  readonly footer: Buffer;
+  readonly padding;
+  readonly paddingFlavour = "eventsource";
+  private readonly format: EventStreamFormat;
+
+  constructor(route: Route) {
+    this.header = eventStreamComment(route.config.headerTemplate, true);
+    this.footer = eventStreamComment(route.config.footerTemplate, false);
+    this.padding = route.config.paddingByUserAgent;
+    this.format = EventStreamFormat.of(route.config.messageTemplate);
+  }
+
+  render(message: Message): Buffer {
+    return this.format.render(message);
+  }
+
+  ping(): Buffer {
+    return EVENT_STREAM_PING;
+  }
+}

@@ -1,0 +1,119 @@
+import type { SubscriberMode } from "../config/schema.js";
+import type { Channel } from "../core/channel.js";
+import type { Message } from "../core/message.js";
+import type { PaddingFlavour, PaddingRule, PaddingRules } from "../core/padding.js";
+import { Refusal } from "../core/refusal.js";
+import { abortHeldOnClose, PushResponse } from "../http/push-response.js";
+import type { RequestVars } from "../http/request-vars.js";
+import { addCors, addNoCache, sendRefusal, type Headers } from "../http/respond.js";
+import type { Route } from "../http/router.js";
+import type { EndReason } from "./live-subscriber.js";
+import { LiveSubscriber } from "./live-subscriber.js";
+import { answerPreflightOrMethod } from "./polling.js";
+import { catchUp, openSubscription, readCursor } from "./subscription.js";
+
+/** How one HTTP streaming mode frames its bytes; one per location, shared by its connections. */
+export interface StreamStyle {
+  readonly mode: SubscriberMode;
+  readonly contentType: string;
+  readonly header: Buffer;
+  readonly footer: Buffer;
+  readonly padding: PaddingRules | undefined;
+  readonly paddingFlavour: PaddingFlavour;
+  /** The message's bytes in this style, rendered once per message and shared. */
+  render(message: Message): Buffer;
+  /** The ping's bytes. */
+  ping(): Buffer;
+}
+
+/**
+ * A response that stays open (streaming, EventSource): chunked body, header template, catch-up,
+ * live messages and pings, footer at the end (PROTOCOL.md §8.1, §8.5).
+ */
+export function openHttpStream(route: Route, res: PushResponse, vars: RequestVars, style: StreamStyle): void {
+  const origin = route.origin(vars);
+  if (!answerPreflightOrMethod(vars.request.method, res, origin)) return;
+  const headers: Headers = addCors(addNoCache(["Content-Type", style.contentType]), origin, "GET");
+  const subscription = openSubscription(route, vars);
+  if (subscription instanceof Refusal) return sendRefusal(res, subscription, headers);
+  const messages = catchUp(route, subscription, readCursor(route, vars));
+
+  const padding = style.padding?.match(userAgent(route, vars));
+  const stream = new HttpStream(route, subscription.channels, res, style, padding);
+  res.writeHead(200, headers);
+  stream.start(messages);
+}
+
+function userAgent(route: Route, vars: RequestVars): string | undefined {
+  const configured = route.config.userAgent;
+  return configured ? configured.evaluate(vars) : vars.header("user-agent");
+}
+
+class HttpStream extends LiveSubscriber {
+  constructor(
+    route: Route,
+    channels: Channel[],
+    private readonly res: PushResponse,
+    private readonly style: StreamStyle,
+    private readonly padding: PaddingRule | undefined,
+  ) {
+    super(route, channels);
+  }
+
+  get mode(): SubscriberMode {
+    return this.style.mode;
+  }
+
+  start(messages: readonly Message[]): void {
+    const { res, style } = this;
+    if (style.header.length > 0) res.write(style.header);
+    this.pad(style.header.length, this.padding?.headerMin);
+    this.replay(messages);
+    // A stream opened while the server drains gets its goodbye at once.
+    if (this.route.ctx.draining) return this.writeEnd("shutdown");
+    if (!res.headersSent) res.flushHeaders();
+    this.register();
+    res.held = this;
+    res.once("close", abortHeldOnClose);
+  }
+
+  protected writeMessage(message: Message): void {
+    const bytes = this.style.render(message);
+    this.res.write(bytes);
+    this.pad(bytes.length, this.padding?.messageMin);
+  }
+
+  protected writePing(): void {
+    const bytes = this.style.ping();
+    this.res.write(bytes);
+    this.pad(bytes.length, this.padding?.messageMin);
+  }
+
+  protected writeEnd(_reason: EndReason): void {
+    const { res } = this;
+    res.held = null;
+    if (res.destroyed || res.writableEnded) return;
+    if (this.route.ctx.draining) res.shouldKeepAlive = false;
+    if (this.style.footer.length > 0) res.write(this.style.footer);
+    res.end();
+  }
+
+  protected get backlog(): number {
+    return this.res.writableLength;
+  }
+
+  protected get remoteAddress(): string | undefined {
+    return this.res.socket?.remoteAddress;
+  }
+
+  protected destroy(): void {
+    this.res.held = null;
+    this.res.destroy();
+  }
+
+  private pad(length: number, min: number | undefined): void {
+    if (min === undefined) return;
+    const bytes = this.style.padding!.paddingFor(length, min, this.style.paddingFlavour);
+    if (bytes) this.res.write(bytes);
+  }
+}

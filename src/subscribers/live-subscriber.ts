@@ -1,0 +1,141 @@
+import type { SubscriberMode } from "../config/schema.js";
+import type { Channel, ChannelSubscriber } from "../core/channel.js";
+import type { Message } from "../core/message.js";
+import type { WheelEntry } from "../core/timer-wheel.js";
+import type { Held } from "../http/context.js";
+import type { Route } from "../http/router.js";
+
+/** Why a live connection ends; the transports say goodbye differently for each. */
+export type EndReason = "ttl" | "deleted" | "shutdown";
+
+/**
+ * What streaming, EventSource and WebSocket subscribers share: a connection that stays open on
+ * several channels, gets every message, a ping after `pingMessageInterval` of silence, and ends on
+ * `subscriberConnectionTtl`, shutdown, or when its last channel is deleted (PROTOCOL.md §8, §9).
+ *
+ * One wheel entry serves both timers: the entry is due at the earlier of the next ping and the
+ * end of life. A message does not touch the wheel; it only moves `lastWrite`, and a ping deadline
+ * that finds recent traffic is simply pushed back.
+ */
+export abstract class LiveSubscriber implements ChannelSubscriber, WheelEntry, Held {
+  wheelDeadline = 0;
+  wheelNext: WheelEntry | null = null;
+  wheelPrev: WheelEntry | null = null;
+  wheelSlot = -1;
+  abstract readonly mode: SubscriberMode;
+  /** When the connection last sent something (ms). */
+  private lastWrite: number;
+  private readonly endOfLife: number;
+  /** Set once the subscriber left its channels; nothing is written after that. */
+  protected released = false;
+
+  constructor(
+    readonly route: Route,
+    readonly channels: Channel[],
+  ) {
+    const now = route.ctx.clock.now();
+    this.lastWrite = now;
+    const ttl = route.config.subscriberConnectionTtl;
+    this.endOfLife = ttl === undefined ? Infinity : now + ttl * 1000;
+  }
+
+  /** The bytes of one message (catch-up, live, or the id -2 of a deleted channel). */
+  protected abstract writeMessage(message: Message): void;
+  protected abstract writePing(): void;
+  /** Writes the goodbye (footer, close frame) and ends the connection. */
+  protected abstract writeEnd(reason: EndReason): void;
+  /** Bytes written but not yet taken by the client. */
+  protected abstract get backlog(): number;
+  /** Cuts the connection without a goodbye. */
+  protected abstract destroy(): void;
+
+  /** Joins the channels, the held set and the wheel; the connection is live from here on. */
+  protected register(): void {
+    const { store, held } = this.route.ctx;
+    for (const channel of this.channels) store.subscribe(channel, this);
+    held.add(this);
+    this.scheduleNext();
+  }
+
+  /** Sends catch-up messages before going live. */
+  protected replay(messages: readonly Message[]): void {
+    for (const message of messages) this.writeMessage(message);
+  }
+
+  onMessage(_channel: Channel, message: Message): void {
+    if (this.released) return;
+    this.writeMessage(message);
+    this.wrote();
+  }
+
+  onChannelDeleted(channel: Channel, message: Message): void {
+    if (this.released) return;
+    const index = this.channels.indexOf(channel);
+    if (index >= 0) this.channels.splice(index, 1);
+    this.route.ctx.store.unsubscribe(channel, this);
+    this.writeMessage(message);
+    this.wrote();
+    if (this.channels.length === 0) this.end("deleted");
+  }
+
+  onWheelExpire(): void {
+    if (this.released) return;
+    const now = this.route.ctx.clock.now();
+    if (now >= this.endOfLife) return this.end("ttl");
+    const interval = this.pingInterval;
+    if (now >= this.lastWrite + interval) {
+      this.writePing();
+      this.wrote(now);
+    }
+    this.scheduleNext();
+  }
+
+  shutdown(): void {
+    this.end("shutdown");
+  }
+
+  /** The client went away: leave quietly. */
+  abort(): void {
+    this.release();
+  }
+
+  protected end(reason: EndReason): void {
+    if (this.release()) this.writeEnd(reason);
+  }
+
+  /** Leaves every channel, the wheel and the held set; false if that already happened. */
+  protected release(): boolean {
+    if (this.released) return false;
+    this.released = true;
+    const { store, wheel, held } = this.route.ctx;
+    for (const channel of this.channels) store.unsubscribe(channel, this);
+    wheel.cancel(this);
+    held.delete(this);
+    return true;
+  }
+
+  /** After a write: a client that stopped reading is dropped once its backlog passes the limit. */
+  private wrote(now = this.route.ctx.clock.now()): void {
+    this.lastWrite = now;
+    if (this.released) return;
+    const limit = this.route.config.subscriberMaxBacklog;
+    const backlog = this.backlog;
+    if (backlog > limit) {
+      this.route.ctx.log.warn(`${this.mode} subscriber ${this.remoteAddress ?? "?"} dropped: ${backlog} bytes not read (subscriberMaxBacklog ${limit})`);
+      this.release();
+      this.destroy();
+    }
+  }
+
+  protected abstract get remoteAddress(): string | undefined;
+
+  private get pingInterval(): number {
+    const seconds = this.route.config.pingMessageInterval;
+    return seconds === undefined ? Infinity : seconds * 1000;
+  }
+
+  private scheduleNext(): void {
+    const next = Math.min(this.endOfLife, this.lastWrite + this.pingInterval);
+    if (next !== Infinity) this.route.ctx.wheel.schedule(this, next);
+  }
+}

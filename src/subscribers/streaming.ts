@@ -1,0 +1,47 @@
+import { PING_MESSAGE_ID, specialMessage, type Message } from "../core/message.js";
+import type { PushResponse } from "../http/push-response.js";
+import type { Handler, Route } from "../http/router.js";
+import { openHttpStream, type StreamStyle } from "./http-stream.js";
+
+/**
+ * `streaming` (push-stream's default mode): one chunked response that stays open and carries
+ * every message of its channels, rendered with the location's template (PROTOCOL.md §8.1).
+ */
+export const streamingHandler: Handler = (route, _req, res, vars) => {
+  openHttpStream(route, res as PushResponse, vars, streamStyle(route));
+};
+
+const styles = new WeakMap<Route, StreamStyle>();
+
+function streamStyle(route: Route): StreamStyle {
+  let style = styles.get(route);
+  if (!style) styles.set(route, (style = new PlainStreamStyle(route)));
+  return style;
+}
+
+class PlainStreamStyle implements StreamStyle {
+  readonly mode = "streaming";
+  readonly contentType: string;
+  readonly header: Buffer;
+  readonly footer: Buffer;
+  readonly padding;
+  readonly paddingFlavour = "stream";
+  /** The id -1 message, rendered through the template like any other (and cached by it). */
+  private readonly pingMessage: Message;
+
+  constructor(private readonly route: Route) {
+    this.contentType = route.config.defaultType;
+    this.header = route.header;
+    this.footer = route.footer;
+    this.padding = route.config.paddingByUserAgent;
+    this.pingMessage = specialMessage(PING_MESSAGE_ID, "", route.ctx.http.pingMessageText);
+  }
+
+  render(message: Message): Buffer {
+    return this.route.messageTemplate.render(message);
+  }
+
+  ping(): Buffer {
+    return this.route.messageTemplate.render(this.pingMessage);
+  }
+}
