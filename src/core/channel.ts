@@ -17,6 +17,8 @@ export class Channel {
   /** When the channel was last published to or subscribed to (ms); drives inactivity expiry. */
   lastActivity: number;
   deleted = false;
+  /** The events channel (§12): never swept, not counted in the server-wide message counters. */
+  forEvents = false;
   /**
    * Earliest expiry among stored messages that expire before a message stored ahead of them
    * (a short Message-Expiry behind a long one); Infinity when expiry follows ring order.

@@ -22,4 +22,6 @@ export const refusals = {
   tooMuchWildcard: new Refusal(403, "Subscribed too much wildcard channels."),
   tooManyChannelsInRequest: new Refusal(400, "Too many channels in one request."),
   methodNotAllowed: new Refusal(405, "Method not allowed."),
+  eventsChannelReadOnly: new Refusal(403, "Only internal routines can change events channel."),
+  eventsChannelSubscription: new Refusal(403, "Subscription to events channel is not allowed."),
 } as const;

@@ -1,5 +1,6 @@
 import { ServerResponse, type IncomingMessage } from "node:http";
 import type { Held } from "./context.js";
+import type { ServerMetrics } from "./server-metrics.js";
 
 /**
  * node:http's response with one extra slot: the subscriber waiting on it. That lets one shared
@@ -7,6 +8,8 @@ import type { Held } from "./context.js";
  */
 export class PushResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
   held: Held | null = null;
+  /** Set by the router: where refusals are counted. */
+  metrics: ServerMetrics | null = null;
 }
 
 /** Shared 'close' listener of held responses: the client went away before we answered. */

@@ -10,6 +10,10 @@ import { addNoCache, sendRefusal } from "./respond.js";
 import { Refusal, refusals } from "../core/refusal.js";
 import { longPollingHandler } from "../subscribers/long-polling.js";
 import { pollingHandler } from "../subscribers/polling.js";
+import type { PushResponse } from "./push-response.js";
+import { statisticsHandler } from "./stats.js";
+import { metricsHandler } from "./metrics.js";
+import { healthHandler } from "./health.js";
 
 /** A request handler for one kind of location. */
 export type Handler = (route: Route, req: IncomingMessage, res: ServerResponse, vars: RequestVars) => void;
@@ -37,6 +41,9 @@ export class Route {
     this.handler = config.publisher ? publisherHandler
       : config.subscriber === "long-polling" ? longPollingHandler
       : config.subscriber === "polling" ? pollingHandler
+      : config.channelsStatistics ? statisticsHandler
+      : config.metrics ? metricsHandler
+      : config.health ? healthHandler
       : undefined;
   }
 
@@ -94,6 +101,7 @@ export class Router {
       if (req.httpVersionMinor === 1 && req.httpVersionMajor === 1 && req.headers.host === undefined) {
         return sendRefusal(res, missingHost, ["Connection", "close"]);
       }
+      (res as PushResponse).metrics = this.ctx.metrics;
       const vars = new RequestVars(req);
       const route = this.match(vars.path);
       if (!route) return sendRefusal(res, noLocation, []);

@@ -8,6 +8,10 @@ import { Logger } from "../log.js";
 import type { PushContext } from "./context.js";
 import { PushResponse } from "./push-response.js";
 import { Router } from "./router.js";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { EventsChannel } from "../core/events-channel.js";
+import { EvictionLog } from "./eviction-log.js";
+import { ServerMetrics } from "./server-metrics.js";
 
 export interface StartOptions {
   clock?: Clock;
@@ -39,15 +43,26 @@ export class PushServer {
   private constructor(readonly config: PushwireConfig, options: StartOptions) {
     const clock = options.clock ?? systemClock;
     const tickMs = options.tickMs ?? 100;
+    const store = new ChannelStore(config.http, clock);
+    const log = options.log ?? new Logger("info");
+    const events = config.http.eventsChannelId ? new EventsChannel(store, config.http.eventsChannelId) : undefined;
+    if (events) store.observers.push(events);
+    if (config.http.sharedMemorySize) store.observers.push(new EvictionLog(log, clock, config.http.sharedMemorySize));
     this.ctx = {
       http: config.http,
-      store: new ChannelStore(config.http, clock),
+      store,
       wheel: new TimerWheel(tickMs, clock.now()),
       clock,
-      log: options.log ?? new Logger("info"),
+      log,
       held: new Set(),
       draining: false,
+      metrics: new ServerMetrics(),
+      events,
     };
+    if (config.servers.some((server) => server.locations.some((location) => location.metrics))) {
+      this.ctx.metrics.loopDelay = monitorEventLoopDelay({ resolution: 10 });
+      this.ctx.metrics.loopDelay.enable();
+    }
     this.tick = setInterval(() => this.guard("timer", () => this.ctx.wheel.advance(clock.now())), tickMs);
     this.sweeper = setInterval(() => this.guard("sweep", () => this.ctx.store.sweep()), options.sweepMs ?? 1000);
   }
@@ -103,6 +118,7 @@ export class PushServer {
   async close(graceMs = 5000): Promise<void> {
     const { ctx } = this;
     ctx.draining = true;
+    ctx.metrics.loopDelay?.disable();
     clearInterval(this.tick);
     clearInterval(this.sweeper);
     const closed = this.listeners.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve())));
