@@ -1,6 +1,7 @@
 import { Channel, type ChannelSubscriber } from "./channel.js";
 import type { Clock } from "./clock.js";
 import { DELETED_MESSAGE_ID, Message, PublishClock, specialMessage } from "./message.js";
+import { RecencyList } from "./recency-list.js";
 import { Refusal, refusals } from "./refusal.js";
 
 /** The http-level limits of push-stream, in the units the store works in. 0 = unlimited. */
@@ -76,7 +77,7 @@ export class ChannelStore {
   readonly observers: StoreObserver[] = [];
   private wildcardChannels = 0;
   /** Channels holding stored messages, least recently used first: the eviction order. */
-  private readonly recency = new Set<Channel>();
+  private readonly recency = new RecencyList<Channel>();
 
   constructor(
     readonly limits: StoreLimits,
@@ -168,8 +169,7 @@ export class ChannelStore {
         this.droppedByRing++;
       }
       this.retained(channel, message);
-      this.recency.delete(channel);
-      this.recency.add(channel);
+      this.recency.touch(channel);
       const budget = this.limits.sharedMemorySize ?? 0;
       if (budget > 0 && this.memoryUsed > budget) this.evict(budget);
     }
@@ -182,7 +182,7 @@ export class ChannelStore {
     channel.subscribers.add(subscriber);
     channel.lastActivity = this.clock.now();
     this.subscriptions++;
-    if (this.recency.delete(channel)) this.recency.add(channel);
+    this.recency.refresh(channel);
     for (const observer of this.observers) observer.clientSubscribed?.(channel);
   }
 
@@ -238,14 +238,14 @@ export class ChannelStore {
       this.released(channel, ring.shift()!);
       this.droppedByTtl++;
     }
-    if (ring.length === 0) this.recency.delete(channel);
+    if (ring.length === 0) this.recency.remove(channel);
     if (channel.earliestOutOfOrderExpiry > now) return;
     this.droppedByTtl += ring.removeWhere((message) => {
       if (message.expiresAt > now) return false;
       this.released(channel, message);
       return true;
     });
-    if (ring.length === 0) this.recency.delete(channel);
+    if (ring.length === 0) this.recency.remove(channel);
     let latest = -Infinity;
     let earliest = Infinity;
     for (let i = 0; i < ring.length; i++) {
@@ -263,7 +263,7 @@ export class ChannelStore {
     const ring = channel.messages;
     for (let i = 0; i < ring.length; i++) this.released(channel, ring.at(i)!);
     ring.clear();
-    this.recency.delete(channel);
+    this.recency.remove(channel);
     this.memoryUsed -= CHANNEL_OVERHEAD_BYTES + Buffer.byteLength(channel.id);
   }
 
@@ -292,14 +292,14 @@ export class ChannelStore {
    */
   private evict(budget: number): void {
     let evicted = 0;
-    for (const channel of this.recency) {
+    for (let channel = this.recency.oldest; channel && this.memoryUsed > budget; channel = this.recency.oldest) {
       const ring = channel.messages;
       while (this.memoryUsed > budget && ring.length > 0) {
         this.released(channel, ring.shift()!);
         evicted++;
       }
-      if (ring.length === 0) this.recency.delete(channel);
-      if (this.memoryUsed <= budget) break;
+      if (ring.length === 0) this.recency.remove(channel);
+      else break;
     }
     if (evicted === 0) return;
     this.evictedMessages += evicted;
