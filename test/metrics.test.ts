@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  assertRefusal, openRequest, request, sleep, waitFor, withServer, type RawConfig, type Running,
+  assertRefusal, openRequest, rawExchange, request, sleep, waitFor, withServer, type RawConfig, type Running,
 } from "./helpers.js";
 
 /**
@@ -290,6 +290,7 @@ describe("GET /metrics", () => {
       assert.equal((await request(port, "/sub?id=b", { headers: { "If-Modified-Since": FUTURE() } })).status, 304);
       assertRefusal(await request(port, "/nowhere"), 404, "No location matches this path.");
       assertRefusal(await request(port, "/pub?id=ALL", { method: "POST", body: "x" }), 403, "Channel id not authorized for this method.");
+      assert.match((await rawExchange(port, "\x01\x02 garbage\r\n\r\n")).text, /^HTTP\/1\.1 400 /, "the parser's own refusal");
 
       const after = await scrape(app);
       assert.equal(value(after, "pushwire_published_messages_total"), 3);
@@ -300,6 +301,7 @@ describe("GET /metrics", () => {
       assert.equal(value(after, "pushwire_long_poll_timeouts_total"), 1);
       assert.equal(value(after, "pushwire_rejected_requests_total", { status: "404" }), 1);
       assert.equal(value(after, "pushwire_rejected_requests_total", { status: "403" }), 1);
+      assert.equal(value(after, "pushwire_rejected_requests_total", { status: "400" }), 1);
       assert.equal(value(after, "pushwire_publish_duration_seconds_count"), 3);
       assert.ok(value(after, "pushwire_publish_duration_seconds_sum") > 0);
       assert.equal(value(after, "pushwire_held_connections", { mode: "long-polling" }), 0);

@@ -2,6 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { hostname } from "node:os";
 import { ManualClock } from "../src/core/clock.js";
+import { normalizeConfig } from "../src/config/schema.js";
 import {
   assertNoCache, assertRefusal, openRequest, request, waitFor, withServer, type PendingRequest, type RawConfig, type Reply, type Running,
 } from "./helpers.js";
@@ -309,4 +310,28 @@ describe("statistics: refusals", () => {
       });
     });
   }
+});
+
+describe("statistics: configuration", () => {
+  const location = (extra: RawConfig): RawConfig => ({ servers: [{ listen: "8893", locations: [{ path: "/s", ...extra }] }] });
+
+  test("channelsStatistics needs channelsPath", () => {
+    const errors = normalizeConfig(location({ channelsStatistics: true })).errors ?? [];
+    assert.deepEqual(errors, ['servers[0].locations[0].channelsPath: must be set on a channelsStatistics location (e.g. "$arg_id")']);
+  });
+
+  test("a location has one role", () => {
+    const errors = normalizeConfig(location({ channelsStatistics: true, channelsPath: "$arg_id", publisher: "admin" })).errors ?? [];
+    assert.deepEqual(errors, ["servers[0].locations[0]: a location has one role, not publisher and channelsStatistics"]);
+    const two = normalizeConfig(location({ metrics: true, health: true })).errors ?? [];
+    assert.deepEqual(two, ["servers[0].locations[0]: a location has one role, not metrics and health"]);
+  });
+
+  test("the role flags are booleans, and absent from the effective configuration unless set", () => {
+    const errors = normalizeConfig(location({ metrics: "yes" })).errors ?? [];
+    assert.deepEqual(errors, ['servers[0].locations[0].metrics: must be true or false, got "yes"']);
+    const ok = normalizeConfig(location({ health: true }));
+    assert.equal(ok.config?.servers[0]!.locations[0]!.health, true);
+    assert.equal(ok.config?.servers[0]!.locations[0]!.metrics, false);
+  });
 });

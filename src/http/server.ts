@@ -98,7 +98,7 @@ export class PushServer {
       requestTimeout: 0, // holds are timed by the wheel
       requireHostHeader: false, // the router answers it, with an explain header
     }, router.dispatch);
-    server.on("clientError", answerClientError);
+    server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => answerClientError(error, socket, this.ctx.metrics));
     const { host, port } = serverConfig.listen;
     return new Promise((resolve, reject) => {
       server.once("error", reject);
@@ -136,12 +136,13 @@ export class PushServer {
  * A request node:http could not parse. Answer as an HTTP server should, with the reason,
  * and close; nothing else is affected.
  */
-function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+function answerClientError(error: NodeJS.ErrnoException, socket: Socket, metrics: ServerMetrics): void {
   if (!socket.writable || (error as { bytesParsed?: number }).bytesParsed === 0 && error.code === "ECONNRESET") {
     socket.destroy();
     return;
   }
   const [status, reason, explain] = clientErrorAnswer(error);
+  metrics.countRejected(status);
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Length: 0\r\nConnection: close\r\nX-Nginx-PushStream-Explain: ${explain}\r\n\r\n`);
 }
 
