@@ -97,11 +97,11 @@ export class Router {
 
   /** The request listener. A failure in one request is logged and answered 500; nothing else is affected. */
   readonly dispatch = (req: IncomingMessage, res: ServerResponse): void => {
+    (res as PushResponse).metrics = this.ctx.metrics;
     try {
       if (req.httpVersionMinor === 1 && req.httpVersionMajor === 1 && req.headers.host === undefined) {
         return sendRefusal(res, missingHost, ["Connection", "close"]);
       }
-      (res as PushResponse).metrics = this.ctx.metrics;
       const vars = new RequestVars(req);
       const route = this.match(vars.path);
       if (!route) return sendRefusal(res, noLocation, []);
