@@ -1,5 +1,5 @@
 import { bitrixVmConfig } from "./config/bitrixvm.js";
-import { effectiveConfig, loadConfigFile, normalizeConfig, type ConfigResult } from "./config/schema.js";
+import { effectiveConfig, loadConfigFile, normalizeConfig, type ConfigResult, type LocationConfig } from "./config/schema.js";
 import { PushServer } from "./http/server.js";
 import { Logger, type LogLevel } from "./log.js";
 import { VERSION } from "./version.js";
@@ -73,11 +73,16 @@ function loadConfig(options: Options): { result: ConfigResult; source: string } 
   return { result: loadConfigFile(options.config), source: options.config };
 }
 
+/** The role word of a location that is neither publisher nor subscriber. */
+function role(l: LocationConfig): string {
+  return l.channelsStatistics ? "statistics" : l.metrics ? "metrics" : l.health ? "health" : l.access ? "deny" : "none";
+}
+
 /** "127.0.0.1:8895 [/bitrix/pub/ publisher admin, / deny]" for each listener, with the bound port. */
 function describe(push: PushServer): string {
   return push.listeners.map(({ config, address }) => {
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-    const routes = config.locations.map((l) => `${l.path} ${l.publisher ? `publisher ${l.publisher}` : l.subscriber ?? (l.access ? "deny" : "none")}`);
+    const routes = config.locations.map((l) => `${l.path} ${l.publisher ? `publisher ${l.publisher}` : l.subscriber ?? role(l)}`);
     return `${host}:${address.port} [${routes.join(", ")}]`;
   }).join(" ");
 }

@@ -68,6 +68,8 @@ describe("normalizeConfig: the built-in BitrixVM configuration", () => {
       channelInactivityTime: 30,
       maxSubscribersPerChannel: 0,
       channelDeletedMessageText: "Channel deleted",
+      sharedMemorySize: 0,
+      eventsChannelId: "",
       pingMessageText: " ",
       timeoutWithBody: false,
       clientMaxHeaderSize: 16384,

@@ -21,6 +21,7 @@ export interface HttpSettings extends StoreLimits {
   pingMessageText: string;
   timeoutWithBody: boolean;
   clientMaxHeaderSize: number;
+  eventsChannelId: string;
 }
 
 /** One location after inheritance: everything a handler needs, already compiled. */
@@ -54,6 +55,10 @@ export interface LocationConfig {
   websocketAllowPublish: boolean;
   websocketMaxFrameSize: number;
   subscriberMaxBacklog: number;
+  allowConnectionsToEventsChannel: boolean;
+  channelsStatistics: boolean;
+  metrics: boolean;
+  health: boolean;
 }
 
 export interface ListenAddress {
@@ -94,6 +99,8 @@ export const HTTP_KEYS: Record<keyof HttpSettings, KeySpec> = {
   pingMessageText: { kind: "string", default: " ", help: "text of the id -1 ping message (streaming modes)" },
   timeoutWithBody: { kind: "boolean", default: false, help: "long-poll timeout answers 200 with the id -3 message instead of 304" },
   clientMaxHeaderSize: { kind: "size", default: 16384, help: "request line + headers; larger requests get 431 (pushwire)" },
+  sharedMemorySize: { kind: "size", default: 0, help: "estimated bytes of stored messages and channels; beyond it the oldest messages of the least recently used channels are evicted (0 = no cap)" },
+  eventsChannelId: { kind: "string", default: "", help: "id of the channel receiving channel_created/destroyed and client_subscribed/unsubscribed events (\"\" = off)" },
 };
 
 /** Location-level keys (also allowed at the top level and on a server, and inherited). */
@@ -128,6 +135,10 @@ export const LOCATION_KEYS: Record<Exclude<keyof LocationConfig, "access"> | "al
   websocketAllowPublish: { kind: "boolean", default: false, help: "a WebSocket subscriber's text messages are published to all its channels" },
   websocketMaxFrameSize: { kind: "size", default: 1048576, help: "largest client WebSocket message; larger closes with 1009 (pushwire)" },
   subscriberMaxBacklog: { kind: "size", default: 4194304, help: "bytes waiting for one slow streaming/eventsource/websocket subscriber; past it the connection is closed (pushwire)" },
+  allowConnectionsToEventsChannel: { kind: "boolean", help: "subscribers here may subscribe to the events channel (default false: 403)" },
+  channelsStatistics: { kind: "boolean", help: "the location answers channel statistics (GET only)" },
+  metrics: { kind: "boolean", help: "the location answers Prometheus metrics (pushwire)" },
+  health: { kind: "boolean", help: "the location answers a health check: 200, or 503 while shutting down (pushwire)" },
 };
 
 const SERVER_ONLY = new Set(["listen", "locations"]);
@@ -262,8 +273,15 @@ function buildLocation(raw: Raw, own: Set<string>, where: string, errors: string
   const publisher = value("publisher") as LocationConfig["publisher"];
   const subscriber = value("subscriber") as SubscriberMode | undefined;
   if (publisher && subscriber) errors.push(`${where}: a location is either a publisher or a subscriber, not both`);
+  // Role flags have no default, so --print-config does not list them on every location.
+  const channelsStatistics = value("channelsStatistics") === true;
+  const metrics = value("metrics") === true;
+  const health = value("health") === true;
+  const roles = [publisher && "publisher", subscriber && "subscriber", channelsStatistics && "channelsStatistics", metrics && "metrics", health && "health"].filter(Boolean);
+  if (roles.length > 1 && !(publisher && subscriber)) errors.push(`${where}: a location has one role, not ${roles.join(" and ")}`);
   const channelsPath = value("channelsPath") as ComplexValue | undefined;
   if ((publisher || subscriber) && raw.channelsPath === undefined) errors.push(`${where}.channelsPath: must be set on a publisher or subscriber location`);
+  if (channelsStatistics && raw.channelsPath === undefined) errors.push(`${where}.channelsPath: must be set on a channelsStatistics location (e.g. "$arg_id")`);
   const allow = value("allow") as Cidr[] | undefined;
   const deny = value("deny") as Cidr[] | "all" | undefined;
   const fileTemplate = value("headerTemplateFile") as string | undefined;
@@ -296,6 +314,10 @@ function buildLocation(raw: Raw, own: Set<string>, where: string, errors: string
     websocketAllowPublish: value("websocketAllowPublish") as boolean,
     websocketMaxFrameSize: value("websocketMaxFrameSize") as number,
     subscriberMaxBacklog: value("subscriberMaxBacklog") as number,
+    allowConnectionsToEventsChannel: value("allowConnectionsToEventsChannel") === true,
+    channelsStatistics,
+    metrics,
+    health,
   };
   return errors.length === before && inheritedErrors.length === 0 ? location : undefined;
 }

@@ -1,6 +1,7 @@
 import { Channel, type ChannelSubscriber } from "./channel.js";
 import type { Clock } from "./clock.js";
 import { DELETED_MESSAGE_ID, Message, PublishClock, specialMessage } from "./message.js";
+import { RecencyList } from "./recency-list.js";
 import { Refusal, refusals } from "./refusal.js";
 
 /** The http-level limits of push-stream, in the units the store works in. 0 = unlimited. */
@@ -16,7 +17,30 @@ export interface StoreLimits {
   channelInactivityTime: number;
   maxSubscribersPerChannel: number;
   channelDeletedMessageText: string;
+  /** Estimated bytes of stored messages and channels beyond which old messages are evicted (0 = no cap). */
+  sharedMemorySize?: number;
 }
+
+/**
+ * What the store tells interested parties (the events channel, the log). Every method is optional;
+ * they run synchronously inside the store operation that caused them.
+ */
+export interface StoreObserver {
+  channelCreated?(channel: Channel): void;
+  /** The channel left the store (deleted once its subscribers were told, or swept). */
+  channelDestroyed?(channel: Channel): void;
+  clientSubscribed?(channel: Channel): void;
+  clientUnsubscribed?(channel: Channel): void;
+  /** `count` stored messages were evicted to keep within sharedMemorySize. */
+  messagesEvicted?(count: number): void;
+}
+
+/**
+ * Memory estimate per stored message and per channel, beyond their bytes (message body, channel
+ * id): push-stream's own sizing rule (about 200 B per message, 270 B per channel).
+ */
+export const MESSAGE_OVERHEAD_BYTES = 200;
+export const CHANNEL_OVERHEAD_BYTES = 270;
 
 export interface PublishOptions {
   eventId: string;
@@ -40,7 +64,20 @@ export class ChannelStore {
   storedMessages = 0;
   /** Subscriptions right now (a connection on three channels counts three times). */
   subscriptions = 0;
+  /** Body bytes of every stored message right now (the events channel included). */
+  storedBytes = 0;
+  /** Estimated memory held by stored messages and channels; what sharedMemorySize caps. */
+  memoryUsed = 0;
+  /** Stored messages dropped because their channel's ring was full (maxMessagesStoredPerChannel). */
+  droppedByRing = 0;
+  /** Stored messages dropped because they expired (messageTtl, Message-Expiry). */
+  droppedByTtl = 0;
+  /** Stored messages evicted to keep memoryUsed within sharedMemorySize. */
+  evictedMessages = 0;
+  readonly observers: StoreObserver[] = [];
   private wildcardChannels = 0;
+  /** Channels holding stored messages, least recently used first: the eviction order. */
+  private readonly recency = new RecencyList<Channel>();
 
   constructor(
     readonly limits: StoreLimits,
@@ -98,6 +135,8 @@ export class ChannelStore {
     const channel = new Channel(id, wildcard, this.limits.maxMessagesStoredPerChannel, this.clock.now());
     this.channels.set(id, channel);
     if (wildcard) this.wildcardChannels++;
+    this.memoryUsed += CHANNEL_OVERHEAD_BYTES + Buffer.byteLength(id);
+    for (const observer of this.observers) observer.channelCreated?.(channel);
     return channel;
   }
 
@@ -118,14 +157,21 @@ export class ChannelStore {
       text, options.eventId, options.eventType, now + ttl * 1000,
     );
     channel.lastActivity = now;
-    this.publishedMessages++;
+    if (!channel.forEvents) this.publishedMessages++;
     if (options.store) {
       const newest = channel.messages.last();
       if (newest && message.expiresAt < newest.expiresAt) {
         channel.earliestOutOfOrderExpiry = Math.min(channel.earliestOutOfOrderExpiry, message.expiresAt);
       }
       const dropped = channel.messages.push(message);
-      if (dropped === undefined) this.storedMessages++;
+      if (dropped !== undefined) {
+        this.released(channel, dropped);
+        this.droppedByRing++;
+      }
+      this.retained(channel, message);
+      this.recency.touch(channel);
+      const budget = this.limits.sharedMemorySize ?? 0;
+      if (budget > 0 && this.memoryUsed > budget) this.evict(budget);
     }
     deliverAll(channel.subscribers, (subscriber) => subscriber.onMessage(channel, message));
     return message;
@@ -136,10 +182,14 @@ export class ChannelStore {
     channel.subscribers.add(subscriber);
     channel.lastActivity = this.clock.now();
     this.subscriptions++;
+    this.recency.refresh(channel);
+    for (const observer of this.observers) observer.clientSubscribed?.(channel);
   }
 
   unsubscribe(channel: Channel, subscriber: ChannelSubscriber): void {
-    if (channel.subscribers.delete(subscriber)) this.subscriptions--;
+    if (!channel.subscribers.delete(subscriber)) return;
+    this.subscriptions--;
+    for (const observer of this.observers) observer.clientUnsubscribed?.(channel);
   }
 
   /** Subscriber cap of one channel (max_subscribers_per_channel). */
@@ -157,7 +207,11 @@ export class ChannelStore {
     channel.deleted = true;
     this.forget(channel);
     const message = specialMessage(DELETED_MESSAGE_ID, channel.id, text || this.limits.channelDeletedMessageText);
-    deliverAll([...channel.subscribers], (subscriber) => subscriber.onChannelDeleted(channel, message));
+    try {
+      deliverAll([...channel.subscribers], (subscriber) => subscriber.onChannelDeleted(channel, message));
+    } finally {
+      this.destroyed(channel);
+    }
   }
 
   /** Drops expired messages and removes inactive empty channels. Call every few seconds. */
@@ -166,8 +220,9 @@ export class ChannelStore {
     const inactivity = this.limits.channelInactivityTime * 1000;
     for (const channel of this.channels.values()) {
       this.dropExpired(channel, now);
-      if (channel.messages.length === 0 && channel.subscribers.size === 0 && now >= channel.lastActivity + inactivity) {
+      if (channel.messages.length === 0 && channel.subscribers.size === 0 && now >= channel.lastActivity + inactivity && !channel.forEvents) {
         this.forget(channel);
+        this.destroyed(channel);
       }
     }
   }
@@ -180,11 +235,17 @@ export class ChannelStore {
   private dropExpired(channel: Channel, now: number): void {
     const ring = channel.messages;
     while (ring.length > 0 && ring.first()!.expiresAt <= now) {
-      ring.shift();
-      this.storedMessages--;
+      this.released(channel, ring.shift()!);
+      this.droppedByTtl++;
     }
+    if (ring.length === 0) this.recency.remove(channel);
     if (channel.earliestOutOfOrderExpiry > now) return;
-    this.storedMessages -= ring.removeWhere((message) => message.expiresAt <= now);
+    this.droppedByTtl += ring.removeWhere((message) => {
+      if (message.expiresAt > now) return false;
+      this.released(channel, message);
+      return true;
+    });
+    if (ring.length === 0) this.recency.remove(channel);
     let latest = -Infinity;
     let earliest = Infinity;
     for (let i = 0; i < ring.length; i++) {
@@ -199,8 +260,50 @@ export class ChannelStore {
     if (this.channels.get(channel.id) !== channel) return;
     this.channels.delete(channel.id);
     if (channel.wildcard) this.wildcardChannels--;
-    this.storedMessages -= channel.messages.length;
-    channel.messages.clear();
+    const ring = channel.messages;
+    for (let i = 0; i < ring.length; i++) this.released(channel, ring.at(i)!);
+    ring.clear();
+    this.recency.remove(channel);
+    this.memoryUsed -= CHANNEL_OVERHEAD_BYTES + Buffer.byteLength(channel.id);
+  }
+
+  private destroyed(channel: Channel): void {
+    for (const observer of this.observers) observer.channelDestroyed?.(channel);
+  }
+
+  /** Accounts for a message entering a channel's ring. */
+  private retained(channel: Channel, message: Message): void {
+    if (!channel.forEvents) this.storedMessages++;
+    this.storedBytes += message.text.length;
+    this.memoryUsed += MESSAGE_OVERHEAD_BYTES + message.text.length;
+  }
+
+  /** Accounts for a message leaving a channel's ring, for whatever reason. */
+  private released(channel: Channel, message: Message): void {
+    if (!channel.forEvents) this.storedMessages--;
+    this.storedBytes -= message.text.length;
+    this.memoryUsed -= MESSAGE_OVERHEAD_BYTES + message.text.length;
+  }
+
+  /**
+   * Drops the oldest stored messages of the least recently used channels until the estimate is
+   * within the budget. Publishes and subscriptions are never refused for memory; channels (and
+   * their subscribers) stay, only old messages go.
+   */
+  private evict(budget: number): void {
+    let evicted = 0;
+    for (let channel = this.recency.oldest; channel && this.memoryUsed > budget; channel = this.recency.oldest) {
+      const ring = channel.messages;
+      while (this.memoryUsed > budget && ring.length > 0) {
+        this.released(channel, ring.shift()!);
+        evicted++;
+      }
+      if (ring.length === 0) this.recency.remove(channel);
+      else break;
+    }
+    if (evicted === 0) return;
+    this.evictedMessages += evicted;
+    for (const observer of this.observers) observer.messagesEvicted?.(evicted);
   }
 }
 

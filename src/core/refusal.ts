@@ -25,4 +25,6 @@ export const refusals = {
   websocketHeadersMissing: new Refusal(400, "Don't have at least one of the mandatory headers: Connection, Upgrade, Sec-WebSocket-Key and Sec-WebSocket-Version"),
   websocketVersion: new Refusal(400, "Version not supported. Supported versions: 8, 13"),
   websocketNotUpgrade: new Refusal(400, "A WebSocket location needs an upgrade request (Connection: Upgrade)."),
+  eventsChannelReadOnly: new Refusal(403, "Only internal routines can change events channel."),
+  eventsChannelSubscription: new Refusal(403, "Subscription to events channel is not allowed."),
 } as const;

@@ -3,10 +3,12 @@ import type { ChannelStore } from "../core/channel-store.js";
 import type { Clock } from "../core/clock.js";
 import type { TimerWheel } from "../core/timer-wheel.js";
 import type { Logger } from "../log.js";
+import type { EventsChannel } from "../core/events-channel.js";
+import type { ServerMetrics } from "./server-metrics.js";
 
 /** A connection held open by the server (a waiting long-poll…), ended on shutdown. */
 export interface Held {
-  /** The subscriber mode holding the connection ("long-polling", "websocket"…). */
+  /** The subscriber mode holding it ("long-polling", …): /metrics counts held connections by it. */
   readonly mode: string;
   /** Ends the connection the way a timeout would (long-poll: 304). */
   shutdown(): void;
@@ -23,4 +25,8 @@ export interface PushContext {
   readonly log: Logger;
   readonly held: Set<Held>;
   draining: boolean;
+  /** Traffic counters for /metrics; transports bump them. */
+  readonly metrics: ServerMetrics;
+  /** The events channel (eventsChannelId), when configured. */
+  readonly events: EventsChannel | undefined;
 }

@@ -31,6 +31,8 @@ export const publisherHandler: Handler = (route, req, res, vars) => {
 
   readBody(req, res, route.config.clientMaxBodySize, headers, (body) => {
     if (method === "GET") return answerInfo(route, res, headers, ids);
+    const events = route.ctx.events;
+    if (events && ids.includes(events.channel.id)) return sendRefusal(res, refusals.eventsChannelReadOnly, headers);
     if (method === "DELETE") return deleteChannels(route, res, headers, ids, body);
     publish(route, req, res, headers, ids, body);
   });
@@ -75,7 +77,9 @@ function publish(route: Route, req: IncomingMessage, res: ServerResponse, header
     store: route.config.storeMessages,
     ttl: parseExpiry(header(req, "message-expiry")),
   };
+  const started = performance.now();
   for (const channel of channels) store.publish(channel, body, options);
+  route.ctx.metrics.publishLatency.observe((performance.now() - started) / 1000);
   if (!route.config.channelInfoOnPublish) return sendEmpty(res, 200, headers);
   const unique = channels.filter((c, i) => channels.indexOf(c) === i);
   sendJson(res, headers, channelInfoJson(store, unique));

@@ -1,5 +1,6 @@
 import type { ServerResponse } from "node:http";
 import type { Refusal } from "../core/refusal.js";
+import type { PushResponse } from "./push-response.js";
 
 /**
  * Headers and error answers shared by every handler. Headers travel as flat [name, value, …]
@@ -35,6 +36,7 @@ export function sendEmpty(res: ServerResponse, status: number, headers: Headers)
 
 /** A refusal as push-stream sends it: no body, the reason in the explain header. */
 export function sendRefusal(res: ServerResponse, refusal: Refusal, headers: Headers): void {
+  (res as PushResponse).metrics?.countRejected(refusal.status);
   if (refusal.explain) headers.push(EXPLAIN_HEADER, refusal.explain);
   sendEmpty(res, refusal.status, headers);
 }

@@ -16,6 +16,9 @@ import { streamingHandler } from "../subscribers/streaming.js";
 import { eventSourceHandler } from "../subscribers/eventsource.js";
 import { websocketHandler } from "../subscribers/websocket.js";
 import { PushResponse } from "./push-response.js";
+import { statisticsHandler } from "./stats.js";
+import { metricsHandler } from "./metrics.js";
+import { healthHandler } from "./health.js";
 
 /** A request handler for one kind of location. */
 export type Handler = (route: Route, req: IncomingMessage, res: ServerResponse, vars: RequestVars) => void;
@@ -40,7 +43,12 @@ export class Route {
     this.messageTemplate = Template.of(config.messageTemplate);
     this.header = Buffer.from(config.headerTemplate);
     this.footer = Buffer.from(config.footerTemplate);
-    this.handler = config.publisher ? publisherHandler : config.subscriber ? SUBSCRIBER_HANDLERS[config.subscriber] : undefined;
+    this.handler = config.publisher ? publisherHandler
+      : config.subscriber ? SUBSCRIBER_HANDLERS[config.subscriber]
+      : config.channelsStatistics ? statisticsHandler
+      : config.metrics ? metricsHandler
+      : config.health ? healthHandler
+      : undefined;
   }
 
   /** The channels the request names (`channelsPath`, decoded, `.bN` split off), within the per-request cap. */
@@ -102,6 +110,7 @@ export class Router {
 
   /** The request listener. A failure in one request is logged and answered 500; nothing else is affected. */
   readonly dispatch = (req: IncomingMessage, res: ServerResponse): void => {
+    (res as PushResponse).metrics = this.ctx.metrics;
     try {
       if (req.httpVersionMinor === 1 && req.httpVersionMajor === 1 && req.headers.host === undefined) {
         return sendRefusal(res, missingHost, ["Connection", "close"]);

@@ -8,6 +8,10 @@ import { Logger } from "../log.js";
 import type { PushContext } from "./context.js";
 import { PushResponse } from "./push-response.js";
 import { Router } from "./router.js";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { EventsChannel } from "../core/events-channel.js";
+import { EvictionLog } from "./eviction-log.js";
+import { ServerMetrics } from "./server-metrics.js";
 
 export interface StartOptions {
   clock?: Clock;
@@ -39,15 +43,26 @@ export class PushServer {
   private constructor(readonly config: PushwireConfig, options: StartOptions) {
     const clock = options.clock ?? systemClock;
     const tickMs = options.tickMs ?? 100;
+    const store = new ChannelStore(config.http, clock);
+    const log = options.log ?? new Logger("info");
+    const events = config.http.eventsChannelId ? new EventsChannel(store, config.http.eventsChannelId) : undefined;
+    if (events) store.observers.push(events);
+    if (config.http.sharedMemorySize) store.observers.push(new EvictionLog(log, clock, config.http.sharedMemorySize));
     this.ctx = {
       http: config.http,
-      store: new ChannelStore(config.http, clock),
+      store,
       wheel: new TimerWheel(tickMs, clock.now()),
       clock,
-      log: options.log ?? new Logger("info"),
+      log,
       held: new Set(),
       draining: false,
+      metrics: new ServerMetrics(),
+      events,
     };
+    if (config.servers.some((server) => server.locations.some((location) => location.metrics))) {
+      this.ctx.metrics.loopDelay = monitorEventLoopDelay({ resolution: 10 });
+      this.ctx.metrics.loopDelay.enable();
+    }
     this.tick = setInterval(() => this.guard("timer", () => this.ctx.wheel.advance(clock.now())), tickMs);
     this.sweeper = setInterval(() => this.guard("sweep", () => this.ctx.store.sweep()), options.sweepMs ?? 1000);
   }
@@ -83,7 +98,7 @@ export class PushServer {
       requestTimeout: 0, // holds are timed by the wheel
       requireHostHeader: false, // the router answers it, with an explain header
     }, router.dispatch);
-    server.on("clientError", answerClientError);
+    server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => answerClientError(error, socket, this.ctx.metrics));
     server.on("upgrade", router.upgrade);
     const { host, port } = serverConfig.listen;
     return new Promise((resolve, reject) => {
@@ -104,6 +119,7 @@ export class PushServer {
   async close(graceMs = 5000): Promise<void> {
     const { ctx } = this;
     ctx.draining = true;
+    ctx.metrics.loopDelay?.disable();
     clearInterval(this.tick);
     clearInterval(this.sweeper);
     const closed = this.listeners.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve())));
@@ -121,12 +137,13 @@ export class PushServer {
  * A request node:http could not parse. Answer as an HTTP server should, with the reason,
  * and close; nothing else is affected.
  */
-function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+function answerClientError(error: NodeJS.ErrnoException, socket: Socket, metrics: ServerMetrics): void {
   if (!socket.writable || (error as { bytesParsed?: number }).bytesParsed === 0 && error.code === "ECONNRESET") {
     socket.destroy();
     return;
   }
   const [status, reason, explain] = clientErrorAnswer(error);
+  metrics.countRejected(status);
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Length: 0\r\nConnection: close\r\nX-Nginx-PushStream-Explain: ${explain}\r\n\r\n`);
 }
 

@@ -3,6 +3,7 @@ import type { Channel } from "../core/channel.js";
 import type { Message } from "../core/message.js";
 import type { PaddingFlavour, PaddingRule, PaddingRules } from "../core/padding.js";
 import { Refusal } from "../core/refusal.js";
+import { percentDecode } from "../http/percent.js";
 import { abortHeldOnClose, PushResponse } from "../http/push-response.js";
 import type { RequestVars } from "../http/request-vars.js";
 import { addCors, addNoCache, sendRefusal, type Headers } from "../http/respond.js";
@@ -44,9 +45,11 @@ export function openHttpStream(route: Route, res: PushResponse, vars: RequestVar
   stream.start(messages);
 }
 
+/** The value padding rules match: the configured one (URL-unescaped, as push-stream does) or User-Agent. */
 function userAgent(route: Route, vars: RequestVars): string | undefined {
   const configured = route.config.userAgent;
-  return configured ? configured.evaluate(vars) : vars.header("user-agent");
+  const value = configured ? percentDecode(configured.evaluate(vars) ?? "") : vars.header("user-agent");
+  return value ? value : undefined;
 }
 
 class HttpStream extends LiveSubscriber {
@@ -67,11 +70,12 @@ class HttpStream extends LiveSubscriber {
   start(messages: readonly Message[]): void {
     const { res, style } = this;
     if (style.header.length > 0) res.write(style.header);
-    this.pad(style.header.length, this.padding?.headerMin);
+    const padded = this.pad(style.header.length, this.padding?.headerMin);
     this.replay(messages);
     // A stream opened while the server drains gets its goodbye at once.
     if (this.route.ctx.draining) return this.writeEnd("shutdown");
-    if (!res.headersSent) res.flushHeaders();
+    // Nothing written yet: send the head now, so the client knows it is subscribed.
+    if (style.header.length === 0 && !padded && messages.length === 0) res.flushHeaders();
     this.register();
     res.held = this;
     res.once("close", abortHeldOnClose);
@@ -111,9 +115,11 @@ class HttpStream extends LiveSubscriber {
     this.res.destroy();
   }
 
-  private pad(length: number, min: number | undefined): void {
-    if (min === undefined) return;
+  /** Pads `length` bytes up to `min`; true if padding was written. */
+  private pad(length: number, min: number | undefined): boolean {
+    if (min === undefined) return false;
     const bytes = this.style.padding!.paddingFor(length, min, this.style.paddingFlavour);
     if (bytes) this.res.write(bytes);
+    return bytes !== undefined;
   }
 }

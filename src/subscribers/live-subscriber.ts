@@ -60,11 +60,13 @@ export abstract class LiveSubscriber implements ChannelSubscriber, WheelEntry, H
   /** Sends catch-up messages before going live. */
   protected replay(messages: readonly Message[]): void {
     for (const message of messages) this.writeMessage(message);
+    this.route.ctx.metrics.deliveredMessages += messages.length;
   }
 
   onMessage(_channel: Channel, message: Message): void {
     if (this.released) return;
     this.writeMessage(message);
+    this.route.ctx.metrics.deliveredMessages++;
     this.wrote();
   }
 

@@ -94,6 +94,7 @@ class LongPoll implements ChannelSubscriber, WheelEntry, Held {
 function timeoutAnswer(route: Route, res: PushResponse, origin: string | undefined, callback: string | undefined): void {
   const headers = pollHeaders(route, origin, callback);
   const now = nowSeconds(route);
+  route.ctx.metrics.longPollTimeouts++;
   if (route.ctx.http.timeoutWithBody) return sendMessages(res, route, headers, [timedOut], callback, now, 0);
   sendNotModified(res, headers, now, 0);
 }

@@ -33,10 +33,14 @@ export function sendMessages(
   const pieces: Buffer[] = [];
   if (route.header.length > 0) pieces.push(route.header);
   if (callback) pieces.push(Buffer.from(callback), JSONP_OPEN);
+  let delivered = 0;
   for (let i = 0; i < messages.length; i++) {
     if (callback && i > 0) pieces.push(JSONP_SEPARATOR);
-    pieces.push(route.messageTemplate.render(messages[i]!));
+    const message = messages[i]!;
+    pieces.push(route.messageTemplate.render(message));
+    if (message.id > 0) delivered++;
   }
+  route.ctx.metrics.deliveredMessages += delivered;
   if (callback) pieces.push(JSONP_CLOSE);
   if (route.footer.length > 0) pieces.push(route.footer);
   sendBody(res, 200, headers, pieces);

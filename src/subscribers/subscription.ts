@@ -33,6 +33,7 @@ export function openSubscription(route: Route, vars: RequestVars): Subscription 
     if (refusal) return refusal;
     const wildcard = store.isWildcard(id);
     const existing = store.find(id);
+    if (existing?.forEvents && !config.allowConnectionsToEventsChannel) return refusals.eventsChannelSubscription;
     if (config.authorizedChannelsOnly && !wildcard && (!existing || !store.hasStoredMessages(existing))) {
       return refusals.cannotCreateChannels;
     }

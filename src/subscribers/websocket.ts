@@ -42,6 +42,7 @@ export const websocketHandler: Handler = (route, req, res, vars) => {
 
   const subscription = openSubscription(route, vars);
   if (subscription instanceof Refusal) {
+    route.ctx.metrics.countRejected(subscription.status);
     socket.on("error", ignoreError);
     socket.end(closeFrame(CLOSE_POLICY_VIOLATION, `{"http_status": ${subscription.status}, "explain":"${subscription.explain}"}`));
     return;
@@ -121,6 +122,7 @@ class WebSocketSubscriber extends LiveSubscriber implements WebSocketSink {
     const { store, log } = this.route.ctx;
     const options = { eventId: "", eventType: "", store: this.route.config.storeMessages };
     for (const channel of [...this.channels]) {
+      if (channel.forEvents) continue; // only the server writes there
       try {
         store.publish(channel, payload, options);
       } catch (error) {
