@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import type { StoreLimits } from "../core/channel-store.js";
 import { AccessRules, Cidr } from "../http/access.js";
 import { ComplexValue } from "./complex-value.js";
+import { parseSsl, type SslConfig } from "./ssl.js";
 import { parseDuration, parseSize } from "./units.js";
 
 /**
@@ -21,6 +22,10 @@ export interface HttpSettings extends StoreLimits {
   pingMessageText: string;
   timeoutWithBody: boolean;
   clientMaxHeaderSize: number;
+  /** Seconds between two `stats` log lines; 0 = none (pushwire). */
+  logStatsInterval: number;
+  /** One log line per request (pushwire). */
+  accessLog: boolean;
 }
 
 /** One location after inheritance: everything a handler needs, already compiled. */
@@ -58,6 +63,8 @@ export interface ListenAddress {
 export interface ServerConfig {
   listen: ListenAddress;
   locations: LocationConfig[];
+  /** Set: this listener speaks TLS (node:https). */
+  ssl?: SslConfig | undefined;
 }
 
 export interface PushwireConfig {
@@ -88,6 +95,8 @@ export const HTTP_KEYS: Record<keyof HttpSettings, KeySpec> = {
   pingMessageText: { kind: "string", default: " ", help: "text of the id -1 ping message (streaming modes)" },
   timeoutWithBody: { kind: "boolean", default: false, help: "long-poll timeout answers 200 with the id -3 message instead of 304" },
   clientMaxHeaderSize: { kind: "size", default: 16384, help: "request line + headers; larger requests get 431 (pushwire)" },
+  logStatsInterval: { kind: "duration", default: 60, help: "one `stats` log line this often; 0 = never (pushwire)" },
+  accessLog: { kind: "boolean", default: false, help: "one log line per request (pushwire; long-poll traffic makes it large)" },
 };
 
 /** Location-level keys (also allowed at the top level and on a server, and inherited). */
@@ -118,7 +127,7 @@ export const LOCATION_KEYS: Record<Exclude<keyof LocationConfig, "access"> | "al
   maxChannelsPerRequest: { kind: "count", default: 1000, help: "channel ids in one request; more get 400 (pushwire)" },
 };
 
-const SERVER_ONLY = new Set(["listen", "locations"]);
+const SERVER_ONLY = new Set(["listen", "locations", "ssl"]);
 
 /** A valid configuration comes with the JSON it was made from (what `effectiveConfig` reads). */
 export type ConfigResult = { config: PushwireConfig; raw: Record<string, unknown>; errors?: undefined } | { config?: undefined; errors: string[] };
@@ -187,7 +196,8 @@ export function normalizeConfig(input: unknown, baseDir = "."): ConfigResult {
           }
         });
       }
-      if (listen) servers.push({ listen, locations });
+      const ssl = rawServer.ssl === undefined ? undefined : parseSsl(rawServer.ssl, `${where}.ssl`, errors, baseDir);
+      if (listen) servers.push({ listen, locations, ssl });
     });
   }
 
@@ -387,6 +397,7 @@ export function effectiveConfig(input: Raw): Raw {
     const inherited = { ...top, ...pickLocationKeys(server, "servers[].", []) };
     return {
       listen: String(server.listen),
+      ...(server.ssl === undefined ? {} : { ssl: server.ssl }),
       locations: (server.locations as Raw[]).map((location) => {
         const merged: Raw = { ...inherited, ...pickLocationKeys(location, "locations[].", []) };
         const result: Raw = {};

@@ -1,10 +1,13 @@
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from "node:http";
+import { createServer as createTlsServer, type Server as TlsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
-import type { PushwireConfig, ServerConfig } from "../config/schema.js";
+import type { HttpSettings, PushwireConfig, ServerConfig } from "../config/schema.js";
+import { sameSsl } from "../config/ssl.js";
 import { ChannelStore } from "../core/channel-store.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { TimerWheel } from "../core/timer-wheel.js";
 import { Logger } from "../log.js";
+import { logAccess } from "./access-log.js";
 import type { PushContext } from "./context.js";
 import { PushResponse } from "./push-response.js";
 import { Router } from "./router.js";
@@ -23,6 +26,27 @@ export interface Listener {
   server: Server;
   /** The bound address (port resolved when the config said 0). */
   address: AddressInfo;
+  /** This listener's locations; a reload swaps it, requests already routed keep theirs. */
+  router: Router;
+}
+
+/** What a reload changed, one phrase per change, for the log. */
+export interface ReloadReport {
+  changes: string[];
+  /** http-level keys whose new value needs a restart (the old value stays in force). */
+  needRestart: string[];
+}
+
+/**
+ * http-level keys a reload cannot apply to a running server: the parser's header limit is fixed
+ * per node server, ring capacity per existing channel, and the wildcard prefix decides how
+ * existing channels were counted. Every other http-level key applies from the next request.
+ */
+export const RESTART_KEYS: readonly (keyof HttpSettings)[] = ["clientMaxHeaderSize", "maxMessagesStoredPerChannel", "wildcardChannelPrefix"];
+
+/** "127.0.0.1:8895", "*:8893": how listeners are told apart across a reload. */
+export function listenKey(config: ServerConfig): string {
+  return `${config.listen.host ?? "*"}:${config.listen.port}`;
 }
 
 /** Idle keep-alive connections are closed after this (nginx's keepalive_timeout default is 75 s). */
@@ -33,10 +57,19 @@ const HEADERS_TIMEOUT_MS = 30_000;
 export class PushServer {
   readonly ctx: PushContext;
   readonly listeners: Listener[] = [];
+  /** Open client connections over all listeners (TCP, before any TLS handshake). */
+  connections = 0;
   private readonly tick: NodeJS.Timeout;
   private readonly sweeper: NodeJS.Timeout;
+  private readonly connectionClosed = (): void => {
+    this.connections--;
+  };
+  private readonly connectionOpened = (socket: Socket): void => {
+    this.connections++;
+    socket.once("close", this.connectionClosed);
+  };
 
-  private constructor(readonly config: PushwireConfig, options: StartOptions) {
+  private constructor(public config: PushwireConfig, options: StartOptions) {
     const clock = options.clock ?? systemClock;
     const tickMs = options.tickMs ?? 100;
     this.ctx = {
@@ -73,27 +106,117 @@ export class PushServer {
     return push;
   }
 
-  private listen(serverConfig: ServerConfig): Promise<void> {
-    const router = new Router(this.ctx, serverConfig);
-    const server = createServer({
+  /**
+   * The node server for one ServerConfig — node:http, or node:https when it has `ssl` — with every
+   * handler pushwire attaches to a server. The one place a server is made.
+   */
+  private createNodeServer(listener: Pick<Listener, "router">, serverConfig: ServerConfig): Server {
+    const options: ServerOptions = {
       ServerResponse: PushResponse,
       maxHeaderSize: this.ctx.http.clientMaxHeaderSize,
       keepAliveTimeout: KEEP_ALIVE_MS,
       headersTimeout: HEADERS_TIMEOUT_MS,
       requestTimeout: 0, // holds are timed by the wheel
       requireHostHeader: false, // the router answers it, with an explain header
-    }, router.dispatch);
-    server.on("clientError", answerClientError);
+    };
+    const handle = (req: IncomingMessage, res: ServerResponse): void => {
+      if (this.ctx.http.accessLog) logAccess(this.ctx, req, res);
+      listener.router.dispatch(req, res);
+    };
+    const server: Server = serverConfig.ssl
+      ? createTlsServer({ ...options, ...serverConfig.ssl.options }, handle) as TlsServer as unknown as Server
+      : createServer(options, handle);
+    server.on("connection", this.connectionOpened);
+    server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => answerClientError(this.ctx, error, socket));
+    if (serverConfig.ssl) server.on("tlsClientError", (error: Error, socket: Socket) => this.ctx.log.info(`tls handshake failed from ${socket.remoteAddress}: ${error.message}`));
+    return server;
+  }
+
+  private listen(serverConfig: ServerConfig): Promise<Listener> {
+    const listener = { config: serverConfig, router: new Router(this.ctx, serverConfig) } as Listener;
+    const server = this.createNodeServer(listener, serverConfig);
     const { host, port } = serverConfig.listen;
     return new Promise((resolve, reject) => {
       server.once("error", reject);
       server.listen({ host, port }, () => {
         server.off("error", reject);
         server.on("error", (error) => this.ctx.log.error(`listener ${host ?? "*"}:${port}: ${error.message}`));
-        this.listeners.push({ config: serverConfig, server, address: server.address() as AddressInfo });
-        resolve();
+        listener.server = server;
+        listener.address = server.address() as AddressInfo;
+        this.listeners.push(listener);
+        resolve(listener);
       });
     });
+  }
+
+  /**
+   * Applies a new configuration without a restart: listeners are matched by listen address;
+   * kept ones get the new locations (for requests from now on) and, if changed, the new
+   * certificate (for handshakes from now on); new addresses are opened, removed ones closed
+   * (their idle connections at once, the rest after `graceMs`). The store, the wheel and every
+   * held subscriber stay. If a new address cannot be opened, nothing changes and this rejects.
+   */
+  async reload(config: PushwireConfig, graceMs = 5000): Promise<ReloadReport> {
+    const report: ReloadReport = { changes: [], needRestart: [] };
+    const unclaimed = [...this.listeners];
+    const kept: Array<[Listener, ServerConfig]> = [];
+    const added: ServerConfig[] = [];
+    for (const serverConfig of config.servers) {
+      const at = unclaimed.findIndex((l) => listenKey(l.config) === listenKey(serverConfig) && !l.config.ssl === !serverConfig.ssl);
+      if (at >= 0) kept.push([unclaimed.splice(at, 1)[0]!, serverConfig]);
+      else added.push(serverConfig);
+    }
+    const removed = unclaimed;
+    // An address switching between http and https is closed before it is opened again.
+    const switching = new Set(removed.map((l) => listenKey(l.config)));
+    const opened: Listener[] = [];
+    try {
+      for (const serverConfig of added) if (!switching.has(listenKey(serverConfig))) opened.push(await this.listen(serverConfig));
+    } catch (error) {
+      for (const listener of opened) this.dropListener(listener, 0);
+      throw error;
+    }
+
+    for (const [listener, serverConfig] of kept) {
+      if (!sameSsl(listener.config.ssl, serverConfig.ssl)) {
+        (listener.server as unknown as TlsServer).setSecureContext(serverConfig.ssl!.options);
+        report.changes.push(`${listenKey(serverConfig)} certificate ${serverConfig.ssl!.certificate} loaded`);
+      }
+      listener.config = serverConfig;
+      listener.router = new Router(this.ctx, serverConfig);
+    }
+    for (const listener of removed) {
+      this.dropListener(listener, graceMs);
+      report.changes.push(`${listenKey(listener.config)} closed`);
+    }
+    for (const serverConfig of added) {
+      if (switching.has(listenKey(serverConfig))) opened.push(await this.listen(serverConfig));
+    }
+    for (const listener of opened) report.changes.push(`${listenKey(listener.config)} opened${listener.config.ssl ? " (TLS)" : ""} on port ${listener.address.port}`);
+
+    const http = this.ctx.http as unknown as Record<string, unknown>;
+    const next = config.http as unknown as Record<string, unknown>;
+    for (const key of Object.keys(next)) {
+      if (http[key] === next[key]) continue;
+      if ((RESTART_KEYS as readonly string[]).includes(key)) {
+        report.needRestart.push(key);
+        continue;
+      }
+      report.changes.push(`${key} ${JSON.stringify(http[key])} → ${JSON.stringify(next[key])}`);
+      http[key] = next[key]; // the store reads its limits from this same object
+    }
+    this.config = { http: this.ctx.http, servers: this.listeners.map((l) => l.config) };
+    return report;
+  }
+
+  /** Stops a listener: no new connections, idle ones closed now, the rest cut after `graceMs`. */
+  private dropListener(listener: Listener, graceMs: number): void {
+    this.listeners.splice(this.listeners.indexOf(listener), 1);
+    const { server } = listener;
+    server.close();
+    server.closeIdleConnections();
+    if (graceMs <= 0) server.closeAllConnections();
+    else setTimeout(() => server.closeAllConnections(), graceMs).unref();
   }
 
   /**
@@ -120,12 +243,13 @@ export class PushServer {
  * A request node:http could not parse. Answer as an HTTP server should, with the reason,
  * and close; nothing else is affected.
  */
-function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+function answerClientError(ctx: PushContext, error: NodeJS.ErrnoException, socket: Socket): void {
   if (!socket.writable || (error as { bytesParsed?: number }).bytesParsed === 0 && error.code === "ECONNRESET") {
     socket.destroy();
     return;
   }
   const [status, reason, explain] = clientErrorAnswer(error);
+  ctx.log.info(`client error ${status} from ${socket.remoteAddress}: ${error.code ?? error.message}`);
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Length: 0\r\nConnection: close\r\nX-Nginx-PushStream-Explain: ${explain}\r\n\r\n`);
 }
 
