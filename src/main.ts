@@ -177,7 +177,7 @@ async function main(argv: string[]): Promise<number> {
         try {
           report = await push.reload(result.config);
         } catch (error) {
-          return log.error(`reload refused: cannot listen: ${(error as Error).message}; the running configuration stays`);
+          return log.error(`reload refused: ${(error as Error).message}; the running configuration stays`);
         }
         for (const key of report.needRestart) {
           log.warn(`reload: ${key} changed but needs a restart; ${JSON.stringify((push.ctx.http as unknown as Record<string, unknown>)[key])} stays in force`);

@@ -1,6 +1,6 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NO_OPENSSL, makeCertificate, type TestCertificate } from "./certificates.js";
@@ -25,6 +25,15 @@ const scratch = mkdtempSync(join(tmpdir(), "pushwire-runtimes-"));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
 let cert: TestCertificate | undefined;
+let nextCert: TestCertificate | undefined;
+
+/** Each runtime's certificate files: `cert` first; a test copies `nextCert` over them and sends SIGHUP. */
+function liveCertificate(name: string): { certificate: string; certificateKey: string } {
+  const live = { certificate: join(scratch, `${name}-live.crt`), certificateKey: join(scratch, `${name}-live.key`) };
+  copyFileSync(cert!.certFile, live.certificate);
+  copyFileSync(cert!.keyFile, live.certificateKey);
+  return live;
+}
 
 /** A subscriber with a 1 s hold (and one with 30 s, for SIGTERM) and the tag/time cursor, a publisher, and the subscriber again over TLS. */
 function configFile(name: string): string {
@@ -35,14 +44,16 @@ function configFile(name: string): string {
   const pub = { path: "/pub", publisher: "admin", channelsPath: "$arg_id", storeMessages: true };
   const long = { ...sub, path: "/hold", longpollingConnectionTtl: "30s" };
   const servers: unknown[] = [{ listen: "127.0.0.1:0", locations: [sub, long, pub] }];
-  if (cert) servers.push({ listen: "127.0.0.1:0", ssl: { certificate: cert.certFile, certificateKey: cert.keyFile }, locations: [sub] });
+  if (cert) servers.push({ listen: "127.0.0.1:0", ssl: liveCertificate(name), locations: [sub, long] });
   const file = join(scratch, `${name}.json`);
   writeFileSync(file, JSON.stringify({ servers }));
   return file;
 }
 
 before(() => {
-  if (!NO_OPENSSL) cert = makeCertificate(scratch, "runtime");
+  if (NO_OPENSSL) return;
+  cert = makeCertificate(scratch, "runtime");
+  nextCert = makeCertificate(scratch, "runtime-next");
 });
 
 for (const runtime of RUNTIMES) {
@@ -107,6 +118,23 @@ for (const runtime of RUNTIMES) {
       await app.waitFor(/reload: .* applied/, 5000, mark);
       const caught = await request(port, `/sub?id=rt&tag=0&time=${encodeURIComponent(EPOCH)}`);
       assert.deepEqual([caught.status, caught.text], [200, "one"]);
+    });
+
+    test("SIGHUP with a new certificate: a new connection sees it, a long-poll held over the old one gets its message", { skip: NO_OPENSSL }, async () => {
+      const tlsPort = app.ports[1]!;
+      const ca = [cert!.pem, nextCert!.pem];
+      const held = httpsRequest(tlsPort, `/hold?id=rt4&${since(0, Math.floor(Date.now() / 1000) + 1)}`, { ca });
+      await sleep(300);
+      copyFileSync(nextCert!.certFile, join(scratch, `${runtime.name}-live.crt`));
+      copyFileSync(nextCert!.keyFile, join(scratch, `${runtime.name}-live.key`));
+      const mark = app.output().length;
+      app.child.kill("SIGHUP");
+      await app.waitFor(/reload: .* applied \(127\.0\.0\.1:0 certificate .* loaded\)/, 5000, mark);
+      const fresh = await httpsRequest(tlsPort, `/sub?id=rt&tag=0&time=${encodeURIComponent(EPOCH)}`, { ca });
+      assert.equal(fresh.fingerprint, nextCert!.fingerprint);
+      assert.equal((await request(port, "/pub?id=rt4", { method: "POST", body: "four" })).status, 200);
+      const reply = await held;
+      assert.deepEqual([reply.status, reply.text, reply.fingerprint], [200, "four", cert!.fingerprint]);
     });
 
     test("SIGTERM answers a held long-poll with 304 and exits 0", async () => {

@@ -61,6 +61,8 @@ export class PushServer {
   connections = 0;
   private readonly tick: NodeJS.Timeout;
   private readonly sweeper: NodeJS.Timeout;
+  /** Servers that stopped listening but still carry connections (Bun's certificate reload). */
+  private readonly retired = new Set<Server>();
   private readonly connectionClosed = (): void => {
     this.connections--;
   };
@@ -132,21 +134,44 @@ export class PushServer {
     return server;
   }
 
-  private listen(serverConfig: ServerConfig): Promise<Listener> {
+  private async listen(serverConfig: ServerConfig): Promise<Listener> {
     const listener = { config: serverConfig, router: new Router(this.ctx, serverConfig) } as Listener;
     const server = this.createNodeServer(listener, serverConfig);
-    const { host, port } = serverConfig.listen;
+    await this.bind(server, serverConfig.listen.host, serverConfig.listen.port);
+    listener.server = server;
+    listener.address = server.address() as AddressInfo;
+    this.listeners.push(listener);
+    return listener;
+  }
+
+  private bind(server: Server, host: string | undefined, port: number): Promise<void> {
     return new Promise((resolve, reject) => {
       server.once("error", reject);
       server.listen({ host, port }, () => {
         server.off("error", reject);
         server.on("error", (error) => this.ctx.log.error(`listener ${host ?? "*"}:${port}: ${error.message}`));
-        listener.server = server;
-        listener.address = server.address() as AddressInfo;
-        this.listeners.push(listener);
-        resolve(listener);
+        resolve();
       });
     });
+  }
+
+  /**
+   * New handshakes get the new certificate; open connections keep theirs. Bun's node:https has no
+   * setSecureContext (Bun 1.4): there the listening socket is handed to a new server made with the
+   * new certificate, and the old server keeps its connections until they end. The only place
+   * pushwire works around a runtime.
+   */
+  private async swapCertificate(listener: Listener, serverConfig: ServerConfig): Promise<void> {
+    const current = listener.server as unknown as TlsServer;
+    if (typeof current.setSecureContext === "function") return current.setSecureContext(serverConfig.ssl!.options);
+    const replacement = this.createNodeServer(listener, serverConfig);
+    const old = listener.server;
+    this.retired.add(old);
+    old.once("close", () => this.retired.delete(old));
+    old.close();
+    old.closeIdleConnections();
+    await this.bind(replacement, serverConfig.listen.host, listener.address.port);
+    listener.server = replacement;
   }
 
   /**
@@ -179,7 +204,7 @@ export class PushServer {
 
     for (const [listener, serverConfig] of kept) {
       if (!sameSsl(listener.config.ssl, serverConfig.ssl)) {
-        (listener.server as unknown as TlsServer).setSecureContext(serverConfig.ssl!.options);
+        await this.swapCertificate(listener, serverConfig);
         report.changes.push(`${listenKey(serverConfig)} certificate ${serverConfig.ssl!.certificate} loaded`);
       }
       listener.config = serverConfig;
@@ -229,10 +254,12 @@ export class PushServer {
     clearInterval(this.tick);
     clearInterval(this.sweeper);
     const closed = this.listeners.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve())));
+    for (const server of this.retired) closed.push(new Promise<void>((resolve) => server.once("close", () => resolve())));
+    const servers = [...this.listeners.map((l) => l.server), ...this.retired];
     for (const held of [...ctx.held]) held.shutdown();
-    for (const { server } of this.listeners) server.closeIdleConnections();
+    for (const server of servers) server.closeIdleConnections();
     const force = setTimeout(() => {
-      for (const { server } of this.listeners) server.closeAllConnections();
+      for (const server of servers) server.closeAllConnections();
     }, graceMs);
     await Promise.all(closed);
     clearTimeout(force);
