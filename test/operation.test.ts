@@ -74,6 +74,7 @@ test("start-up summary, periodic stats and the access log are one line each", as
   const app = await launch(["--config", file]);
   try {
     const port = app.ports[0]!;
+    await app.waitFor(/tls off/); // the start-up lines may arrive in separate chunks
     const out = app.output();
     assert.match(out, /^\S+Z info pushwire \d+\.\d+\.\d+ started pid=\d+ runtime=node v\d+\S* config="[^"]+" listen: 127\.0\.0\.1:\d+ \[\/sub long-polling, \/pub publisher admin\]$/m);
     assert.match(out, /^\S+Z info limits maxMessagesStoredPerChannel=0 messageTtl=1800s .* logStatsInterval=1s accessLog=on$/m);
@@ -148,9 +149,12 @@ test("SIGHUP re-reads the certificate; a broken one is refused and the old one k
   const app = await launch(["--config", file]);
   try {
     const port = app.ports[0]!;
+    await app.waitFor(/info tls on port/);
     assert.match(app.output(), new RegExp(`info tls on port ${port}: certificate ${live.certificate} key ${live.certificateKey} protocols TLSv1\\.2,TLSv1\\.3`));
     assert.match(app.output(), new RegExp(`listen: https://127\\.0\\.0\\.1:${port} \\[`));
     const ca = [a.pem, b.pem];
+    await rawExchange(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 500); // plain HTTP on the TLS port
+    await app.waitFor(/info tls handshake failed from 127\.0\.0\.1: /);
     assert.equal((await httpsRequest(port, "/pub?id=t", { ca, method: "POST", body: "tls" })).status, 200);
 
     writeFileSync(live.certificate, "-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n");
