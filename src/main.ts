@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import { bitrixVmConfig } from "./config/bitrixvm.js";
 import { effectiveConfig, loadConfigFile, normalizeConfig, type ConfigResult } from "./config/schema.js";
 import { PushServer } from "./http/server.js";
@@ -87,8 +88,9 @@ function parseArgs(argv: string[]): Options | string {
 
 function loadConfig(options: Options): { result: ConfigResult; source: string } {
   if (!options.config) {
-    const tls = options.sslCert ? { certificate: options.sslCert, certificateKey: options.sslKey! } : undefined;
-    return { result: normalizeConfig(bitrixVmConfig(tls), process.cwd()), source: "built-in BitrixVM layout" };
+    // Absolute, so that --print-config writes a file that works from any folder.
+    const tls = options.sslCert ? { certificate: resolve(options.sslCert), certificateKey: resolve(options.sslKey!) } : undefined;
+    return { result: normalizeConfig(bitrixVmConfig(tls)), source: "built-in BitrixVM layout" };
   }
   return { result: loadConfigFile(options.config), source: options.config };
 }
