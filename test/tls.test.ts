@@ -124,6 +124,28 @@ describe("TLS", { skip: NO_OPENSSL }, () => {
     });
   });
 
+  test("reload: a plain listener that gains an ssl block is closed and reopened with TLS", async () => {
+    install(certA);
+    const app = await start(bitrixLikeConfig());
+    try {
+      const before = app.push.listeners.map((l) => l.server);
+      const next = normalizeConfig(tlsConfig());
+      assert.ok(next.config);
+      const report = await app.push.reload(next.config);
+      const tlsListener = app.push.listeners.find((l) => l.config.ssl)!;
+      assert.ok(tlsListener, "a TLS listener");
+      assert.deepEqual(report.changes, ["127.0.0.1:0 closed", `127.0.0.1:0 opened (TLS) on port ${tlsListener.address.port}`]);
+      await publishOk(app, "tls5", '"s"');
+      const reply = await httpsRequest(tlsListener.address.port, `/bitrix/sub?CHANNEL_ID=tls5&tag=0&time=${encodeURIComponent(EPOCH)}`, { ca: [certA.pem] });
+      assert.deepEqual(envelopes(reply.text).map((e) => e.text), ["s"]);
+      // Both old listeners were plain 127.0.0.1:0: one is kept (now the publisher), one closed.
+      assert.deepEqual(before.map((server) => server.listening).sort(), [false, true]);
+      assert.deepEqual(app.push.listeners.map((l) => Boolean(l.config.ssl)), [true, false], "listeners in the file's order");
+    } finally {
+      await app.close();
+    }
+  });
+
   test("reload with an unchanged certificate leaves the listener alone", async () => {
     install(certA);
     await withTls(async (app) => {

@@ -217,6 +217,7 @@ export class PushServer {
     for (const serverConfig of added) {
       if (switching.has(listenKey(serverConfig))) opened.push(await this.listen(serverConfig));
     }
+    this.listeners.sort((a, b) => config.servers.indexOf(a.config) - config.servers.indexOf(b.config)); // in the file's order
     for (const listener of opened) report.changes.push(`${listenKey(listener.config)} opened${listener.config.ssl ? " (TLS)" : ""} on port ${listener.address.port}`);
 
     const http = this.ctx.http as unknown as Record<string, unknown>;
