@@ -192,11 +192,13 @@ export class PushServer {
       else added.push(serverConfig);
     }
     const removed = unclaimed;
-    // An address switching between http and https is closed before it is opened again.
-    const switching = new Set(removed.map((l) => listenKey(l.config)));
+    // A port that a removed listener holds (http becoming https, "*:8893" becoming "127.0.0.1:8893")
+    // is opened only after that listener is closed.
+    const freed = new Set(removed.map((l) => l.address.port));
+    const waits = (serverConfig: ServerConfig): boolean => serverConfig.listen.port !== 0 && freed.has(serverConfig.listen.port);
     const opened: Listener[] = [];
     try {
-      for (const serverConfig of added) if (!switching.has(listenKey(serverConfig))) opened.push(await this.listen(serverConfig));
+      for (const serverConfig of added) if (!waits(serverConfig)) opened.push(await this.listen(serverConfig));
     } catch (error) {
       for (const listener of opened) this.dropListener(listener, 0);
       throw error;
@@ -215,7 +217,7 @@ export class PushServer {
       report.changes.push(`${listenKey(listener.config)} closed`);
     }
     for (const serverConfig of added) {
-      if (switching.has(listenKey(serverConfig))) opened.push(await this.listen(serverConfig));
+      if (waits(serverConfig)) opened.push(await this.listen(serverConfig));
     }
     this.listeners.sort((a, b) => config.servers.indexOf(a.config) - config.servers.indexOf(b.config)); // in the file's order
     for (const listener of opened) report.changes.push(`${listenKey(listener.config)} opened${listener.config.ssl ? " (TLS)" : ""} on port ${listener.address.port}`);
