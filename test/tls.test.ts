@@ -146,6 +146,27 @@ describe("TLS", { skip: NO_OPENSSL }, () => {
     }
   });
 
+  test("reload: the same fixed port switches from http to https", async () => {
+    install(certA);
+    const raw = bitrixLikeConfig();
+    const servers = raw.servers as RawConfig[];
+    const app = await start(raw);
+    try {
+      const port = app.port(0);
+      // The running subscriber's port, now written in the file: the same address, with TLS.
+      servers[0] = { ...servers[0], listen: `127.0.0.1:${port}` };
+      await app.push.reload(normalizeConfig(raw).config!);
+      servers[0] = { ...servers[0], ssl: { certificate: liveCert, certificateKey: liveKey } };
+      const report = await app.push.reload(normalizeConfig(raw).config!);
+      assert.deepEqual(report.changes, [`127.0.0.1:${port} closed`, `127.0.0.1:${port} opened (TLS) on port ${port}`]);
+      await publishOk(app, "tls6", '"t"');
+      const reply = await httpsRequest(port, `/bitrix/sub?CHANNEL_ID=tls6&tag=0&time=${encodeURIComponent(EPOCH)}`, { ca: [certA.pem] });
+      assert.deepEqual(envelopes(reply.text).map((e) => e.text), ["t"]);
+    } finally {
+      await app.close();
+    }
+  });
+
   test("reload with an unchanged certificate leaves the listener alone", async () => {
     install(certA);
     await withTls(async (app) => {

@@ -186,11 +186,15 @@ export class PushServer {
     const unclaimed = [...this.listeners];
     const kept: Array<[Listener, ServerConfig]> = [];
     const added: ServerConfig[] = [];
-    for (const serverConfig of config.servers) {
-      const at = unclaimed.findIndex((l) => listenKey(l.config) === listenKey(serverConfig) && !l.config.ssl === !serverConfig.ssl);
+    // A fixed port matches the listener bound there (also one that asked for port 0); then
+    // port-0 entries match the remaining port-0 listeners in order. http and https never match.
+    const claim = (serverConfig: ServerConfig, fits: (l: Listener) => boolean): void => {
+      const at = unclaimed.findIndex((l) => !l.config.ssl === !serverConfig.ssl && (l.config.listen.host ?? "*") === (serverConfig.listen.host ?? "*") && fits(l));
       if (at >= 0) kept.push([unclaimed.splice(at, 1)[0]!, serverConfig]);
       else added.push(serverConfig);
-    }
+    };
+    for (const serverConfig of config.servers) if (serverConfig.listen.port !== 0) claim(serverConfig, (l) => l.address.port === serverConfig.listen.port);
+    for (const serverConfig of config.servers) if (serverConfig.listen.port === 0) claim(serverConfig, (l) => l.config.listen.port === 0);
     const removed = unclaimed;
     // A port that a removed listener holds (http becoming https, "*:8893" becoming "127.0.0.1:8893")
     // is opened only after that listener is closed.
