@@ -1,7 +1,9 @@
+import { resolve } from "node:path";
 import { bitrixVmConfig } from "./config/bitrixvm.js";
 import { effectiveConfig, loadConfigFile, normalizeConfig, type ConfigResult, type LocationConfig } from "./config/schema.js";
 import { PushServer } from "./http/server.js";
 import { Logger, type LogLevel } from "./log.js";
+import { StatsLog } from "./stats-log.js";
 import { VERSION } from "./version.js";
 
 /** Exit codes: what went wrong, for systemd and scripts. */
@@ -13,17 +15,21 @@ const EXIT_LISTEN = 3;
 const HELP = `pushwire ${VERSION} — real-time HTTP push server speaking the nginx-push-stream-module protocol
 
 Usage: pushwire [--config FILE] [--check] [--print-config] [--log-level LEVEL] [--version] [--help]
+       pushwire [--ssl-cert FILE --ssl-key FILE] [--check] [--print-config] …
 
   --config FILE      JSON configuration (keys = push_stream_* directives, camelCased).
                      Without it: the built-in BitrixVM layout — long-polling subscribers on
                      :8893 /bitrix/sub, admin publisher on 127.0.0.1:8895 /bitrix/pub/.
+  --ssl-cert FILE    built-in layout only: PEM certificate (chain) for TLS on :8894
+  --ssl-key FILE     built-in layout only: its PEM private key
   --check            validate the configuration, print one line per problem, exit 0 or 1
   --print-config     print the effective configuration as JSON (a starting point for a file)
   --log-level LEVEL  debug, info (default), warn, error
   --version          print the version
   --help             this text
 
-Signals: SIGTERM/SIGINT answer held subscribers (304) and exit 0.
+Signals: SIGTERM/SIGINT answer held subscribers (304) and exit 0. SIGHUP re-reads the
+configuration and certificates; held subscribers and stored messages stay.
 Exit codes: 0 ok, 1 invalid configuration, 2 bad command line, 3 cannot listen.
 `;
 
@@ -32,6 +38,8 @@ interface Options {
   check: boolean;
   printConfig: boolean;
   logLevel: LogLevel;
+  sslCert?: string;
+  sslKey?: string;
 }
 
 function parseArgs(argv: string[]): Options | string {
@@ -46,6 +54,14 @@ function parseArgs(argv: string[]): Options | string {
         const file = value();
         if (!file) return `${name} needs a file name`;
         options.config = file;
+        break;
+      }
+      case "--ssl-cert":
+      case "--ssl-key": {
+        const file = value();
+        if (!file) return `${name} needs a file name`;
+        if (name === "--ssl-cert") options.sslCert = file;
+        else options.sslKey = file;
         break;
       }
       case "--check":
@@ -65,11 +81,17 @@ function parseArgs(argv: string[]): Options | string {
         return `unknown argument ${arg}`;
     }
   }
+  if (!options.sslCert !== !options.sslKey) return "--ssl-cert and --ssl-key go together";
+  if (options.sslCert && options.config) return "--ssl-cert/--ssl-key apply to the built-in layout; with --config put an \"ssl\" block on the server";
   return options;
 }
 
 function loadConfig(options: Options): { result: ConfigResult; source: string } {
-  if (!options.config) return { result: normalizeConfig(bitrixVmConfig()), source: "built-in BitrixVM layout" };
+  if (!options.config) {
+    // Absolute, so that --print-config writes a file that works from any folder.
+    const tls = options.sslCert ? { certificate: resolve(options.sslCert), certificateKey: resolve(options.sslKey!) } : undefined;
+    return { result: normalizeConfig(bitrixVmConfig(tls)), source: "built-in BitrixVM layout" };
+  }
   return { result: loadConfigFile(options.config), source: options.config };
 }
 
@@ -81,7 +103,7 @@ function role(l: LocationConfig): string {
 /** "127.0.0.1:8895 [/bitrix/pub/ publisher admin, / deny]" for each listener, with the bound port. */
 function describe(push: PushServer): string {
   return push.listeners.map(({ config, address }) => {
-    const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+    const host = (config.ssl ? "https://" : "") + (address.family === "IPv6" ? `[${address.address}]` : address.address);
     const routes = config.locations.map((l) => `${l.path} ${l.publisher ? `publisher ${l.publisher}` : l.subscriber ?? role(l)}`);
     return `${host}:${address.port} [${routes.join(", ")}]`;
   }).join(" ");
@@ -126,10 +148,14 @@ async function main(argv: string[]): Promise<number> {
   }
   const http = result.config.http;
   log.info(`pushwire ${VERSION} started pid=${process.pid} runtime=${runtime()} config="${source}" listen: ${describe(push)}`);
-  log.info(`limits maxMessagesStoredPerChannel=${http.maxMessagesStoredPerChannel} messageTtl=${http.messageTtl}s maxChannelIdLength=${http.maxChannelIdLength} maxNumberOfChannels=${http.maxNumberOfChannels}`);
+  log.info(`limits maxMessagesStoredPerChannel=${http.maxMessagesStoredPerChannel} messageTtl=${http.messageTtl}s maxChannelIdLength=${http.maxChannelIdLength} maxNumberOfChannels=${http.maxNumberOfChannels} maxSubscribersPerChannel=${http.maxSubscribersPerChannel} clientMaxHeaderSize=${http.clientMaxHeaderSize} logStatsInterval=${http.logStatsInterval}s accessLog=${http.accessLog ? "on" : "off"}`);
+  logTls(log, push, options);
+  const stats = new StatsLog(push, log);
+  stats.every(http.logStatsInterval);
 
   return new Promise<number>((resolve) => {
     let stopping = false;
+    let reloading = false;
     const stop = (signal: string): void => {
       if (stopping) {
         log.warn(`${signal} again: exiting now`);
@@ -137,16 +163,57 @@ async function main(argv: string[]): Promise<number> {
         return;
       }
       stopping = true;
+      stats.stop();
       log.info(`${signal}: stopping, answering ${push.ctx.held.size} held subscriber(s)`);
       push.close(5000).then(() => {
         log.info("stopped");
         resolve(EXIT_OK);
       });
     };
+    const reload = async (): Promise<void> => {
+      if (stopping) return;
+      if (reloading) return log.warn("SIGHUP: a reload is still running; ignored");
+      reloading = true;
+      try {
+        const { result } = loadConfig(options);
+        if (result.errors) {
+          for (const error of result.errors) log.error(`reload: config: ${error}`);
+          return log.error(`reload refused: ${source} has ${result.errors.length} problem${result.errors.length > 1 ? "s" : ""}; the running configuration stays`);
+        }
+        let report;
+        try {
+          report = await push.reload(result.config);
+        } catch (error) {
+          return log.error(`reload refused: ${(error as Error).message}; the running configuration stays`);
+        }
+        for (const key of report.needRestart) {
+          log.warn(`reload: ${key} changed but needs a restart; ${JSON.stringify((push.ctx.http as unknown as Record<string, unknown>)[key])} stays in force`);
+        }
+        log.info(`reload: ${source} applied (${report.changes.length > 0 ? report.changes.join("; ") : "no listener or http-level change"}); listen: ${describe(push)}`);
+        stats.every(push.ctx.http.logStatsInterval);
+      } finally {
+        reloading = false;
+      }
+    };
     process.on("SIGTERM", () => stop("SIGTERM"));
     process.on("SIGINT", () => stop("SIGINT"));
-    process.on("SIGHUP", () => log.warn("SIGHUP: live reload is not available in this version; restart to apply changes"));
+    process.on("SIGHUP", () => {
+      log.info(`SIGHUP: reloading ${source}`);
+      void reload();
+    });
   });
+}
+
+/** Says plainly whether TLS is served, and why not for the built-in layout. */
+function logTls(log: Logger, push: PushServer, options: Options): void {
+  const secure = push.listeners.filter((l) => l.config.ssl);
+  if (secure.length > 0) {
+    for (const { config, address } of secure) log.info(`tls on port ${address.port}: certificate ${config.ssl!.certificate} key ${config.ssl!.certificateKey} protocols ${config.ssl!.protocols.join(",")}`);
+  } else if (!options.config) {
+    log.info("tls off: no certificate given (--ssl-cert/--ssl-key), so the BitrixVM TLS port 8894 is not served");
+  } else {
+    log.info("tls off: no server in the configuration has an \"ssl\" block");
+  }
 }
 
 function runtime(): string {

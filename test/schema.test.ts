@@ -73,6 +73,8 @@ describe("normalizeConfig: the built-in BitrixVM configuration", () => {
       pingMessageText: " ",
       timeoutWithBody: false,
       clientMaxHeaderSize: 16384,
+      logStatsInterval: 60,
+      accessLog: false,
     });
   });
 

@@ -1,47 +1,53 @@
 /**
  * The built-in configuration: BitrixVM's nginx-push-stream-module 0.4.0 setup (BITRIX.md §4),
- * used when no --config is given. 8893 serves browsers' long-polls on /bitrix/sub; 127.0.0.1:8895
- * and WebSockets on /bitrix/subws/; 127.0.0.1:8895 takes the site's publishes on /bitrix/pub/.
+ * used when no --config is given. 8893 serves browsers' long-polls on /bitrix/sub and WebSockets on
+ * /bitrix/subws/; 127.0.0.1:8895 takes the site's publishes on /bitrix/pub/. With a certificate
+ * (`--ssl-cert`/`--ssl-key`), 8894 serves the same locations over TLS, as BitrixVM's `listen 8894 ssl` does.
  */
 export const BITRIX_MESSAGE_TEMPLATE =
   '#!NGINXNMS!#{"id":~id~,"channel":"~channel~","tag":"~tag~","time":"~time~","eventid":"~event-id~","text":~text~}#!NGINXNME!#';
 
-export function bitrixVmConfig(): Record<string, unknown> {
+export interface BitrixVmTls {
+  certificate: string;
+  certificateKey: string;
+}
+
+export function bitrixVmConfig(tls?: BitrixVmTls): Record<string, unknown> {
+  const subscriberLocations = [
+    {
+      path: "/bitrix/sub",
+      subscriber: "long-polling",
+      channelsPath: "$arg_CHANNEL_ID",
+      lastReceivedMessageTag: "$arg_tag",
+      lastReceivedMessageTime: "$arg_time",
+      longpollingConnectionTtl: "40s",
+      authorizedChannelsOnly: true,
+      allowedOrigins: "*",
+      rejectArgs: ["callback"],
+      messageTemplate: BITRIX_MESSAGE_TEMPLATE,
+    },
+    {
+      path: "/bitrix/subws/",
+      subscriber: "websocket",
+      channelsPath: "$arg_CHANNEL_ID",
+      lastReceivedMessageTag: "$arg_tag",
+      lastReceivedMessageTime: "$arg_time",
+      websocketAllowPublish: false,
+      pingMessageInterval: "40s",
+      authorizedChannelsOnly: true,
+      messageTemplate: BITRIX_MESSAGE_TEMPLATE,
+    },
+    { path: "/", deny: "all" },
+  ];
+  const secure = tls ? [{ listen: "8894", ssl: { certificate: tls.certificate, certificateKey: tls.certificateKey }, locations: subscriberLocations }] : [];
   return {
     maxMessagesStoredPerChannel: 1000,
     messageTtl: "24h",
     maxChannelIdLength: 32,
     maxNumberOfChannels: 100000,
     servers: [
-      {
-        listen: "8893",
-        locations: [
-          {
-            path: "/bitrix/sub",
-            subscriber: "long-polling",
-            channelsPath: "$arg_CHANNEL_ID",
-            lastReceivedMessageTag: "$arg_tag",
-            lastReceivedMessageTime: "$arg_time",
-            longpollingConnectionTtl: "40s",
-            authorizedChannelsOnly: true,
-            allowedOrigins: "*",
-            rejectArgs: ["callback"],
-            messageTemplate: BITRIX_MESSAGE_TEMPLATE,
-          },
-          {
-            path: "/bitrix/subws/",
-            subscriber: "websocket",
-            channelsPath: "$arg_CHANNEL_ID",
-            lastReceivedMessageTag: "$arg_tag",
-            lastReceivedMessageTime: "$arg_time",
-            websocketAllowPublish: false,
-            pingMessageInterval: "40s",
-            authorizedChannelsOnly: true,
-            messageTemplate: BITRIX_MESSAGE_TEMPLATE,
-          },
-          { path: "/", deny: "all" },
-        ],
-      },
+      { listen: "8893", locations: subscriberLocations },
+      ...secure,
       {
         listen: "127.0.0.1:8895",
         locations: [

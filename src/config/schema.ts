@@ -3,6 +3,7 @@ import type { StoreLimits } from "../core/channel-store.js";
 import { AccessRules, Cidr } from "../http/access.js";
 import { PaddingRules } from "../core/padding.js";
 import { ComplexValue } from "./complex-value.js";
+import { parseSsl, type SslConfig } from "./ssl.js";
 import { parseDuration, parseSize } from "./units.js";
 
 /**
@@ -22,6 +23,10 @@ export interface HttpSettings extends StoreLimits {
   timeoutWithBody: boolean;
   clientMaxHeaderSize: number;
   eventsChannelId: string;
+  /** Seconds between two `stats` log lines; 0 = none (pushwire). */
+  logStatsInterval: number;
+  /** One log line per request (pushwire). */
+  accessLog: boolean;
 }
 
 /** One location after inheritance: everything a handler needs, already compiled. */
@@ -69,6 +74,8 @@ export interface ListenAddress {
 export interface ServerConfig {
   listen: ListenAddress;
   locations: LocationConfig[];
+  /** Set: this listener speaks TLS (node:https). */
+  ssl?: SslConfig | undefined;
 }
 
 export interface PushwireConfig {
@@ -101,6 +108,8 @@ export const HTTP_KEYS: Record<keyof HttpSettings, KeySpec> = {
   clientMaxHeaderSize: { kind: "size", default: 16384, help: "request line + headers; larger requests get 431 (pushwire)" },
   sharedMemorySize: { kind: "size", default: 0, help: "estimated bytes of stored messages and channels; beyond it the oldest messages of the least recently used channels are evicted (0 = no cap)" },
   eventsChannelId: { kind: "string", default: "", help: "id of the channel receiving channel_created/destroyed and client_subscribed/unsubscribed events (\"\" = off)" },
+  logStatsInterval: { kind: "duration", default: 60, help: "one `stats` log line this often; 0 = never (pushwire)" },
+  accessLog: { kind: "boolean", default: false, help: "one log line per request (pushwire; long-poll traffic makes it large)" },
 };
 
 /** Location-level keys (also allowed at the top level and on a server, and inherited). */
@@ -141,7 +150,7 @@ export const LOCATION_KEYS: Record<Exclude<keyof LocationConfig, "access"> | "al
   health: { kind: "boolean", help: "the location answers a health check: 200, or 503 while shutting down (pushwire)" },
 };
 
-const SERVER_ONLY = new Set(["listen", "locations"]);
+const SERVER_ONLY = new Set(["listen", "locations", "ssl"]);
 
 /** A valid configuration comes with the JSON it was made from (what `effectiveConfig` reads). */
 export type ConfigResult = { config: PushwireConfig; raw: Record<string, unknown>; errors?: undefined } | { config?: undefined; errors: string[] };
@@ -210,7 +219,8 @@ export function normalizeConfig(input: unknown, baseDir = "."): ConfigResult {
           }
         });
       }
-      if (listen) servers.push({ listen, locations });
+      const ssl = rawServer.ssl === undefined ? undefined : parseSsl(rawServer.ssl, `${where}.ssl`, errors, baseDir);
+      if (listen) servers.push({ listen, locations, ssl });
     });
   }
 
@@ -432,6 +442,7 @@ export function effectiveConfig(input: Raw): Raw {
     const inherited = { ...top, ...pickLocationKeys(server, "servers[].", []) };
     return {
       listen: String(server.listen),
+      ...(server.ssl === undefined ? {} : { ssl: server.ssl }),
       locations: (server.locations as Raw[]).map((location) => {
         const merged: Raw = { ...inherited, ...pickLocationKeys(location, "locations[].", []) };
         const result: Raw = {};

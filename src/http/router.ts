@@ -28,6 +28,7 @@ const accessDenied = new Refusal(403, "Access denied for this address.");
 const missingHost = new Refusal(400, "HTTP/1.1 request without Host header.");
 const internalError = new Refusal(500, "Internal server error; see the server log.");
 const noHandler = new Refusal(404, "This location has no publisher or subscriber.");
+const upgradeWithBody = new Refusal(400, "An upgrade request cannot carry a body.");
 
 /** One location, compiled: its settings, its templates as bytes, and its handler. */
 export class Route {
@@ -133,13 +134,23 @@ export class Router {
    */
   readonly upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on("error", ignoreSocketError);
+    // node's server allows half-open sockets and, after an upgrade, no longer closes them for us.
+    socket.once("end", endSocket);
     const res = new PushResponse(req);
     res.shouldKeepAlive = false;
     res.upgradeHead = head;
     res.assignSocket(socket as Socket);
     res.once("finish", endSocketAfterAnswer);
+    // After an upgrade node no longer reads a body; a request that has one cannot be served.
+    if (req.headers["content-length"] && req.headers["content-length"] !== "0" || req.headers["transfer-encoding"]) {
+      return sendRefusal(res, upgradeWithBody, []);
+    }
     this.dispatch(req, res);
   };
+}
+
+function endSocket(this: Duplex): void {
+  this.end();
 }
 
 function endSocketAfterAnswer(this: PushResponse): void {

@@ -43,9 +43,7 @@ export const websocketHandler: Handler = (route, req, res, vars) => {
   const subscription = openSubscription(route, vars);
   if (subscription instanceof Refusal) {
     route.ctx.metrics.countRejected(subscription.status);
-    socket.on("error", ignoreError);
-    socket.end(closeFrame(CLOSE_POLICY_VIOLATION, `{"http_status": ${subscription.status}, "explain":"${subscription.explain}"}`));
-    return;
+    return new WebSocketSubscriber(route, [], socket).refuse(subscription);
   }
   const messages = catchUp(route, subscription, readCursor(route, vars));
   const subscriber = new WebSocketSubscriber(route, subscription.channels, socket);
@@ -86,6 +84,12 @@ class TextFrames {
 const SUBSCRIBER = Symbol("pushwire.websocket");
 type WebSocketSocket = Socket & { [SUBSCRIBER]?: WebSocketSubscriber };
 
+/**
+ * One WebSocket connection. It lives through two phases: subscribed (on its channels, pinged,
+ * reading client frames) and closing (our close frame and FIN sent, waiting up to CLOSE_WAIT_MS for
+ * the client to close, on the wheel). It stays in the held set until the socket is gone, so a shutdown can cut
+ * a closing socket too.
+ */
 class WebSocketSubscriber extends LiveSubscriber implements WebSocketSink {
   readonly mode = "websocket";
   private readonly frames: TextFrames;
@@ -99,18 +103,29 @@ class WebSocketSubscriber extends LiveSubscriber implements WebSocketSink {
   }
 
   start(messages: readonly Message[], head: Buffer | null): void {
-    const { socket, route } = this;
+    const { route } = this;
+    this.listen();
+    if (route.header.length > 0) this.socket.write(frame(OPCODE_TEXT, route.header));
+    this.replay(messages);
+    if (route.ctx.draining) return this.writeEnd("shutdown");
+    this.register();
+    if (head && head.length > 0) this.onData(head);
+  }
+
+  /** A refusal after the handshake: push-stream's JSON explain in a 1008 close frame. */
+  refuse(refusal: Refusal): void {
+    this.listen();
+    this.released = true;
+    this.sendClose(CLOSE_POLICY_VIOLATION, `{"http_status": ${refusal.status}, "explain":"${refusal.explain}"}`);
+  }
+
+  private listen(): void {
+    const { socket } = this;
     socket[SUBSCRIBER] = this;
     socket.on("data", onSocketData);
     socket.on("end", onSocketEnd);
     socket.on("close", onSocketClose);
     socket.on("error", ignoreError);
-    socket.setNoDelay(true);
-    if (route.header.length > 0) socket.write(frame(OPCODE_TEXT, route.header));
-    this.replay(messages);
-    if (route.ctx.draining) return this.writeEnd("shutdown");
-    this.register();
-    if (head && head.length > 0) this.onData(head);
   }
 
   onData(chunk: Buffer): void {
@@ -138,28 +153,34 @@ class WebSocketSubscriber extends LiveSubscriber implements WebSocketSink {
   onPong(): void {}
 
   onClose(code: number | undefined): void {
+    if (this.closing) return void this.socket.destroySoon(); // the answer to our close: the handshake is done
     this.release();
-    if (this.closing) return void this.socket.destroy(); // the answer to our close
-    this.closing = true;
-    // Echo the client's status (RFC 6455 §5.5.1), then close our side.
-    this.socket.end(code === undefined ? EMPTY_CLOSE_FRAME : closeFrame(code));
+    // Echo the client's status (RFC 6455 §5.5.1); the client closes its side on our FIN.
+    this.sendClose(code, "");
   }
 
   onProtocolError(code: number, reason: string): void {
+    if (this.closing) return void this.socket.destroySoon(); // whatever the client sends now, we are done
     this.route.ctx.log.debug(`websocket ${this.socket.remoteAddress}: closing with ${code}: ${reason}`);
     this.release();
     this.sendClose(code, reason);
   }
 
   override onWheelExpire(): void {
-    if (this.closing) return void this.socket.destroy();
+    if (this.closing) return void this.socket.destroy(); // the client never answered our close
     super.onWheelExpire();
   }
 
-  /** The socket ended or closed under us. */
+  override shutdown(): void {
+    if (this.closing) return void this.socket.destroy();
+    super.shutdown();
+  }
+
+  /** The socket closed: leave everything. */
   gone(): void {
-    this.route.ctx.wheel.cancel(this);
     this.release();
+    this.route.ctx.wheel.cancel(this);
+    this.route.ctx.held.delete(this);
   }
 
   protected writeMessage(message: Message): void {
@@ -187,17 +208,22 @@ class WebSocketSubscriber extends LiveSubscriber implements WebSocketSink {
     this.socket.destroy();
   }
 
-  /** Our close frame, then wait (on the wheel) for the client's; on shutdown, close at once. */
-  private sendClose(code: number, reason: string): void {
-    if (this.closing || this.socket.destroyed) return;
+  /**
+   * Our close frame (`code` undefined: an empty one), then the closing phase: a fresh reader
+   * watches for the client's close, the wheel bounds the wait. While the server drains, the
+   * wheel no longer turns: the socket is closed right after the frame.
+   */
+  private sendClose(code: number | undefined, reason: string): void {
+    const { socket, route: { ctx } } = this;
+    if (this.closing || socket.destroyed) return;
     this.closing = true;
-    const { ctx } = this.route;
-    if (ctx.draining) {
-      this.socket.end(closeFrame(code, reason));
-      this.socket.destroySoon();
-      return;
-    }
-    this.socket.write(closeFrame(code, reason));
+    // The server closes TCP first (RFC 6455 §7.1.1): the frame, then our FIN; we still read the
+    // client's close on the half-open socket.
+    socket.end(code === undefined ? EMPTY_CLOSE_FRAME : closeFrame(code, reason));
+    if (ctx.draining) return void socket.destroySoon();
+    this.reader = null;
+    socket.resume();
+    ctx.held.add(this);
     ctx.wheel.schedule(this, ctx.clock.now() + CLOSE_WAIT_MS);
   }
 }
