@@ -29,8 +29,11 @@ export interface PullClientUnderTest {
   close(): Promise<void>;
 }
 
+/** What answers the client's `pull.config.get` (the `result` object). */
+export type ConfigSource = () => Promise<Record<string, unknown>> | Record<string, unknown>;
+
 /** Starts a client whose `pull.config.get` answers `config()`. */
-export type PullClientFactory = (config: () => Promise<Record<string, unknown>> | Record<string, unknown>) => Promise<PullClientUnderTest>;
+export type PullClientFactory = (config: ConfigSource) => Promise<PullClientUnderTest>;
 
 /** The user and site `start()` requires (BITRIX.md §9). */
 export const USER_ID = 7;
