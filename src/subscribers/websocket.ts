@@ -44,6 +44,10 @@ export const websocketHandler: Handler = (route, req, res, vars) => {
   if (subscription instanceof Refusal) {
     socket.on("error", ignoreError);
     socket.end(closeFrame(CLOSE_POLICY_VIOLATION, `{"http_status": ${subscription.status}, "explain":"${subscription.explain}"}`));
+    // Nobody reads this socket: drain it and close once the frame is out, or the half-open
+    // socket would never see the client's FIN and stay open (an fd per refusal; close() hangs).
+    socket.resume();
+    socket.destroySoon();
     return;
   }
   const messages = catchUp(route, subscription, readCursor(route, vars));
