@@ -71,6 +71,8 @@ export const startNodePullClient: PullClientFactory = async (config) => {
     close: async () => {
       client.destroy();
       agent.destroy();
+      NodeXMLHttpRequest.environment = null;
+      NodeWebSocket.environment = null;
       for (const [name, value] of Object.entries(saved)) {
         if (value === undefined) delete globals[name];
         else globals[name] = value;
