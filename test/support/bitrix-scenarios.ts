@@ -6,7 +6,7 @@ import { BitrixSite, bitrixSdkConfig, newChannels, pinPorts, pullConfigResult, t
 import type { ConfigSource, PullClientFactory, PullClientUnderTest } from "./pull-client.js";
 
 /**
- * Issue 4's scenarios, written once and run with Bitrix's real pull client
+ * The Bitrix drop-in scenarios (numbered as in the issue), written once and run with Bitrix's real pull client
  * (`@bitrix24/b24jssdk` PullClient) in Node and in headless Chromium. Everything between the
  * client and pushwire is real; the site's PHP side is raw HTTP/1.0 (bitrix-site.ts).
  */
@@ -14,7 +14,7 @@ import type { ConfigSource, PullClientFactory, PullClientUnderTest } from "./pul
 export type Transport = "long-polling" | "websocket";
 
 export interface Scene<C extends PullClientUnderTest = PullClientUnderTest> {
-  /** The running pushwire (replaced by `restartPushwire`). */
+  /** The running pushwire (scenario 8 replaces it with a new one on the same ports). */
   app: Running;
   site: BitrixSite;
   channels: SiteChannels;
