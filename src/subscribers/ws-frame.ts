@@ -91,8 +91,20 @@ function isValidCloseCode(code: number): boolean {
  * Reads client frames. Client frames must be masked; a message (one frame or a fragmented series)
  * may not exceed `maxMessageSize`; binary messages are refused (push-stream speaks text only).
  */
+/** A frame whose header has arrived and whose payload is still coming in. */
+interface PartialFrame {
+  fin: boolean;
+  opcode: number;
+  mask: Buffer;
+  payload: Buffer;
+  filled: number;
+}
+
 export class WebSocketReader {
+  /** Bytes of a frame header not complete yet (at most 13). */
   private pending: Buffer | null = null;
+  /** The frame being filled: its payload is allocated once, at its full length, and unmasked as it comes. */
+  private partial: PartialFrame | null = null;
   private fragments: Buffer[] | null = null;
   private fragmentsLength = 0;
   /** Set after a close frame or a protocol error: nothing more is read. */
@@ -103,22 +115,46 @@ export class WebSocketReader {
     private readonly maxMessageSize: number,
   ) {}
 
-  /** Feeds bytes from the socket; every complete frame in them is handled now. */
+  /** Feeds bytes from the socket; every complete frame in them is handled now. Linear in the bytes fed. */
   feed(chunk: Buffer): void {
     if (this.done) return;
-    const data = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    let offset = this.partial ? this.fill(chunk, 0) : 0;
+    if (offset >= chunk.length) return;
+    const data = this.pending ? Buffer.concat([this.pending, chunk.subarray(offset)]) : chunk;
+    if (this.pending) offset = 0;
     this.pending = null;
-    let offset = 0;
-    while (!this.done) {
+    while (!this.done && offset < data.length) {
       const used = this.readFrame(data, offset);
       if (used === 0) break;
       offset += used;
     }
-    // Keep only the unread tail (a copy, so a large read is not held for a few bytes).
-    if (!this.done && offset < data.length) this.pending = Buffer.from(data.subarray(offset));
+    // Only an incomplete header (under 14 bytes) waits here; payloads go to `partial`.
+    if (!this.done && !this.partial && offset < data.length) this.pending = Buffer.from(data.subarray(offset));
   }
 
-  /** Handles the frame at `offset`; returns the bytes it took, or 0 when it is not complete yet. */
+  /** Copies payload bytes of the partial frame from `data` at `offset`; returns the offset after them. */
+  private fill(data: Buffer, offset: number): number {
+    const frame = this.partial!;
+    const count = Math.min(frame.payload.length - frame.filled, data.length - offset);
+    const { payload, mask } = frame;
+    for (let i = 0, at = frame.filled; i < count; i++, at++) payload[at] = data[offset + i]! ^ mask[at & 3]!;
+    frame.filled += count;
+    if (frame.filled === payload.length) {
+      this.partial = null;
+      this.dispatch(frame.fin, frame.opcode, payload);
+    }
+    return offset + count;
+  }
+
+  private dispatch(fin: boolean, opcode: number, payload: Buffer): void {
+    if (opcode >= 0x8) this.control(opcode, payload);
+    else this.data(fin, payload);
+  }
+
+  /**
+   * Reads the frame at `offset`: returns the bytes it took (a whole frame, or a header and the
+   * start of a payload that `partial` will complete), or 0 when the header is not complete yet.
+   */
   private readFrame(data: Buffer, offset: number): number {
     const available = data.length - offset;
     if (available < 2) return 0;
@@ -152,15 +188,16 @@ export class WebSocketReader {
       if (opcode === OPCODE_BINARY) return this.fail(CLOSE_UNSUPPORTED_DATA, "Binary messages are not accepted.");
       if (this.fragmentsLength + length > this.maxMessageSize) return this.fail(CLOSE_TOO_BIG, `Message larger than ${this.maxMessageSize} bytes.`);
     }
-    const total = headerLength + 4 + length;
-    if (available < total) return 0;
-    const maskAt = offset + headerLength;
-    const payload = Buffer.allocUnsafe(length);
-    for (let i = 0; i < length; i++) payload[i] = data[maskAt + 4 + i]! ^ data[maskAt + (i & 3)]!;
-
-    if (control) this.control(opcode, payload);
-    else this.data(fin, payload);
-    return total;
+    const payloadAt = offset + headerLength + 4;
+    if (data.length < payloadAt) return 0;
+    this.partial = { fin, opcode, mask: data.subarray(payloadAt - 4, payloadAt), payload: Buffer.allocUnsafe(length), filled: 0 };
+    if (length === 0) {
+      this.partial = null;
+      this.dispatch(fin, opcode, Buffer.alloc(0));
+      return headerLength + 4;
+    }
+    this.partial.mask = Buffer.from(this.partial.mask); // do not keep the whole read alive for 4 bytes
+    return this.fill(data, payloadAt) - offset;
   }
 
   private data(fin: boolean, payload: Buffer): void {
@@ -200,6 +237,7 @@ export class WebSocketReader {
   private fail(code: number, reason: string): 0 {
     this.done = true;
     this.pending = null;
+    this.partial = null;
     this.fragments = null;
     this.sink.onProtocolError(code, reason);
     return 0;
