@@ -7,6 +7,7 @@ import { NO_OPENSSL, makeCertificate, type TestCertificate } from "./certificate
 import { httpDate, openRequest, request, sleep, EPOCH } from "./helpers.js";
 import { httpsRequest } from "./https-client.js";
 import { launch, type Launched } from "./launch.js";
+import { OP, WsClient, closePayload } from "./ws-client.js";
 
 /**
  * The same dist/pushwire.js under each JavaScript runtime the design promises: real requests
@@ -43,7 +44,11 @@ function configFile(name: string): string {
   };
   const pub = { path: "/pub", publisher: "admin", channelsPath: "$arg_id", storeMessages: true };
   const long = { ...sub, path: "/hold", longpollingConnectionTtl: "30s" };
-  const servers: unknown[] = [{ listen: "127.0.0.1:0", locations: [sub, long, pub] }];
+  const ws = {
+    path: "/ws", subscriber: "websocket", channelsPath: "$arg_id", lastReceivedMessageTag: "$arg_tag",
+    lastReceivedMessageTime: "$arg_time", pingMessageInterval: "1s",
+  };
+  const servers: unknown[] = [{ listen: "127.0.0.1:0", locations: [sub, long, ws, pub] }];
   if (cert) servers.push({ listen: "127.0.0.1:0", ssl: liveCertificate(name), locations: [sub, long] });
   const file = join(scratch, `${name}.json`);
   writeFileSync(file, JSON.stringify({ servers }));
@@ -103,6 +108,27 @@ for (const runtime of RUNTIMES) {
       assert.equal(reply.headers.etag, "W/0");
       assert.equal(reply.body.length, 0);
       assert.ok(Date.now() - started >= 900, "held for the configured second");
+    });
+
+    test("WebSocket: handshake, catch-up, live message, ping, pong echo, close echo", async () => {
+      assert.equal((await request(port, "/pub?id=rtws", { method: "POST", body: "stored" })).status, 200);
+      const client = await WsClient.upgrade(port, `/ws?id=rtws&tag=0&time=${encodeURIComponent(EPOCH)}`);
+      try {
+        assert.equal(await client.nextText(), "stored");
+        assert.equal((await request(port, "/pub?id=rtws", { method: "POST", body: "live" })).status, 200);
+        assert.equal(await client.nextText(), "live");
+        client.send(OP.ping, "are you there");
+        let frame = await client.nextFrame();
+        assert.deepEqual([frame.opcode, frame.payload.toString()], [OP.pong, "are you there"]);
+        frame = await client.nextFrame(3000); // the server's own ping after 1 s of silence
+        assert.deepEqual([frame.opcode, frame.payload.length], [OP.ping, 0]);
+        client.send(OP.close, closePayload(1000));
+        frame = await client.nextFrame();
+        assert.deepEqual([frame.opcode, frame.closeCode], [OP.close, 1000]);
+        await client.waitEnd();
+      } finally {
+        client.destroy();
+      }
     });
 
     test("https catch-up", { skip: NO_OPENSSL }, async () => {
