@@ -42,6 +42,14 @@ export class EventStreamFormat {
     return message.rendered(this, this.renderUncached);
   }
 
+  /** Bytes of the `id:` and `event:` lines that start the message's event. */
+  fieldLinesLength(message: Message): number {
+    let length = 0;
+    if (message.eventId) length += Buffer.byteLength(message.eventId) + 5; // "id: " + "\n"
+    if (message.eventType) length += Buffer.byteLength(message.eventType) + 8; // "event: " + "\n"
+    return length;
+  }
+
   private renderEvent(message: Message): Buffer {
     const parts: Buffer[] = [];
     if (message.eventId) parts.push(Buffer.from(`id: ${message.eventId}\n`));
@@ -61,8 +69,9 @@ export class EventStreamFormat {
  */
 export function eventStreamComment(template: string, isHeader: boolean): Buffer {
   if (template.startsWith(COMMENT_PREFIX)) return Buffer.from(template);
+  if (template.length === 0) return Buffer.from(isHeader ? ": \n" : "");
+  // A template of line breaks alone has no line to send (push-stream sends nothing either).
   const lines = template.split(LINE_BREAK).filter((line) => line.length > 0);
-  if (lines.length === 0) return Buffer.from(isHeader ? ": \n" : "");
   return Buffer.from(lines.map((line) => `${COMMENT_PREFIX}${line}\n`).join(""));
 }
 

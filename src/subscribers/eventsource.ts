@@ -27,6 +27,7 @@ class EventStreamStyle implements StreamStyle {
   readonly footer: Buffer;
   readonly padding;
   readonly paddingFlavour = "eventsource";
+  readonly padsPing = false;
   private readonly format: EventStreamFormat;
 
   constructor(route: Route) {
@@ -38,6 +39,11 @@ class EventStreamStyle implements StreamStyle {
 
   render(message: Message): Buffer {
     return this.format.render(message);
+  }
+
+  /** push-stream pads an event by its data lines alone, not its `id:`/`event:` lines. */
+  paddedLength(message: Message, rendered: Buffer): number {
+    return rendered.length - this.format.fieldLinesLength(message);
   }
 
   ping(): Buffer {

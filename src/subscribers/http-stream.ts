@@ -23,8 +23,12 @@ export interface StreamStyle {
   readonly paddingFlavour: PaddingFlavour;
   /** The message's bytes in this style, rendered once per message and shared. */
   render(message: Message): Buffer;
+  /** How many of the rendered bytes count towards the padding minimum. */
+  paddedLength(message: Message, rendered: Buffer): number;
   /** The ping's bytes. */
   ping(): Buffer;
+  /** Whether pings are padded like messages (push-stream pads the templated ping, not the SSE comment). */
+  readonly padsPing: boolean;
 }
 
 /**
@@ -69,28 +73,31 @@ class HttpStream extends LiveSubscriber {
 
   start(messages: readonly Message[]): void {
     const { res, style } = this;
-    if (style.header.length > 0) res.write(style.header);
-    const padded = this.pad(style.header.length, this.padding?.headerMin);
+    // As push-stream: the header is padded only when there is one.
+    if (style.header.length > 0) {
+      res.write(style.header);
+      this.pad(style.header.length, this.padding?.headerMin);
+    }
     this.replay(messages);
     // A stream opened while the server drains gets its goodbye at once.
     if (this.route.ctx.draining) return this.writeEnd("shutdown");
     // Nothing written yet: send the head now, so the client knows it is subscribed.
-    if (style.header.length === 0 && !padded && messages.length === 0) res.flushHeaders();
+    if (style.header.length === 0 && messages.length === 0) res.flushHeaders();
     this.register();
     res.held = this;
     res.once("close", abortHeldOnClose);
   }
 
-  protected writeMessage(message: Message): void {
+  protected writeMessage(message: Message): number {
     const bytes = this.style.render(message);
     this.res.write(bytes);
-    this.pad(bytes.length, this.padding?.messageMin);
+    return bytes.length + this.pad(this.style.paddedLength(message, bytes), this.padding?.messageMin);
   }
 
-  protected writePing(): void {
+  protected writePing(): number {
     const bytes = this.style.ping();
     this.res.write(bytes);
-    this.pad(bytes.length, this.padding?.messageMin);
+    return bytes.length + (this.style.padsPing ? this.pad(bytes.length, this.padding?.messageMin) : 0);
   }
 
   protected writeEnd(_reason: EndReason): void {
@@ -115,11 +122,12 @@ class HttpStream extends LiveSubscriber {
     this.res.destroy();
   }
 
-  /** Pads `length` bytes up to `min`; true if padding was written. */
-  private pad(length: number, min: number | undefined): boolean {
-    if (min === undefined) return false;
+  /** Pads `length` bytes up to `min`; returns the padding bytes written. */
+  private pad(length: number, min: number | undefined): number {
+    if (min === undefined) return 0;
     const bytes = this.style.padding!.paddingFor(length, min, this.style.paddingFlavour);
-    if (bytes) this.res.write(bytes);
-    return bytes !== undefined;
+    if (!bytes) return 0;
+    this.res.write(bytes);
+    return bytes.length;
   }
 }

@@ -39,9 +39,10 @@ export abstract class LiveSubscriber implements ChannelSubscriber, WheelEntry, H
     this.endOfLife = ttl === undefined ? Infinity : now + ttl * 1000;
   }
 
-  /** The bytes of one message (catch-up, live, or the id -2 of a deleted channel). */
-  protected abstract writeMessage(message: Message): void;
-  protected abstract writePing(): void;
+  /** Writes one message (catch-up, live, or the id -2 of a deleted channel); returns the bytes written. */
+  protected abstract writeMessage(message: Message): number;
+  /** Writes a ping; returns the bytes written. */
+  protected abstract writePing(): number;
   /** Writes the goodbye (footer, close frame) and ends the connection. */
   protected abstract writeEnd(reason: EndReason): void;
   /** Bytes written but not yet taken by the client. */
@@ -65,9 +66,9 @@ export abstract class LiveSubscriber implements ChannelSubscriber, WheelEntry, H
 
   onMessage(_channel: Channel, message: Message): void {
     if (this.released) return;
-    this.writeMessage(message);
+    const written = this.writeMessage(message);
     this.route.ctx.metrics.deliveredMessages++;
-    this.wrote();
+    this.wrote(written);
   }
 
   onChannelDeleted(channel: Channel, message: Message): void {
@@ -75,8 +76,7 @@ export abstract class LiveSubscriber implements ChannelSubscriber, WheelEntry, H
     const index = this.channels.indexOf(channel);
     if (index >= 0) this.channels.splice(index, 1);
     this.route.ctx.store.unsubscribe(channel, this);
-    this.writeMessage(message);
-    this.wrote();
+    this.wrote(this.writeMessage(message));
     if (this.channels.length === 0) this.end("deleted");
   }
 
@@ -86,8 +86,7 @@ export abstract class LiveSubscriber implements ChannelSubscriber, WheelEntry, H
     if (now >= this.endOfLife) return this.end("ttl");
     const interval = this.pingInterval;
     if (now >= this.lastWrite + interval) {
-      this.writePing();
-      this.wrote(now);
+      this.wrote(this.writePing(), now);
     }
     this.scheduleNext();
   }
@@ -116,13 +115,17 @@ export abstract class LiveSubscriber implements ChannelSubscriber, WheelEntry, H
     return true;
   }
 
-  /** After a write: a client that stopped reading is dropped once its backlog passes the limit. */
-  private wrote(now = this.route.ctx.clock.now()): void {
+  /**
+   * After a write: a client that stopped reading is dropped once what it left unread, before this
+   * write, passes the limit (so one large message alone never drops a reader that keeps up).
+   * Catch-up is not counted: a reconnecting client may legitimately be sent a lot at once.
+   */
+  private wrote(written: number, now = this.route.ctx.clock.now()): void {
     this.lastWrite = now;
     if (this.released) return;
     const limit = this.route.config.subscriberMaxBacklog;
     const backlog = this.backlog;
-    if (backlog > limit) {
+    if (backlog - written > limit) {
       this.route.ctx.log.warn(`${this.mode} subscriber ${this.remoteAddress ?? "?"} dropped: ${backlog} bytes not read (subscriberMaxBacklog ${limit})`);
       this.release();
       this.destroy();

@@ -26,6 +26,7 @@ class PlainStreamStyle implements StreamStyle {
   readonly footer: Buffer;
   readonly padding;
   readonly paddingFlavour = "stream";
+  readonly padsPing = true;
   /** The id -1 message, rendered through the template like any other (and cached by it). */
   private readonly pingMessage: Message;
 
@@ -39,6 +40,10 @@ class PlainStreamStyle implements StreamStyle {
 
   render(message: Message): Buffer {
     return this.route.messageTemplate.render(message);
+  }
+
+  paddedLength(_message: Message, rendered: Buffer): number {
+    return rendered.length;
   }
 
   ping(): Buffer {

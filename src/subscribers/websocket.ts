@@ -117,6 +117,8 @@ class WebSocketSubscriber extends LiveSubscriber implements WebSocketSink {
     this.listen();
     this.released = true;
     this.sendClose(CLOSE_POLICY_VIOLATION, `{"http_status": ${refusal.status}, "explain":"${refusal.explain}"}`);
+    // Nothing to wait for: a refused client gets its reason and the connection ends (push-stream does the same).
+    this.socket.destroySoon();
   }
 
   private listen(): void {
@@ -183,12 +185,15 @@ class WebSocketSubscriber extends LiveSubscriber implements WebSocketSink {
     this.route.ctx.held.delete(this);
   }
 
-  protected writeMessage(message: Message): void {
-    this.socket.write(this.frames.render(message));
+  protected writeMessage(message: Message): number {
+    const bytes = this.frames.render(message);
+    this.socket.write(bytes);
+    return bytes.length;
   }
 
-  protected writePing(): void {
+  protected writePing(): number {
     this.socket.write(PING_FRAME);
+    return PING_FRAME.length;
   }
 
   protected writeEnd(reason: EndReason): void {
