@@ -1,27 +1,37 @@
 import { hostname } from "node:os";
 import type { Channel } from "../core/channel.js";
 import type { ChannelStore } from "../core/channel-store.js";
+import { DEFAULT_FORMAT, type ChannelRow, type GroupHead } from "./stats-formats.js";
 
 /**
  * push-stream's channel info JSON (PROTOCOL.md §4.5), byte for byte: one object for one channel,
- * the group object for several. Ids are inserted unescaped, as push-stream does.
+ * the group object for several — the statistics location's JSON format, which the publisher's
+ * replies share.
  */
 export function channelInfoJson(store: ChannelStore, channels: readonly Channel[]): string {
-  if (channels.length === 1) return `${single(channels[0]!)}\r\n`;
-  const items = channels.map(single).join(",\r\n");
-  return `{"hostname": "${host}", "time": "${isoSeconds(store.clock.now())}", "channels": ${store.channelCount}, `
-    + `"wildcard_channels": ${store.wildcardChannelCount}, "uptime": ${store.uptime}, "infos": [\r\n`
-    + (items ? `${items}\r\n` : "") + "]}\r\n";
+  if (channels.length === 1) return DEFAULT_FORMAT.single(channelRow(channels[0]!));
+  return DEFAULT_FORMAT.group(groupHead(store), channels.map(channelRow));
 }
 
-function single(channel: Channel): string {
-  return `{"channel": "${channel.id}", "published_messages": ${channel.lastMessageId}, `
-    + `"stored_messages": ${channel.storedMessages}, "subscribers": ${channel.subscribers.size}}`;
+/** One channel's counters, as every statistics format prints them. */
+export function channelRow(channel: Channel): ChannelRow {
+  return {
+    id: channel.id,
+    publishedMessages: channel.lastMessageId,
+    storedMessages: channel.storedMessages,
+    subscribers: channel.subscribers.size,
+  };
 }
 
 const host = hostname();
 
-/** UTC "YYYY-MM-DDTHH:MM:SS", no zone. */
-function isoSeconds(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 19);
+/** What every group answer starts with: host, time (UTC "YYYY-MM-DDTHH:MM:SS"), counts, uptime. */
+export function groupHead(store: ChannelStore): GroupHead {
+  return {
+    hostname: host,
+    time: new Date(store.clock.now()).toISOString().slice(0, 19),
+    channels: store.channelCount,
+    wildcardChannels: store.wildcardChannelCount,
+    uptime: store.uptime,
+  };
 }

@@ -1,11 +1,11 @@
-import { hostname } from "node:os";
 import type { Channel } from "../core/channel.js";
 import { Refusal, refusals } from "../core/refusal.js";
 import { VERSION } from "../version.js";
 import type { PushContext } from "./context.js";
 import { addNoCache, sendBody, sendEmpty, sendRefusal, type Headers } from "./respond.js";
 import type { Handler } from "./router.js";
-import { statsFormat, type ChannelRow, type GroupHead, type Summary } from "./stats-formats.js";
+import { channelRow, groupHead } from "./channel-info.js";
+import { statsFormat, type ChannelRow, type Summary } from "./stats-formats.js";
 
 /**
  * Channel statistics locations (`channelsStatistics`, PROTOCOL.md §11): GET only. No id → the
@@ -32,42 +32,20 @@ export const statisticsHandler: Handler = (route, req, res, vars) => {
     if (star >= 0 || id === "ALL") {
       const prefix = star >= 0 ? id.slice(0, star) : "";
       const rows: ChannelRow[] = [];
-      for (const channel of store.all()) if (channel.id.startsWith(prefix)) rows.push(row(channel));
-      return send(res, headers, format.contentType, format.group(groupHead(ctx), rows));
+      for (const channel of store.all()) if (channel.id.startsWith(prefix)) rows.push(channelRow(channel));
+      return send(res, headers, format.contentType, format.group(groupHead(ctx.store), rows));
     }
     const channel = store.find(id);
     if (channel) found.push(channel);
   }
   if (found.length === 0) return sendEmpty(res, 404, headers);
-  const body = found.length === 1 ? format.single(row(found[0]!)) : format.group(groupHead(ctx), found.map(row));
+  const body = found.length === 1 ? format.single(channelRow(found[0]!)) : format.group(groupHead(ctx.store), found.map(channelRow));
   send(res, headers, format.contentType, body);
 };
 
 function send(res: Parameters<Handler>[2], headers: Headers, contentType: string, body: string): void {
   headers.unshift("Content-Type", contentType);
   sendBody(res, 200, headers, [Buffer.from(body)]);
-}
-
-function row(channel: Channel): ChannelRow {
-  return {
-    id: channel.id,
-    publishedMessages: channel.lastMessageId,
-    storedMessages: channel.storedMessages,
-    subscribers: channel.subscribers.size,
-  };
-}
-
-const host = hostname();
-
-function groupHead(ctx: PushContext): GroupHead {
-  const { store } = ctx;
-  return {
-    hostname: host,
-    time: new Date(ctx.clock.now()).toISOString().slice(0, 19),
-    channels: store.channelCount,
-    wildcardChannels: store.wildcardChannelCount,
-    uptime: store.uptime,
-  };
 }
 
 /**
@@ -78,7 +56,7 @@ function summary(ctx: PushContext): Summary {
   const { store } = ctx;
   const subscribers = ctx.held.size;
   return {
-    ...groupHead(ctx),
+    ...groupHead(ctx.store),
     publishedMessages: store.publishedMessages,
     storedMessages: store.storedMessages,
     messagesInTrash: 0,
