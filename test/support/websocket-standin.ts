@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import type { Socket } from "node:net";
+import { encodeFrame, parseFrame } from "../ws-client.js";
 
 /**
  * A browser-style WebSocket for Node 20 (which has no global one), on node:http's upgrade and a
@@ -139,46 +140,17 @@ export class NodeWebSocket extends EventTarget {
   private write(opcode: number, payload: Buffer): void {
     const socket = this.socket;
     if (!socket || socket.destroyed) return;
-    const length = payload.length;
-    const header = length < 126 ? Buffer.alloc(2) : length < 0x10000 ? Buffer.alloc(4) : Buffer.alloc(10);
-    header[0] = 0x80 | opcode;
-    if (length < 126) header[1] = 0x80 | length;
-    else if (length < 0x10000) {
-      header[1] = 0x80 | 126;
-      header.writeUInt16BE(length, 2);
-    } else {
-      header[1] = 0x80 | 127;
-      header.writeBigUInt64BE(BigInt(length), 2);
-    }
-    const mask = randomBytes(4);
-    const masked = Buffer.alloc(length);
-    for (let i = 0; i < length; i++) masked[i] = payload[i]! ^ mask[i & 3]!;
-    socket.write(Buffer.concat([header, mask, masked]));
+    socket.write(encodeFrame(opcode, payload));
   }
 
   private onData(chunk: Buffer): void {
     this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
     for (;;) {
-      const buf = this.buffer;
-      if (buf.length < 2) return;
-      const fin = (buf[0]! & 0x80) !== 0;
-      const opcode = buf[0]! & 0x0f;
-      if ((buf[1]! & 0x80) !== 0) return this.failConnection(); // servers must not mask
-      let length = buf[1]! & 0x7f;
-      let offset = 2;
-      if (length === 126) {
-        if (buf.length < 4) return;
-        length = buf.readUInt16BE(2);
-        offset = 4;
-      } else if (length === 127) {
-        if (buf.length < 10) return;
-        length = Number(buf.readBigUInt64BE(2));
-        offset = 10;
-      }
-      if (buf.length < offset + length) return;
-      const payload = buf.subarray(offset, offset + length);
-      this.buffer = buf.subarray(offset + length);
-      this.onFrame(fin, opcode, payload);
+      const frame = parseFrame(this.buffer);
+      if (!frame) return;
+      if (frame.masked) return this.failConnection(); // servers must not mask
+      this.buffer = this.buffer.subarray(frame.raw.length);
+      this.onFrame(frame.fin, frame.opcode, frame.payload);
       if (this.finished) return;
     }
   }
