@@ -133,7 +133,9 @@ export async function startNchan(): Promise<BenchServer> {
   running.add(master);
   await waitListening(pubPort, 10_000);
   await waitListening(subPort, 10_000);
-  const workers = childPids(master.pid!);
+  // The master listens before it forks its worker.
+  let workers = childPids(master.pid!);
+  for (const until = Date.now() + 5000; workers.length === 0 && Date.now() < until; workers = childPids(master.pid!)) await sleep(50);
   if (workers.length !== 1) throw new Error(`expected one nginx worker, found ${workers.length}`);
   return {
     name: "nchan",
