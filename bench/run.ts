@@ -252,8 +252,9 @@ async function fanOut(server: BenchServer, holders: Holders, channels: string[],
 async function latencyFigure(plan: Plan, rate: number, servers: BenchServer[], holders: Holders, report: Report): Promise<void> {
   const results = new Map<string, Record<string, number>>();
   for (const server of servers) {
-    const channels = Array.from({ length: plan.latencySubscribers }, (_, i) => `lat-${i}`);
-    await holders.open(server.subPort, NO_CURSOR_SUB + "lat-{i}", plan.latencySubscribers);
+    const prefix = `lat${rate}-`; // fresh channels for each rate: no stored message from an earlier phase
+    const channels = Array.from({ length: plan.latencySubscribers }, (_, i) => prefix + i);
+    await holders.open(server.subPort, NO_CURSOR_SUB + prefix + "{i}", plan.latencySubscribers);
     await waitSubscribers(server, channels[channels.length - 1]!, 1, 30_000);
     await holders.follow();
     await sleep(1000);
