@@ -64,10 +64,11 @@ function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   });
 }
 
-/** Children still running if the bench dies: killed on the way out. */
-const running = new Set<ChildProcess>();
+/** Children still running if the bench dies, with the signal that ends them (and their own children). */
+const running = new Map<ChildProcess, NodeJS.Signals>();
 process.on("exit", () => {
-  for (const child of running) child.kill("SIGKILL");
+  // nginx's master stops its worker on SIGTERM; a SIGKILLed master would leave the worker behind.
+  for (const [child, signal] of running) child.kill(signal);
 });
 
 /**
@@ -96,7 +97,7 @@ export async function startPushwire(extraNodeArgs: string[] = []): Promise<Bench
     stdio: ["ignore", "inherit", "inherit"],
     cwd: dir,
   });
-  running.add(child);
+  running.set(child, "SIGKILL");
   await waitListening(pubPort, 10_000);
   await waitListening(subPort, 10_000);
   return {
@@ -130,13 +131,17 @@ export async function startNchan(): Promise<BenchServer> {
   const confFile = join(prefix, "nginx.conf");
   writeFileSync(confFile, conf);
   const master = spawn("nginx", ["-c", confFile, "-p", prefix, "-e", join(prefix, "error.log")], { stdio: ["ignore", "inherit", "inherit"] });
-  running.add(master);
+  running.set(master, "SIGTERM");
   await waitListening(pubPort, 10_000);
   await waitListening(subPort, 10_000);
   // The master listens before it forks its worker.
   let workers = childPids(master.pid!);
   for (const until = Date.now() + 5000; workers.length === 0 && Date.now() < until; workers = childPids(master.pid!)) await sleep(50);
-  if (workers.length !== 1) throw new Error(`expected one nginx worker, found ${workers.length}`);
+  if (workers.length !== 1) {
+    await stopChild(master, "SIGTERM");
+    running.delete(master);
+    throw new Error(`expected one nginx worker, found ${workers.length}`);
+  }
   return {
     name: "nchan",
     pid: workers[0]!,
