@@ -193,9 +193,9 @@ async function fanOutFigures(plan: Plan, servers: BenchServer[], holders: Holder
   const many = new Map<string, number[]>();
   const oneCpu = new Map<string, number[]>();
   const manyCpu = new Map<string, number[]>();
-  for (let round_ = 0; round_ < plan.fanOutRounds; round_++) {
+  for (let pass = 0; pass < plan.fanOutRounds; pass++) {
     for (const server of servers) {
-      const channel = `fan${round_}`;
+      const channel = `fan${pass}`;
       await holders.open(server.subPort, NO_CURSOR_SUB + channel, plan.fanOutSubscribers);
       await waitSubscribers(server, channel, plan.fanOutSubscribers, 30_000);
       await sleep(500);
@@ -204,7 +204,7 @@ async function fanOutFigures(plan: Plan, servers: BenchServer[], holders: Holder
       push(oneCpu, server.name, fan.cpuMs);
       await holders.closeSockets();
 
-      const prefix = `m${round_}-`;
+      const prefix = `m${pass}-`;
       const channels = Array.from({ length: plan.fanOutChannels }, (_, i) => prefix + i);
       await holders.open(server.subPort, NO_CURSOR_SUB + prefix + "{i}", plan.fanOutChannels);
       await waitSubscribers(server, channels[channels.length - 1]!, 1, 30_000);
@@ -251,7 +251,8 @@ async function fanOut(server: BenchServer, holders: Holders, channels: string[],
   const publishedMs = await answered;
   const cpuMs = (cpuSeconds(server.pid) - cpu0) * 1000;
   publisher.close();
-  const ms = (result.lastNs - t0) / 1e6;
+  // A fan-out that did not reach everyone has no time (NaN, null in JSON), never a flattering one.
+  const ms = result.delivered < expected ? NaN : (result.lastNs - t0) / 1e6;
   if (result.delivered < expected || publisher.refused) {
     log(`${server.name}: fan-out delivered ${result.delivered}/${expected}, ${result.failed} failed, ${publisher.refused} publishes refused`);
   }
