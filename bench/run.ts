@@ -1,0 +1,419 @@
+/**
+ * The benchmark suite (`npm run bench`): pushwire (dist/pushwire.js, built) and, when installed
+ * (bench/peer-nchan.sh), nginx + Nchan in the BitrixVM long-poll layout, measured in the same run,
+ * figure by figure, one server after the other. Prints one JSON line per figure and a table.
+ *
+ *   npm run bench                  the whole suite (a few minutes)
+ *   npm run bench -- --no-peer     pushwire only
+ *   npm run bench -- --only held,fanout,latency,publish   some phases only
+ *   npm run bench -- --latency-rate 1000,2000             other publish rates for the latency phase
+ *   npm run bench -- --cpu-prof DIR                       pushwire writes a V8 CPU profile into DIR on exit
+ *   npm run bench:ci               the small CI regression check: 2k connections, pushwire only,
+ *                                  exits 1 when a figure is past its bound
+ *
+ * Loopback only; every phase is bounded in count and time.
+ */
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { Holders, sleep } from "./holders.js";
+import { cpuSeconds, rssBytes } from "./proc-stats.js";
+import { Publisher, timedBody } from "./publisher.js";
+import { quantile, Report, round, type Figure } from "./report.js";
+import { BENCH_SOURCE_DIR, nchanAvailable, startNchan, startPushwire, type BenchServer } from "./servers.js";
+
+interface Plan {
+  /** Held long-polls at which memory is read; the last one also gets the idle-CPU and fan-out figures. */
+  heldSteps: number[];
+  idleCpuMs: number;
+  fanOutSubscribers: number;
+  fanOutChannels: number;
+  fanOutRounds: number;
+  latencySubscribers: number;
+  /** Steady publish rates (msg/s) of the latency phase; the issue's target is for the first. */
+  latencyRates: number[];
+  latencyMs: number;
+  wrkSeconds: number;
+  peer: boolean;
+  ci: boolean;
+}
+
+const FULL: Plan = {
+  heldSteps: [2000, 5000, 10000, 19000],
+  idleCpuMs: 10_000,
+  fanOutSubscribers: 10_000,
+  fanOutChannels: 10_000,
+  fanOutRounds: 3,
+  latencySubscribers: 10_000,
+  latencyRates: [5000, 1000],
+  latencyMs: 10_000,
+  wrkSeconds: 8,
+  peer: true,
+  ci: false,
+};
+
+const CI: Plan = {
+  heldSteps: [2000],
+  idleCpuMs: 3000,
+  fanOutSubscribers: 2000,
+  fanOutChannels: 2000,
+  fanOutRounds: 1,
+  latencySubscribers: 0,
+  latencyRates: [],
+  latencyMs: 0,
+  wrkSeconds: 0,
+  peer: false,
+  ci: true,
+};
+
+/**
+ * CI bounds: generous (the CI box is shared and noisy), there to catch a regression of several
+ * times, not a few percent. Measured on the dev box at 2k: see README "Performance".
+ */
+const CI_BOUNDS = {
+  rssPerHeldKb: 32,
+  fanOutMs: 3000,
+  idleCpuPercent: 10,
+};
+
+const HOLDER_PROCESSES = 4;
+const NO_CURSOR_SUB = "/bitrix/sub?CHANNEL_ID=";
+
+async function main(): Promise<number> {
+  const args = process.argv.slice(2);
+  const plan = { ...(args.includes("--ci") ? CI : FULL) };
+  if (args.includes("--no-peer")) plan.peer = false;
+  const rate = option(args, "--latency-rate");
+  if (rate) plan.latencyRates = rate.split(",").map(Number);
+  const options = {
+    only: new Set(option(args, "--only")?.split(",") ?? ["held", "fanout", "latency", "publish"]),
+    profileDir: option(args, "--cpu-prof"),
+  };
+  const report = await runSuite(plan, options);
+  if (!plan.ci) return 0;
+  if (ciVerdict(report)) return 0;
+  // A real regression fails twice; a burst of load on a shared box rarely does.
+  log("past a bound: measuring once more");
+  return ciVerdict(await runSuite(plan, options)) ? 0 : 1;
+}
+
+async function runSuite(plan: Plan, options: { only: Set<string>; profileDir: string | undefined }): Promise<Report> {
+  const { only, profileDir } = options;
+  const report = new Report();
+  const servers: BenchServer[] = [];
+  const holders = new Holders(HOLDER_PROCESSES);
+  const started = Date.now();
+  try {
+    servers.push(await startPushwire(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []));
+    if (plan.peer) {
+      if (nchanAvailable()) servers.push(await startNchan());
+      else process.stderr.write("bench: nginx with Nchan is not installed (bench/peer-nchan.sh); measuring pushwire only\n");
+    }
+    log(`servers: ${servers.map((s) => `${s.name} pid ${s.pid} sub ${s.subPort} pub ${s.pubPort}`).join("; ")}`);
+
+    if (only.has("held")) await heldFigures(plan, servers, holders, report);
+    if (only.has("fanout")) await fanOutFigures(plan, servers, holders, report);
+    if (only.has("latency") && plan.latencySubscribers) {
+      for (const rate of plan.latencyRates) await latencyFigure(plan, rate, servers, holders, report);
+    }
+    if (only.has("publish") && plan.wrkSeconds) publishRateFigures(plan, servers, report);
+  } finally {
+    holders.stop();
+    for (const server of servers) await server.stop();
+  }
+  log(`done in ${round((Date.now() - started) / 1000)} s`);
+  process.stdout.write(`\n${report.table()}\n`);
+  return report;
+}
+
+/** Memory per held long-poll at each step, idle CPU and fan-out at the last step: one server at a time. */
+async function heldFigures(plan: Plan, servers: BenchServer[], holders: Holders, report: Report): Promise<void> {
+  const rows = new Map<string, { rss: number[]; cpu: number; fanOutMs: number; fanOutCpuMs: number; delivered: number }>();
+  const top = plan.heldSteps[plan.heldSteps.length - 1]!;
+  for (const server of servers) {
+    await sleep(1000);
+    const base = rssBytes(server.pid);
+    const channel = "held";
+    const row = { rss: [] as number[], cpu: 0, fanOutMs: 0, fanOutCpuMs: 0, delivered: 0 };
+    let opened = 0;
+    for (const step of plan.heldSteps) {
+      opened += await holders.open(server.subPort, NO_CURSOR_SUB + channel, step - opened);
+      const held = await waitSubscribers(server, channel, step, 30_000);
+      await sleep(1500);
+      const perHeld = (rssBytes(server.pid) - base) / held;
+      row.rss.push(perHeld);
+      log(`${server.name}: ${held} held, ${round(perHeld / 1024, 2)} KB RSS each`);
+    }
+    const cpu0 = cpuSeconds(server.pid);
+    const t0 = Date.now();
+    await sleep(plan.idleCpuMs);
+    row.cpu = ((cpuSeconds(server.pid) - cpu0) / ((Date.now() - t0) / 1000)) * 100;
+    const fan = await fanOut(server, holders, [channel], top);
+    row.fanOutMs = fan.ms;
+    row.fanOutCpuMs = fan.cpuMs;
+    row.delivered = fan.delivered;
+    await holders.closeSockets();
+    rows.set(server.name, row);
+  }
+  const pw = rows.get("pushwire")!;
+  const peer = rows.get("nchan");
+  plan.heldSteps.forEach((step, i) => {
+    const target = step >= 10_000 ? "ratio ≤ 0.5" : undefined;
+    report.add({
+      figure: `RSS per held long-poll, ${step} held`,
+      unit: "KB",
+      pushwire: round(pw.rss[i]! / 1024, 2),
+      ...(peer ? { nchan: round(peer.rss[i]! / 1024, 2) } : {}),
+      ...(target ? { target } : {}),
+    }, (f) => (target && f.ratio !== undefined ? f.ratio <= 0.5 : undefined));
+  });
+  report.add({
+    figure: `idle CPU, ${top} held long-polls`,
+    unit: "% of a core",
+    pushwire: round(pw.cpu, 2),
+    ...(peer ? { nchan: round(peer.cpu, 2) } : {}),
+    target: "< 2 %",
+    detail: { windowMs: plan.idleCpuMs },
+  }, (f) => f.pushwire < 2);
+  report.add({
+    figure: `fan-out: 1 message to ${top} long-polls on one channel`,
+    unit: "ms",
+    pushwire: round(pw.fanOutMs),
+    ...(peer ? { nchan: round(peer.fanOutMs) } : {}),
+    target: "ratio < 1",
+    detail: {
+      delivered: { pushwire: pw.delivered, ...(peer ? { nchan: peer.delivered } : {}) },
+      serverCpuMs: { pushwire: round(pw.fanOutCpuMs), ...(peer ? { nchan: round(peer.fanOutCpuMs) } : {}) },
+    },
+  }, (f) => (f.ratio !== undefined ? f.ratio < 1 : undefined));
+}
+
+/** Fan-out to many long-polls on one channel, and one message to each of many channels; rounds interleave the servers. */
+async function fanOutFigures(plan: Plan, servers: BenchServer[], holders: Holders, report: Report): Promise<void> {
+  const one = new Map<string, number[]>();
+  const many = new Map<string, number[]>();
+  const oneCpu = new Map<string, number[]>();
+  const manyCpu = new Map<string, number[]>();
+  for (let pass = 0; pass < plan.fanOutRounds; pass++) {
+    for (const server of servers) {
+      const channel = `fan${pass}`;
+      await holders.open(server.subPort, NO_CURSOR_SUB + channel, plan.fanOutSubscribers);
+      await waitSubscribers(server, channel, plan.fanOutSubscribers, 30_000);
+      await sleep(500);
+      const fan = await fanOut(server, holders, [channel], plan.fanOutSubscribers);
+      push(one, server.name, fan.ms);
+      push(oneCpu, server.name, fan.cpuMs);
+      await holders.closeSockets();
+
+      const prefix = `m${pass}-`;
+      const channels = Array.from({ length: plan.fanOutChannels }, (_, i) => prefix + i);
+      await holders.open(server.subPort, NO_CURSOR_SUB + prefix + "{i}", plan.fanOutChannels);
+      await waitSubscribers(server, channels[channels.length - 1]!, 1, 30_000);
+      await sleep(1000);
+      const spread = await fanOut(server, holders, channels, plan.fanOutChannels);
+      push(many, server.name, spread.ms);
+      push(manyCpu, server.name, spread.cpuMs);
+      await holders.closeSockets();
+      await sleep(500);
+    }
+  }
+  const median = (m: Map<string, number[]>, name: string): number | undefined => {
+    const values = m.get(name);
+    return values ? quantile([...values].sort((a, b) => a - b), 0.5) : undefined;
+  };
+  for (const [map, cpu, figure, count] of [[one, oneCpu, "one channel", plan.fanOutSubscribers], [many, manyCpu, "channels, one long-poll each", plan.fanOutChannels]] as const) {
+    const nchan = median(map, "nchan");
+    report.add({
+      figure: figure === "one channel" ? `fan-out: 1 message to ${count} long-polls on one channel` : `fan-out: 1 message to each of ${count} ${figure}`,
+      unit: "ms",
+      pushwire: round(median(map, "pushwire")!),
+      ...(nchan !== undefined ? { nchan: round(nchan) } : {}),
+      target: "ratio < 1",
+      detail: {
+        rounds: Object.fromEntries([...map].map(([k, v]) => [k, v.map((x) => round(x))])),
+        serverCpuMsMedian: Object.fromEntries([...cpu].map(([k]) => [k, round(median(cpu, k)!)])),
+      },
+    }, (f) => (f.ratio !== undefined ? f.ratio < 1 : undefined));
+  }
+}
+
+/**
+ * Publishes one message to each channel (one publish per channel, pipelined over 10 connections)
+ * and times from just before the first write to the last subscriber's first byte.
+ */
+async function fanOut(server: BenchServer, holders: Holders, channels: string[], expected: number): Promise<{ ms: number; delivered: number; cpuMs: number }> {
+  const publisher = await Publisher.open(server.pubPort, Math.min(10, channels.length));
+  await holders.arm();
+  const cpu0 = cpuSeconds(server.pid);
+  const t0 = Number(process.hrtime.bigint());
+  publisher.publish(channels, timedBody);
+  const answered = publisher.drained(30_000).then(() => (Number(process.hrtime.bigint()) - t0) / 1e6);
+  const result = await holders.waitDelivered(expected, 30_000);
+  const publishedMs = await answered;
+  const cpuMs = (cpuSeconds(server.pid) - cpu0) * 1000;
+  publisher.close();
+  // A fan-out that did not reach everyone has no time (NaN, null in JSON), never a flattering one.
+  const ms = result.delivered < expected ? NaN : (result.lastNs - t0) / 1e6;
+  if (result.delivered < expected || publisher.refused) {
+    log(`${server.name}: fan-out delivered ${result.delivered}/${expected}, ${result.failed} failed, ${publisher.refused} publishes refused`);
+  }
+  log(`${server.name}: ${channels.length} publish(es) → ${result.delivered} delivered in ${round(ms)} ms (publishes answered in ${round(publishedMs)} ms), server CPU ${round(cpuMs)} ms`);
+  return { ms, delivered: result.delivered, cpuMs };
+}
+
+/** p99 publish→receive with long-polls that re-poll (cursor from Last-Modified/Etag), under a steady publish rate. */
+async function latencyFigure(plan: Plan, rate: number, servers: BenchServer[], holders: Holders, report: Report): Promise<void> {
+  const results = new Map<string, Record<string, number>>();
+  for (const server of servers) {
+    const prefix = `lat${rate}-`; // fresh channels for each rate: no stored message from an earlier phase
+    const channels = Array.from({ length: plan.latencySubscribers }, (_, i) => prefix + i);
+    await holders.open(server.subPort, NO_CURSOR_SUB + prefix + "{i}", plan.latencySubscribers);
+    await waitSubscribers(server, channels[channels.length - 1]!, 1, 30_000);
+    await holders.follow();
+    await sleep(1000);
+    const publisher = await Publisher.open(server.pubPort, 10);
+    const cpu0 = cpuSeconds(server.pid);
+    const start = Date.now();
+    let next = 0;
+    await new Promise<void>((resolve) => {
+      const tick = setInterval(() => {
+        const elapsed = Date.now() - start;
+        const due = Math.min(Math.floor((elapsed * rate) / 1000), Math.floor((plan.latencyMs * rate) / 1000));
+        const batch: string[] = [];
+        for (; publisher.sent + batch.length < due; next = (next + 1) % channels.length) batch.push(channels[next]!);
+        if (batch.length) publisher.publish(batch, timedBody);
+        if (elapsed >= plan.latencyMs) {
+          clearInterval(tick);
+          resolve();
+        }
+      }, 5);
+    });
+    const answeredInWindow = publisher.answered;
+    await publisher.drained(10_000);
+    // Collect until every message arrived (a server behind catches up from its store), at most 15 s.
+    const latenciesMs: number[] = [];
+    let failed = 0;
+    for (const until = Date.now() + 15_000; latenciesMs.length < publisher.sent && Date.now() < until;) {
+      await sleep(500);
+      const result = await holders.report();
+      for (const ns of result.latenciesNs) latenciesMs.push(ns / 1e6);
+      failed = result.failed;
+    }
+    const cpu = cpuSeconds(server.pid) - cpu0;
+    const wall = (Date.now() - start) / 1000;
+    publisher.close();
+    await holders.closeSockets();
+    const sorted = latenciesMs.sort((a, b) => a - b);
+    const figures = { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), max: sorted[sorted.length - 1] ?? NaN, received: sorted.length, sent: publisher.sent, answeredInWindow, failed,
+      serverCpuUsPerMessage: round((cpu / publisher.sent) * 1e6), serverCpuPercent: round((cpu / wall) * 100) };
+    results.set(server.name, figures);
+    log(`${server.name}: latency ${JSON.stringify(figures)}`);
+    await sleep(1000);
+  }
+  const pw = results.get("pushwire")!;
+  const peer = results.get("nchan");
+  report.add({
+    figure: `p99 publish→receive, ${rate} msg/s to ${plan.latencySubscribers} long-polls (own channels)`,
+    unit: "ms",
+    pushwire: round(pw.p99!, 2),
+    ...(peer ? { nchan: round(peer.p99!, 2) } : {}),
+    ...(rate === 5000 ? { target: "< 50 ms" } : {}),
+    detail: Object.fromEntries([...results].map(([k, v]) => [k, { ...v, p50: round(v.p50!, 2), p99: round(v.p99!, 2), max: round(v.max!, 2) }])),
+  }, (f) => (rate === 5000 ? f.pushwire < 50 : undefined));
+}
+
+/** wrk -t2 -c50 publishing 64-byte bodies to 10k channels: keep-alive, then one connection per publish (Bitrix PHP). */
+function publishRateFigures(plan: Plan, servers: BenchServer[], report: Report): void {
+  if (spawnSync("wrk", ["-v"], { stdio: "ignore" }).error) {
+    process.stderr.write("bench: wrk is not installed (bench/peer-nchan.sh); no publish-rate figures\n");
+    return;
+  }
+  // Warm-up: creates the 10k channels and lets V8 compile the publish path, on both servers.
+  for (const server of servers) runWrk(server, 2, "keep-alive");
+  for (const mode of ["keep-alive", "close"] as const) {
+    const rates = new Map<string, ReturnType<typeof runWrk>>();
+    for (const server of servers) rates.set(server.name, runWrk(server, plan.wrkSeconds, mode));
+    const pw = rates.get("pushwire")!;
+    const peer = rates.get("nchan");
+    report.add({
+      figure: mode === "keep-alive" ? "publish rate, wrk -t2 -c50 keep-alive, 10k channels" : "publish rate, one connection per publish (HTTP/1.0, close)",
+      unit: "req/s",
+      pushwire: Math.round(pw.rps),
+      ...(peer ? { nchan: Math.round(peer.rps) } : {}),
+      target: mode === "keep-alive" ? "ratio ≥ 0.5" : "",
+      detail: Object.fromEntries([...rates].map(([k, v]) => [k, { non2xx: v.non2xx, errors: v.errors, serverCpuUsPerRequest: v.cpuUsPerRequest }])),
+    }, (f) => (mode === "keep-alive" && f.ratio !== undefined ? f.ratio >= 0.5 : undefined));
+  }
+}
+
+function runWrk(server: BenchServer, seconds: number, mode: "keep-alive" | "close"): { rps: number; non2xx: number; errors: string; cpuUsPerRequest: number } {
+  const args = ["-t2", "-c50", `-d${seconds}s`, "--timeout", "5s", "-s", join(BENCH_SOURCE_DIR, "publish-many.lua"), `http://127.0.0.1:${server.pubPort}/bitrix/pub/`];
+  if (mode === "close") args.push("--", "close");
+  const cpu0 = cpuSeconds(server.pid);
+  const run = spawnSync("wrk", args, { encoding: "utf8", timeout: (seconds + 30) * 1000 });
+  const cpu = cpuSeconds(server.pid) - cpu0;
+  const out = run.stdout ?? "";
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
+  const cpuUsPerRequest = round((cpu / requests) * 1e6);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  const errors = /Socket errors:.*/.exec(out)?.[0] ?? "";
+  log(`${server.name}: wrk ${mode}: ${rps} req/s, server CPU ${cpuUsPerRequest} µs/request${non2xx ? `, ${non2xx} non-2xx` : ""}${errors ? `, ${errors}` : ""}`);
+  return { rps, non2xx, errors, cpuUsPerRequest };
+}
+
+/** Waits until the server counts `count` subscribers on the channel (its channel info), or the deadline. */
+async function waitSubscribers(server: BenchServer, channel: string, count: number, deadlineMs: number): Promise<number> {
+  const until = Date.now() + deadlineMs;
+  let seen = 0;
+  while (Date.now() < until) {
+    try {
+      const response = await fetch(`http://127.0.0.1:${server.pubPort}/bitrix/pub/?CHANNEL_ID=${channel}`, { headers: { Accept: "application/json" } });
+      const text = await response.text();
+      seen = Number(/"subscribers":\s*(\d+)/.exec(text)?.[1] ?? 0);
+      if (seen >= count) return seen;
+    } catch {
+      // not there yet
+    }
+    await sleep(100);
+  }
+  log(`${server.name}: only ${seen}/${count} subscribers on ${channel} after ${deadlineMs} ms`);
+  return seen;
+}
+
+/** True when every CI figure is within its bound; says which are not. */
+function ciVerdict(report: Report): boolean {
+  const problems: string[] = [];
+  const check = (f: Figure | undefined, bound: number, what: string): void => {
+    if (!f) problems.push(`${what}: not measured`);
+    else if (!(f.pushwire <= bound)) problems.push(`${f.figure}: ${f.pushwire} ${f.unit} is past the bound ${bound}`);
+  };
+  const find = (prefix: string): Figure | undefined => report.figures.find((f) => f.figure.startsWith(prefix));
+  check(find("RSS per held long-poll"), CI_BOUNDS.rssPerHeldKb, "memory per held long-poll");
+  check(find("fan-out: 1 message to"), CI_BOUNDS.fanOutMs, "fan-out to one channel");
+  check(find("fan-out: 1 message to each"), CI_BOUNDS.fanOutMs, "fan-out to many channels");
+  check(find("idle CPU"), CI_BOUNDS.idleCpuPercent, "idle CPU");
+  for (const problem of problems) process.stderr.write(`bench:ci: REGRESSION ${problem}\n`);
+  if (!problems.length) process.stdout.write(`bench:ci: ok (bounds ${JSON.stringify(CI_BOUNDS)})\n`);
+  return problems.length === 0;
+}
+
+/** The value after `--name` on the command line. */
+function option(args: string[], name: string): string | undefined {
+  const at = args.indexOf(name);
+  return at >= 0 ? args[at + 1] : undefined;
+}
+
+function push(map: Map<string, number[]>, key: string, value: number): void {
+  const list = map.get(key) ?? [];
+  list.push(value);
+  map.set(key, list);
+}
+
+function log(line: string): void {
+  process.stderr.write(`bench: ${line}\n`);
+}
+
+main().then((code) => process.exit(code), (error: Error) => {
+  process.stderr.write(`bench: failed: ${error.stack ?? error}\n`);
+  process.exit(2);
+});
