@@ -101,7 +101,7 @@ class Push2LongPoll implements ChannelSubscriber, WheelEntry, Held {
     private res: PushResponse | null,
     readonly channels: Channel[],
     private readonly origin: string | undefined,
-    private readonly binary: boolean,
+    readonly binary: boolean,
     private readonly lastMid: string,
   ) {}
 

@@ -89,7 +89,8 @@ class Push2Socket implements ChannelSubscriber, WheelEntry, Held, WebSocketSink 
     private readonly hub: Push2Hub | undefined,
     private readonly socket: Push2SocketHolder,
     readonly channels: Channel[],
-    private readonly binary: boolean,
+    /** protobuf frames (`binaryMode=true`), or text envelopes. */
+    readonly binary: boolean,
     private readonly requester: Requester | undefined,
   ) {
     this.reader = new WebSocketReader(this, route.config.websocketMaxFrameSize, true);

@@ -119,6 +119,10 @@ export async function startChromiumPullClient(
     wire,
     origin,
     page,
+    sendToChannels: async (channels, moduleId, command, params) => {
+      await page.evaluate(({ channels, moduleId, command, params }) => (globalThis as unknown as { pullClient: { sendMessageToChannels(c: string[], m: string, cmd: string, p: unknown): Promise<unknown> } })
+        .pullClient.sendMessageToChannels(channels, moduleId, command, params), { channels, moduleId, command, params });
+    },
     restart: async () => {
       await page.evaluate(() => (globalThis as unknown as { pullClient: { restart(): void } }).pullClient.restart());
     },
