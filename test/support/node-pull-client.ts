@@ -64,6 +64,13 @@ export const startNodePullClient: PullClientFactory = async (config) => {
       },
     } as never);
   }
+  client.subscribe({
+    type: "client",
+    moduleId: "im",
+    callback: (data: { command: string; params: Record<string, unknown> }) => {
+      received.push({ moduleId: "im", fromClient: true, command: data.command, params: data.params });
+    },
+  } as never);
   // start() resolves only once "connected" (up to 5 s into a held poll); the tests watch pushwire instead.
   client.start().catch(() => {});
 

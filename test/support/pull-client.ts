@@ -7,6 +7,8 @@
 /** One call of a `subscribe({moduleId})` handler. */
 export interface ReceivedEvent {
   moduleId: string;
+  /** Set for messages another browser published (server version 4), which the SDK hands to `type: "client"` subscriptions. */
+  fromClient?: boolean;
   command: string;
   params: Record<string, unknown>;
 }
