@@ -5,6 +5,7 @@ import { PaddingRules } from "../core/padding.js";
 import { ComplexValue } from "./complex-value.js";
 import { parseSsl, type SslConfig } from "./ssl.js";
 import { parseDuration, parseSize } from "./units.js";
+import { isHashAlgorithm } from "../bitrix-push2/signature.js";
 
 /**
  * The configuration file. Keys are push-stream's directives without the `push_stream_` prefix,
@@ -241,6 +242,7 @@ export function normalizeConfig(input: unknown, baseDir = "."): ConfigResult {
     });
   }
 
+  if (typeof http.securityAlgo === "string" && !isHashAlgorithm(http.securityAlgo)) errors.push(`securityAlgo: unknown hash ${JSON.stringify(http.securityAlgo)} (e.g. "sha1", "sha256")`);
   if (errors.length > 0) return { errors };
   return { config: { http: http as unknown as HttpSettings, servers }, raw: input };
 }
@@ -309,6 +311,10 @@ function buildLocation(raw: Raw, own: Set<string>, where: string, errors: string
   const channelsPath = value("channelsPath") as ComplexValue | undefined;
   if ((publisher || subscriber) && raw.channelsPath === undefined) errors.push(`${where}.channelsPath: must be set on a publisher or subscriber location`);
   const protocol = value("protocol") as Protocol;
+  if (protocol === "bitrix-push2" && subscriber && subscriber !== "long-polling" && subscriber !== "websocket") {
+    errors.push(`${where}.subscriber: bitrix-push2 serves "long-polling" and "websocket" subscribers only`);
+  }
+  if (protocol === "bitrix-push2" && (metrics || health)) errors.push(`${where}.protocol: bitrix-push2 applies to publishers, subscribers and channelsStatistics (/server-stat/)`);
   if (channelsStatistics && raw.channelsPath === undefined && protocol !== "bitrix-push2") errors.push(`${where}.channelsPath: must be set on a channelsStatistics location (e.g. "$arg_id")`);
   const allow = value("allow") as Cidr[] | undefined;
   const deny = value("deny") as Cidr[] | "all" | undefined;
