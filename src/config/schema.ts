@@ -131,7 +131,7 @@ export const HTTP_KEYS: Record<keyof HttpSettings, KeySpec> = {
 /** Location-level keys (also allowed at the top level and on a server, and inherited). */
 export const LOCATION_KEYS: Record<Exclude<keyof LocationConfig, "access"> | "allow" | "deny" | "headerTemplateFile", KeySpec> = {
   path: { kind: "path", help: "URI prefix; the longest matching prefix wins" },
-  protocol: { kind: "protocol", default: "push-stream", help: "\"push-stream\" or \"bitrix-push2\" (Bitrix Push server 2.0: protobuf, signed ids, mid) (pushwire)" },
+  protocol: { kind: "protocol", help: "\"push-stream\" (default) or \"bitrix-push2\" (Bitrix Push server 2.0: protobuf, signed ids, mid) (pushwire)" },
   publisher: { kind: "publisher", help: "\"normal\" or \"admin\" (admin also allows DELETE)" },
   subscriber: { kind: "subscriber", help: "\"streaming\", \"polling\", \"long-polling\", \"eventsource\" or \"websocket\"" },
   channelsPath: { kind: "complex", help: "channel ids of the request, e.g. \"$arg_CHANNEL_ID\"" },
@@ -165,8 +165,11 @@ export const LOCATION_KEYS: Record<Exclude<keyof LocationConfig, "access"> | "al
   channelsStatistics: { kind: "boolean", help: "the location answers channel statistics (GET only)" },
   metrics: { kind: "boolean", help: "the location answers Prometheus metrics (pushwire)" },
   health: { kind: "boolean", help: "the location answers a health check: 200, or 503 while shutting down (pushwire)" },
-  clientRequestsPerSecond: { kind: "count", default: 10, help: "bitrix-push2 browser publishing (/bitrix/rest/): requests per second per client address; more get 429 (0 = unlimited) (pushwire)" },
+  clientRequestsPerSecond: { kind: "count", help: "bitrix-push2 browser publishing (/bitrix/rest/): requests per second per client address (default 10); more get 429 (0 = unlimited) (pushwire)" },
 };
+
+/** bitrix-push2 /bitrix/rest/: requests per second per client address when clientRequestsPerSecond is not set. */
+export const DEFAULT_CLIENT_REQUESTS_PER_SECOND = 10;
 
 const SERVER_ONLY = new Set(["listen", "locations", "ssl"]);
 
@@ -310,7 +313,8 @@ function buildLocation(raw: Raw, own: Set<string>, where: string, errors: string
   if (roles.length > 1 && !(publisher && subscriber)) errors.push(`${where}: a location has one role, not ${roles.join(" and ")}`);
   const channelsPath = value("channelsPath") as ComplexValue | undefined;
   if ((publisher || subscriber) && raw.channelsPath === undefined) errors.push(`${where}.channelsPath: must be set on a publisher or subscriber location`);
-  const protocol = value("protocol") as Protocol;
+  // No spec default, so --print-config does not list it on every push-stream location.
+  const protocol = (value("protocol") as Protocol | undefined) ?? "push-stream";
   if (protocol === "bitrix-push2" && subscriber && subscriber !== "long-polling" && subscriber !== "websocket") {
     errors.push(`${where}.subscriber: bitrix-push2 serves "long-polling" and "websocket" subscribers only`);
   }
@@ -353,7 +357,7 @@ function buildLocation(raw: Raw, own: Set<string>, where: string, errors: string
     channelsStatistics,
     metrics,
     health,
-    clientRequestsPerSecond: value("clientRequestsPerSecond") as number,
+    clientRequestsPerSecond: (value("clientRequestsPerSecond") as number | undefined) ?? DEFAULT_CLIENT_REQUESTS_PER_SECOND,
   };
   return errors.length === before && inheritedErrors.length === 0 ? location : undefined;
 }
