@@ -90,6 +90,21 @@ describe("bitrix-push2 publisher and long polling", () => {
     });
   });
 
+  test("batching: messages published within 400 ms of the first come in the same long-poll answer", async () => {
+    await withPush2({}, async (app, site) => {
+      const c = new Push2Channels(signer);
+      const poll = openRequest(app.port(0), subPath(`${c.pair}/${c.shared}`));
+      await waitFor(() => (app.push.ctx.store.find(c.privateId)?.subscribers.size ?? 0) === 1);
+      const started = Date.now();
+      await site.publish([c.privateId], "message", { n: 1 }, 0);
+      await site.publish([c.sharedId, c.privateId], "message", { n: 2 }, 0);
+      await site.publish([c.sharedId], "message", { n: 3 }, 0);
+      const reply = await poll.reply;
+      assert.deepEqual(outgoing(reply).map((m) => bodyOf(m).params["n"]), [1, 2, 3]);
+      assert.ok(Date.now() - started >= 350, "answered at the end of the window");
+    });
+  });
+
   test("text mode: the Push server 2.0 envelope with mid, id = the mid's counter, channel \"-\"", async () => {
     await withPush2({}, async (app) => {
       const c = new Push2Channels(signer);

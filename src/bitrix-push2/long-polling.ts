@@ -10,6 +10,7 @@ import { messageMid, type Push2Hub } from "./hub.js";
 import { midText } from "./mid.js";
 import { binaryBatch, textBatch } from "./frames.js";
 import { openPush2Subscription, WRONG_CHANNEL_CODE } from "./subscription.js";
+import { BATCH_WINDOW_MS } from "./batching.js";
 
 /** Push server 2.0's timeout marker: with it, the client reads `Last-Message-Id` from a 304. */
 export const TIMEOUT_EXPIRES = "Thu, 01 Jan 1973 11:11:01 GMT";
@@ -28,8 +29,8 @@ function baseHeaders(route: Route, origin: string | undefined): Headers {
 /**
  * bitrix-push2 long polling (`/bitrix/sub/`): with `mid=`, stored messages newer than it are
  * answered at once; otherwise the request is held (40 s, or longpollingConnectionTtl) until a
- * message arrives — 200 with a protobuf ResponseBatch (`binaryMode=true`) or text envelopes —
- * or the hold ends: 304 with `Last-Message-Id` and the 1973 `Expires` marker.
+ * message arrives — 200, 400 ms later, with it and whatever followed it in that window: a protobuf
+ * ResponseBatch (`binaryMode=true`) or text envelopes — or the hold ends: 304 with `Last-Message-Id` and the 1973 `Expires` marker.
  */
 export const push2LongPollingHandler: Handler = (route, req, res, vars) => {
   const origin = route.origin(vars);
@@ -94,6 +95,8 @@ class Push2LongPoll implements ChannelSubscriber, WheelEntry, Held {
   wheelNext: WheelEntry | null = null;
   wheelPrev: WheelEntry | null = null;
   wheelSlot = -1;
+  /** Messages waiting for the end of the batching window. */
+  private pending: Message[] = [];
 
   constructor(
     readonly route: Route,
@@ -105,21 +108,33 @@ class Push2LongPoll implements ChannelSubscriber, WheelEntry, Held {
     private readonly lastMid: string,
   ) {}
 
+  /**
+   * The first message opens the batching window: what else arrives within BATCH_WINDOW_MS goes in
+   * the same answer (the hold's wheel entry is moved to the window's end), as Push server 2.0 batches.
+   */
   onMessage(_channel: Channel, message: Message): void {
-    const res = this.release();
-    if (res) answer(this.route, res, this.origin, this.binary, [message]);
+    if (!this.res) return;
+    for (const queued of this.pending) if (queued.text === message.text) return; // one publish to several of its channels
+    this.pending.push(message);
+    if (this.pending.length === 1) {
+      const { wheel, clock } = this.route.ctx;
+      wheel.schedule(this, clock.now() + BATCH_WINDOW_MS);
+    }
   }
 
   onChannelDeleted(): void {
-    const res = this.release();
-    if (res) timeout(this.route, res, this.origin, this.lastMid);
+    this.onWheelExpire();
   }
 
   onWheelExpire(): void {
+    const messages = this.pending;
     const res = this.release();
-    if (res) timeout(this.route, res, this.origin, this.lastMid);
+    if (!res) return;
+    if (messages.length > 0) answer(this.route, res, this.origin, this.binary, messages);
+    else timeout(this.route, res, this.origin, this.lastMid);
   }
 
+  /** Shutdown: what is waiting goes now, otherwise the timeout answer. */
   shutdown(): void {
     this.onWheelExpire();
   }
@@ -132,6 +147,7 @@ class Push2LongPoll implements ChannelSubscriber, WheelEntry, Held {
     const res = this.res;
     if (!res) return null;
     this.res = null;
+    this.pending = [];
     res.held = null;
     const { store, wheel, held } = this.route.ctx;
     for (const channel of this.channels) store.unsubscribe(channel, this);

@@ -25,7 +25,6 @@ export function serverStatJson(hub: Push2Hub): string {
     messagesFromBackend: hub.publishedFromBackend,
     messagesFromClients: hub.publishedFromClients,
     limits: {
-      maxPayload: null,
       maxConnPerChannel: http.maxSubscribersPerChannel,
       maxMessagesPerChannel: http.maxMessagesStoredPerChannel,
       messageTTL: http.messageTtl,

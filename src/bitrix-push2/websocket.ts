@@ -12,6 +12,7 @@ import {
   CLOSE_GOING_AWAY, closeFrame, frame, OPCODE_BINARY, OPCODE_PONG, OPCODE_TEXT, PING_FRAME, WebSocketReader, type WebSocketSink,
 } from "../subscribers/ws-frame.js";
 import { binaryBatch, textBatch } from "./frames.js";
+import { BATCH_WINDOW_MS } from "./batching.js";
 import type { Push2Hub } from "./hub.js";
 import { decodeRequestBatch, encodeResponseBatch, ProtobufError } from "./protobuf.js";
 import { clientRequester } from "./publisher.js";
@@ -19,8 +20,6 @@ import { runRequests, type Requester } from "./requests.js";
 import { serverStatJson } from "./server-stat.js";
 import { openPush2Subscription, WRONG_CHANNEL_CODE } from "./subscription.js";
 
-/** Messages published within this window after a first one leave in the same frame (Push server 2.0). */
-export const BATCH_WINDOW_MS = 400;
 const DEFAULT_PING_SECONDS = 120;
 const CLOSE_WAIT_MS = 5000;
 const TOO_MANY_CONNECTIONS_CODE = 4029;

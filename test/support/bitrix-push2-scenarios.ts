@@ -78,13 +78,28 @@ export async function assertPush2Received(client: PullClientUnderTest, expected:
   assert.deepEqual(receivedNumbers(client), expected);
 }
 
-/** Cuts the client's connection from the server side (network loss), as it stands. */
-function cutConnection(scene: Push2Scene, transport: Transport): void {
+/**
+ * Cuts the client off (a network outage): its connection is closed and, until `restore()`, the
+ * subscriber port answers 503 and drops WebSocket handshakes, so no reconnect gets through.
+ */
+function cutConnection(scene: Push2Scene, transport: Transport): () => void {
+  const listener = scene.app.push.listeners[0]!;
+  const router = listener.router;
+  listener.router = {
+    dispatch: (_req: unknown, res: { writeHead(s: number, h: Record<string, string>): void; end(): void }) => {
+      res.writeHead(503, { "Access-Control-Allow-Origin": "*", "Content-Length": "0" });
+      res.end();
+    },
+    upgrade: (_req: unknown, socket: { destroy(): void }) => socket.destroy(),
+  } as unknown as typeof router;
   if (transport === "websocket") {
     for (const held of [...scene.app.push.ctx.held]) held.abort();
   } else {
-    scene.app.push.listeners[0]!.server.closeAllConnections();
+    listener.server.closeAllConnections();
   }
+  return () => {
+    listener.router = router;
+  };
 }
 
 export function bitrixPush2Scenarios(factory: PullClientFactory): void {
@@ -106,17 +121,18 @@ export function bitrixPush2Scenarios(factory: PullClientFactory): void {
       });
     });
 
-    test(`v4-2. [${transport}] resume by mid: messages published while the client was cut off arrive after it reconnects`, { timeout: TEST_TIMEOUT }, async () => {
+    test(`v4-2. [${transport}] resume by mid: messages published while the client was cut off arrive after it reconnects`, { timeout: 90_000 }, async () => {
       await withPush2Scene(factory, { transport }, async (scene) => {
         const { site, channels, client } = scene;
         await site.publish([channels.privateId], "message", { n: 1 });
         await assertPush2Received(client, [1]);
-        cutConnection(scene, transport);
+        const restore = cutConnection(scene, transport);
         await waitFor(() => subscribers(scene, channels.privateId) === 0, 5000, "the connection gone");
         await site.publish([channels.privateId], "message", { n: 2 });
         await site.publish([channels.sharedId], "message", { n: 3 });
         await site.publish([channels.privateId], "message", { n: 4 }, 0); // no expiry: not stored, so not replayed
-        await assertPush2Received(client, [1, 2, 3], 20_000);
+        restore();
+        await assertPush2Received(client, [1, 2, 3], 25_000);
         // Nothing but a replay by mid can deliver 2 and 3: nobody was subscribed when they were published.
         if (transport === "long-polling") assert.ok(client.wire.some((w) => /[?&]mid=\d{26}/.test(w.url)), "the client reconnected with its mid");
         await push2Subscribed(scene, transport, 20_000);
