@@ -118,6 +118,9 @@ class WebSocketSubscriber extends LiveSubscriber implements WebSocketSink {
     this.listen();
     this.released = true;
     this.sendClose(CLOSE_POLICY_VIOLATION, `{"http_status": ${refusal.status}, "explain":"${refusal.explain}"}`);
+    // As 6dc2786 had it (lost in a merge): a refused socket is closed once the frame is out, not
+    // kept half-open for the client's close (an fd per refusal while Bitrix clients retry).
+    this.socket.destroySoon();
   }
 
   private listen(): void {
