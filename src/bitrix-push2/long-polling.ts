@@ -16,13 +16,12 @@ import { BATCH_WINDOW_MS } from "./batching.js";
 export const TIMEOUT_EXPIRES = "Thu, 01 Jan 1973 11:11:01 GMT";
 const DEFAULT_HOLD_SECONDS = 40;
 
-function baseHeaders(route: Route, origin: string | undefined): Headers {
+function baseHeaders(origin: string | undefined): Headers {
   const headers: Headers = ["Cache-Control", "no-cache, no-store, must-revalidate"];
   if (origin) {
     headers.push("Access-Control-Allow-Origin", origin, "Access-Control-Allow-Methods", "GET, OPTIONS",
       "Access-Control-Allow-Headers", "If-Modified-Since, If-None-Match", "Access-Control-Expose-Headers", "Last-Message-Id");
   }
-  void route;
   return headers;
 }
 
@@ -34,13 +33,13 @@ function baseHeaders(route: Route, origin: string | undefined): Headers {
  */
 export const push2LongPollingHandler: Handler = (route, req, res, vars) => {
   const origin = route.origin(vars);
-  if (req.method === "OPTIONS") return sendEmpty(res, 200, baseHeaders(route, origin));
-  if (req.method !== "GET") return sendRefusalText(res, 405, "Method not allowed.", baseHeaders(route, origin));
+  if (req.method === "OPTIONS") return sendEmpty(res, 200, baseHeaders(origin));
+  if (req.method !== "GET") return sendRefusalText(res, 405, "Method not allowed.", baseHeaders(origin));
   const subscription = openPush2Subscription(route, vars);
   if (subscription instanceof Refusal) {
     route.ctx.metrics.countRejected(subscription.status);
     const text = subscription.status === 400 ? `${WRONG_CHANNEL_CODE}: ${subscription.explain}` : subscription.explain;
-    return sendRefusalText(res, subscription.status, text, baseHeaders(route, origin));
+    return sendRefusalText(res, subscription.status, text, baseHeaders(origin));
   }
   const { hub, channels, binary, mid } = subscription;
   const replay = mid ? hub.resume(channels, mid) : [];
@@ -75,7 +74,7 @@ function newestMid(channels: readonly Channel[]): string {
 }
 
 function answer(route: Route, res: Parameters<Handler>[2], origin: string | undefined, binary: boolean, messages: readonly Message[]): void {
-  const headers = baseHeaders(route, origin);
+  const headers = baseHeaders(origin);
   headers.push("Content-Type", binary ? "application/octet-stream" : "text/plain; charset=utf-8");
   route.ctx.metrics.deliveredMessages += messages.length;
   sendBody(res, 200, headers, [binary ? binaryBatch(messages) : textBatch(messages)]);
@@ -83,7 +82,7 @@ function answer(route: Route, res: Parameters<Handler>[2], origin: string | unde
 
 function timeout(route: Route, res: Parameters<Handler>[2], origin: string | undefined, lastMid: string): void {
   route.ctx.metrics.longPollTimeouts++;
-  const headers = baseHeaders(route, origin);
+  const headers = baseHeaders(origin);
   headers.push("Expires", TIMEOUT_EXPIRES, "Last-Message-Id", lastMid);
   sendEmpty(res, 304, headers);
 }
