@@ -315,6 +315,22 @@ describe("bitrix-push2 WebSocket", () => {
     });
   });
 
+  test("one path serves both transports (BitrixVM's nginx rewrites /bitrix/sub/ to /bitrix/subws/): a GET there long-polls, an upgrade on /bitrix/sub/ is a WebSocket", async () => {
+    await withPush2({ hold: "1s" }, async (app, site) => {
+      const c = new Push2Channels(signer);
+      const poll = openRequest(app.port(0), `/bitrix/subws/?CHANNEL_ID=${c.shared}&binaryMode=true`);
+      const ws = await WsClient.upgrade(app.port(0), `/bitrix/sub/?CHANNEL_ID=${c.shared}&binaryMode=true`);
+      await waitFor(() => (app.push.ctx.store.find(c.sharedId)?.subscribers.size ?? 0) === 2);
+      await site.publish([c.sharedId], "message", { n: 1 });
+      const reply = await poll.reply;
+      assert.equal(reply.status, 200);
+      assert.deepEqual(outgoing(reply).map((m) => bodyOf(m).params["n"]), [1]);
+      const frame = await ws.nextFrame();
+      assert.equal(frame.opcode, OP.binary);
+      assert.deepEqual(outgoing(frame.payload).map((m) => bodyOf(m).params["n"]), [1]);
+    });
+  });
+
   test("wrong channel ids: the socket is accepted and closed with 4010 \"Wrong Channel Id.\"", async () => {
     await withPush2({}, async (app) => {
       const c = new Push2Channels(signer);
