@@ -13,7 +13,7 @@ export interface Requester {
 
 export const BACKEND: Requester = { trusted: true, sender: { type: SENDER_BACKEND, id: new Uint8Array(0) } };
 
-/** What serverStats answers: the same JSON as /server-stat/ (set by server-stat.ts to avoid a cycle). */
+/** What serverStats answers: the same JSON as /server-stat (passed in by the caller, so this module does not import the handler). */
 export type ServerStatsSource = (hub: Push2Hub) => string;
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");

@@ -56,7 +56,7 @@ export function bitrixPush2Config(securityKey: string, tls?: BitrixVmTls): Recor
             allow: ["127.0.0.0/8", "::1"],
             deny: "all",
           },
-          { path: "/server-stat/", protocol: "bitrix-push2", channelsStatistics: true, allow: ["127.0.0.0/8", "::1"], deny: "all" },
+          { path: "/server-stat", protocol: "bitrix-push2", channelsStatistics: true, allow: ["127.0.0.0/8", "::1"], deny: "all" },
           { path: "/", deny: "all" },
         ],
       },
