@@ -32,6 +32,21 @@ function answerBatch(res: ServerResponse, responses: Buffer[], headers: Headers)
   sendBody(res, 200, headers, [encodeResponseBatch(responses)]);
 }
 
+/**
+ * Runs a body callback (it runs from the request's 'end' event, outside the router's try/catch):
+ * a failure is logged and answered 500, never an uncaught exception.
+ */
+function guarded(route: Route, res: ServerResponse, work: (body: Buffer) => void): (body: Buffer) => void {
+  return (body) => {
+    try {
+      work(body);
+    } catch (error) {
+      route.ctx.log.error(`bitrix-push2 ${route.config.path}: ${(error as Error).stack ?? error}`);
+      if (!res.headersSent) textAnswer(res, 500, "Internal server error; see the server log.", ["Connection", "close"]);
+    }
+  };
+}
+
 function decode(body: Buffer): Request[] | undefined {
   try {
     return decodeRequestBatch(body);
@@ -59,17 +74,17 @@ export const push2PublisherHandler: Handler = (route, req, res, vars) => {
   const hub = push2Of(route.ctx);
   const binary = vars.arg("binaryMode") === "true";
   if (req.method === "POST" && binary) {
-    return readBody(req, res, route.config.clientMaxBodySize, [], (body) => {
+    return readBody(req, res, route.config.clientMaxBodySize, [], guarded(route, res, (body) => {
       const requests = decode(body);
       if (!requests) return textAnswer(res, 400, "Malformed protobuf RequestBatch.");
       const { responses } = runRequests(hub, BACKEND, requests, serverStatJson);
       answerBatch(res, responses, []);
-    });
+    }));
   }
   if (req.method !== "POST" && req.method !== "PUT" && req.method !== "GET") return textAnswer(res, 405, "Method not allowed.", ["Allow", "GET, POST"]);
   const ids = trustedIds(vars, route);
   if (!ids) return readBody(req, res, route.config.clientMaxBodySize, [], () => textAnswer(res, 400, `${WRONG_CHANNEL_CODE}: ${WRONG_CHANNEL_TEXT}`));
-  readBody(req, res, route.config.clientMaxBodySize, [], (body) => {
+  readBody(req, res, route.config.clientMaxBodySize, [], guarded(route, res, (body) => {
     if (req.method === "GET") return onlineCheck(hub, res, ids);
     if (body.length === 0) return textAnswer(res, 400, "Empty post requests are not allowed.");
     // Push server 2.0 answers at once and publishes after; PHP never reads the reply.
@@ -81,7 +96,7 @@ export const push2PublisherHandler: Handler = (route, req, res, vars) => {
       sender: { type: SENDER_BACKEND, id: new Uint8Array(0) },
     });
     hub.publishedFromBackend++;
-  });
+  }));
 };
 
 /** `Message-Expiry: <seconds>`; anything else is 0 (not stored). */
@@ -125,12 +140,12 @@ function restHandler(route: Route, req: IncomingMessage, res: ServerResponse, va
   const hub = push2Of(route.ctx);
   const requester = clientRequester(hub, route, vars);
   if (!requester) return readBody(req, res, route.config.clientMaxBodySize, headers, () => textAnswer(res, 400, "4012: Wrong Public Channel Id.", headers));
-  readBody(req, res, route.config.clientMaxBodySize, headers, (body) => {
+  readBody(req, res, route.config.clientMaxBodySize, headers, guarded(route, res, (body) => {
     const requests = decode(body);
     if (!requests) return textAnswer(res, 400, "Malformed protobuf RequestBatch.", headers);
     const { responses } = runRequests(hub, requester, requests, serverStatJson);
     answerBatch(res, responses, headers);
-  });
+  }));
 }
 
 /** The requester of a browser request: the first CHANNEL_ID token that is a validly signed pair. */

@@ -255,7 +255,15 @@ class Push2Socket implements ChannelSubscriber, WheelEntry, Held, WebSocketSink 
 }
 
 function onData(this: Push2SocketHolder, chunk: Buffer): void {
-  this[CONNECTION]?.["reader"].feed(chunk);
+  const connection = this[CONNECTION];
+  if (!connection) return;
+  try {
+    connection["reader"].feed(chunk);
+  } catch (error) {
+    // A failure handling one client's frame costs that connection, never the process.
+    connection.route.ctx.log.error(`bitrix-push2 websocket ${this.remoteAddress}: ${(error as Error).stack ?? error}`);
+    connection.abort();
+  }
 }
 
 function onClose(this: Push2SocketHolder): void {
