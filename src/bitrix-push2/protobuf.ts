@@ -320,30 +320,26 @@ export function decodeResponseBatch(buf: Uint8Array): DecodedResponse[] {
 // ---------------------------------------------------------------------------------------------
 // Encoding: small byte builders; nested messages are built first and embedded with their length.
 
-/** Bytes of a message being built. */
+/** Bytes of a message being built, in one growing buffer. */
 export class Writer {
-  private chunks: Uint8Array[] = [];
-  private scratch: number[] = [];
+  private buf = Buffer.allocUnsafe(64);
   length = 0;
 
-  private flushScratch(): void {
-    if (this.scratch.length === 0) return;
-    this.chunks.push(Uint8Array.from(this.scratch));
-    this.scratch = [];
-  }
-
-  private byte(value: number): void {
-    this.scratch.push(value);
-    this.length++;
+  private room(bytes: number): void {
+    if (this.length + bytes <= this.buf.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.length + bytes));
+    this.buf.copy(grown, 0, 0, this.length);
+    this.buf = grown;
   }
 
   varint(value: number): this {
+    this.room(10);
     let v = value;
     while (v >= 0x80) {
-      this.byte((v % 0x80) | 0x80);
+      this.buf[this.length++] = (v % 0x80) | 0x80;
       v = Math.floor(v / 0x80);
     }
-    this.byte(v);
+    this.buf[this.length++] = v;
     return this;
   }
 
@@ -352,8 +348,8 @@ export class Writer {
   }
 
   raw(bytes: Uint8Array): this {
-    this.flushScratch();
-    this.chunks.push(bytes);
+    this.room(bytes.length);
+    this.buf.set(bytes, this.length);
     this.length += bytes.length;
     return this;
   }
@@ -367,7 +363,13 @@ export class Writer {
   }
 
   stringField(field: number, value: string): this {
-    return value === "" ? this : this.bytesField(field, Buffer.from(value, "utf8"));
+    if (value === "") return this;
+    const size = Buffer.byteLength(value, "utf8");
+    this.key(field, WIRE_LENGTH);
+    this.varint(size);
+    this.room(size);
+    this.length += this.buf.write(value, this.length, size, "utf8");
+    return this;
   }
 
   uint32Field(field: number, value: number): this {
@@ -385,17 +387,15 @@ export class Writer {
   fixed32Field(field: number, value: number): this {
     if (value === 0) return this;
     this.key(field, WIRE_FIXED32);
-    const v = value >>> 0;
-    this.byte(v & 0xff);
-    this.byte((v >>> 8) & 0xff);
-    this.byte((v >>> 16) & 0xff);
-    this.byte(v >>> 24);
+    this.room(4);
+    this.buf.writeUInt32LE(value >>> 0, this.length);
+    this.length += 4;
     return this;
   }
 
+  /** The bytes, copied out (the writer's buffer is larger than them). */
   finish(): Buffer {
-    this.flushScratch();
-    return Buffer.concat(this.chunks, this.length);
+    return Buffer.from(this.buf.subarray(0, this.length));
   }
 }
 
