@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import { bitrixVmConfig } from "./config/bitrixvm.js";
+import { bitrixPush2Config } from "./config/bitrix-push2-layout.js";
 import { effectiveConfig, loadConfigFile, normalizeConfig, type ConfigResult, type LocationConfig } from "./config/schema.js";
 import { PushServer } from "./http/server.js";
 import { Logger, type LogLevel } from "./log.js";
@@ -15,11 +16,14 @@ const EXIT_LISTEN = 3;
 const HELP = `pushwire ${VERSION} — real-time HTTP push server speaking the nginx-push-stream-module protocol
 
 Usage: pushwire [--config FILE] [--check] [--print-config] [--log-level LEVEL] [--version] [--help]
-       pushwire [--ssl-cert FILE --ssl-key FILE] [--check] [--print-config] …
+       pushwire [--layout bitrix|bitrix-push2] [--ssl-cert FILE --ssl-key FILE] [--check] [--print-config] …
 
   --config FILE      JSON configuration (keys = push_stream_* directives, camelCased).
                      Without it: the built-in BitrixVM layout — long-polling subscribers on
                      :8893 /bitrix/sub, admin publisher on 127.0.0.1:8895 /bitrix/pub/.
+  --layout NAME      built-in layout: bitrix (default; push-stream, nginx_version 2) or
+                     bitrix-push2 (Bitrix Push server 2.0, "version 4": protobuf, signed ids;
+                     the key comes from PUSHWIRE_SECURITY_KEY)
   --ssl-cert FILE    built-in layout only: PEM certificate (chain) for TLS on :8894
   --ssl-key FILE     built-in layout only: its PEM private key
   --check            validate the configuration, print one line per problem, exit 0 or 1
@@ -40,10 +44,11 @@ interface Options {
   logLevel: LogLevel;
   sslCert?: string;
   sslKey?: string;
+  layout: "bitrix" | "bitrix-push2";
 }
 
 function parseArgs(argv: string[]): Options | string {
-  const options: Options = { check: false, printConfig: false, logLevel: "info" };
+  const options: Options = { check: false, printConfig: false, logLevel: "info", layout: "bitrix" };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [name, inline] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
@@ -64,6 +69,12 @@ function parseArgs(argv: string[]): Options | string {
         else options.sslKey = file;
         break;
       }
+      case "--layout": {
+        const layout = value();
+        if (layout !== "bitrix" && layout !== "bitrix-push2") return "--layout takes bitrix or bitrix-push2";
+        options.layout = layout;
+        break;
+      }
       case "--check":
       case "-t":
         options.check = true;
@@ -82,6 +93,7 @@ function parseArgs(argv: string[]): Options | string {
     }
   }
   if (!options.sslCert !== !options.sslKey) return "--ssl-cert and --ssl-key go together";
+  if (options.layout !== "bitrix" && options.config) return "--layout names a built-in layout; it does not go with --config";
   if (options.sslCert && options.config) return "--ssl-cert/--ssl-key apply to the built-in layout; with --config put an \"ssl\" block on the server";
   return options;
 }
@@ -90,9 +102,16 @@ function loadConfig(options: Options): { result: ConfigResult; source: string } 
   if (!options.config) {
     // Absolute, so that --print-config writes a file that works from any folder.
     const tls = options.sslCert ? { certificate: resolve(options.sslCert), certificateKey: resolve(options.sslKey!) } : undefined;
+    if (options.layout === "bitrix-push2") {
+      return { result: normalizeConfig(bitrixPush2Config(process.env["PUSHWIRE_SECURITY_KEY"] ?? "", tls)), source: "built-in bitrix-push2 layout" };
+    }
     return { result: normalizeConfig(bitrixVmConfig(tls)), source: "built-in BitrixVM layout" };
   }
-  return { result: loadConfigFile(options.config), source: options.config };
+  const result = loadConfigFile(options.config);
+  // A key kept out of the file (systemd EnvironmentFile, secrets): the environment fills an empty securityKey.
+  const envKey = process.env["PUSHWIRE_SECURITY_KEY"];
+  if (result.config && result.config.http.securityKey === "" && envKey) result.config.http.securityKey = envKey;
+  return { result, source: options.config };
 }
 
 /** The role word of a location that is neither publisher nor subscriber. */

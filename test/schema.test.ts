@@ -75,6 +75,9 @@ describe("normalizeConfig: the built-in BitrixVM configuration", () => {
       clientMaxHeaderSize: 16384,
       logStatsInterval: 60,
       accessLog: false,
+      securityKey: "",
+      securityAlgo: "sha1",
+      onlineTtl: 120,
     });
   });
 

@@ -5,6 +5,7 @@ import { PaddingRules } from "../core/padding.js";
 import { ComplexValue } from "./complex-value.js";
 import { parseSsl, type SslConfig } from "./ssl.js";
 import { parseDuration, parseSize } from "./units.js";
+import { isHashAlgorithm } from "../bitrix-push2/signature.js";
 
 /**
  * The configuration file. Keys are push-stream's directives without the `push_stream_` prefix,
@@ -27,11 +28,21 @@ export interface HttpSettings extends StoreLimits {
   logStatsInterval: number;
   /** One log line per request (pushwire). */
   accessLog: boolean;
+  /** Bitrix Push server 2.0 `security.key`: HMAC key of signed channel ids ("" = ids unsigned). */
+  securityKey: string;
+  /** Bitrix Push server 2.0 `security.algo`: the HMAC's hash. */
+  securityAlgo: string;
+  /** Seconds a bitrix-push2 channel stays online after its last subscriber left (Push server 2.0 `onlineTTL`). */
+  onlineTtl: number;
 }
 
 /** One location after inheritance: everything a handler needs, already compiled. */
+export type Protocol = "push-stream" | "bitrix-push2";
+
 export interface LocationConfig {
   path: string;
+  /** Which wire protocol the location speaks (pushwire): push-stream's, or Bitrix Push server 2.0's. */
+  protocol: Protocol;
   publisher: "normal" | "admin" | undefined;
   subscriber: SubscriberMode | undefined;
   channelsPath: ComplexValue | undefined;
@@ -64,6 +75,8 @@ export interface LocationConfig {
   channelsStatistics: boolean;
   metrics: boolean;
   health: boolean;
+  /** bitrix-push2 browser publishing (`publisher: "normal"`): requests per second per address (pushwire). */
+  clientRequestsPerSecond: number;
 }
 
 export interface ListenAddress {
@@ -84,7 +97,7 @@ export interface PushwireConfig {
 }
 
 type Kind = "duration" | "positiveDuration" | "size" | "count" | "boolean" | "string" | "template" | "complex"
-  | "strings" | "publisher" | "subscriber" | "cidrs" | "deny" | "path" | "file" | "padding";
+  | "strings" | "publisher" | "subscriber" | "cidrs" | "deny" | "path" | "file" | "padding" | "protocol";
 
 interface KeySpec {
   kind: Kind;
@@ -110,11 +123,15 @@ export const HTTP_KEYS: Record<keyof HttpSettings, KeySpec> = {
   eventsChannelId: { kind: "string", default: "", help: "id of the channel receiving channel_created/destroyed and client_subscribed/unsubscribed events (\"\" = off)" },
   logStatsInterval: { kind: "duration", default: 60, help: "one `stats` log line this often; 0 = never (pushwire)" },
   accessLog: { kind: "boolean", default: false, help: "one log line per request (pushwire; long-poll traffic makes it large)" },
+  securityKey: { kind: "string", default: "", help: "bitrix-push2: HMAC key of signed channel ids, the site's signature_key (pushwire; Push server 2.0 security.key)" },
+  securityAlgo: { kind: "string", default: "sha1", help: "bitrix-push2: HMAC hash of channel signatures (pushwire; Push server 2.0 security.algo)" },
+  onlineTtl: { kind: "duration", default: 120, help: "bitrix-push2: a channel stays online this long after its last subscriber left (pushwire; Push server 2.0 onlineTTL)" },
 };
 
 /** Location-level keys (also allowed at the top level and on a server, and inherited). */
 export const LOCATION_KEYS: Record<Exclude<keyof LocationConfig, "access"> | "allow" | "deny" | "headerTemplateFile", KeySpec> = {
   path: { kind: "path", help: "URI prefix; the longest matching prefix wins" },
+  protocol: { kind: "protocol", help: "\"push-stream\" (default) or \"bitrix-push2\" (Bitrix Push server 2.0: protobuf, signed ids, mid) (pushwire)" },
   publisher: { kind: "publisher", help: "\"normal\" or \"admin\" (admin also allows DELETE)" },
   subscriber: { kind: "subscriber", help: "\"streaming\", \"polling\", \"long-polling\", \"eventsource\" or \"websocket\"" },
   channelsPath: { kind: "complex", help: "channel ids of the request, e.g. \"$arg_CHANNEL_ID\"" },
@@ -148,7 +165,11 @@ export const LOCATION_KEYS: Record<Exclude<keyof LocationConfig, "access"> | "al
   channelsStatistics: { kind: "boolean", help: "the location answers channel statistics (GET only)" },
   metrics: { kind: "boolean", help: "the location answers Prometheus metrics (pushwire)" },
   health: { kind: "boolean", help: "the location answers a health check: 200, or 503 while shutting down (pushwire)" },
+  clientRequestsPerSecond: { kind: "count", help: "bitrix-push2 browser publishing (/bitrix/rest/): requests per second per client address (default 10); more get 429 (0 = unlimited) (pushwire)" },
 };
+
+/** bitrix-push2 /bitrix/rest/: requests per second per client address when clientRequestsPerSecond is not set. */
+export const DEFAULT_CLIENT_REQUESTS_PER_SECOND = 10;
 
 const SERVER_ONLY = new Set(["listen", "locations", "ssl"]);
 
@@ -224,6 +245,7 @@ export function normalizeConfig(input: unknown, baseDir = "."): ConfigResult {
     });
   }
 
+  if (typeof http.securityAlgo === "string" && !isHashAlgorithm(http.securityAlgo)) errors.push(`securityAlgo: unknown hash ${JSON.stringify(http.securityAlgo)} (e.g. "sha1", "sha256")`);
   if (errors.length > 0) return { errors };
   return { config: { http: http as unknown as HttpSettings, servers }, raw: input };
 }
@@ -291,12 +313,19 @@ function buildLocation(raw: Raw, own: Set<string>, where: string, errors: string
   if (roles.length > 1 && !(publisher && subscriber)) errors.push(`${where}: a location has one role, not ${roles.join(" and ")}`);
   const channelsPath = value("channelsPath") as ComplexValue | undefined;
   if ((publisher || subscriber) && raw.channelsPath === undefined) errors.push(`${where}.channelsPath: must be set on a publisher or subscriber location`);
-  if (channelsStatistics && raw.channelsPath === undefined) errors.push(`${where}.channelsPath: must be set on a channelsStatistics location (e.g. "$arg_id")`);
+  // No spec default, so --print-config does not list it on every push-stream location.
+  const protocol = (value("protocol") as Protocol | undefined) ?? "push-stream";
+  if (protocol === "bitrix-push2" && subscriber && subscriber !== "long-polling" && subscriber !== "websocket") {
+    errors.push(`${where}.subscriber: bitrix-push2 serves "long-polling" and "websocket" subscribers only`);
+  }
+  if (protocol === "bitrix-push2" && (metrics || health)) errors.push(`${where}.protocol: bitrix-push2 applies to publishers, subscribers and channelsStatistics (/server-stat/)`);
+  if (channelsStatistics && raw.channelsPath === undefined && protocol !== "bitrix-push2") errors.push(`${where}.channelsPath: must be set on a channelsStatistics location (e.g. "$arg_id")`);
   const allow = value("allow") as Cidr[] | undefined;
   const deny = value("deny") as Cidr[] | "all" | undefined;
   const fileTemplate = value("headerTemplateFile") as string | undefined;
   const location: LocationConfig = {
     path: path ?? "/",
+    protocol,
     publisher,
     subscriber,
     channelsPath,
@@ -328,6 +357,7 @@ function buildLocation(raw: Raw, own: Set<string>, where: string, errors: string
     channelsStatistics,
     metrics,
     health,
+    clientRequestsPerSecond: (value("clientRequestsPerSecond") as number | undefined) ?? DEFAULT_CLIENT_REQUESTS_PER_SECOND,
   };
   return errors.length === before && inheritedErrors.length === 0 ? location : undefined;
 }
@@ -385,6 +415,8 @@ function convert(value: unknown, spec: KeySpec, where: string, errors: string[],
       if ((SUBSCRIBER_MODES as readonly string[]).includes(mode)) return mode;
       return fail(`invalid subscriber mode value: ${String(value)}, accepted values (${SUBSCRIBER_MODES.join(", ")})`);
     }
+    case "protocol":
+      return value === "push-stream" || value === "bitrix-push2" ? value : fail(`invalid protocol ${JSON.stringify(value)}, accepted values (push-stream, bitrix-push2)`);
     case "padding": {
       if (typeof value !== "string") return fail(`must be a string, got ${JSON.stringify(value)}`);
       if (value === "") return undefined;

@@ -119,7 +119,7 @@ function parseExpiry(value: string | undefined): number | undefined {
  * Collects the body up to `limit` bytes, then calls `done`. Over the limit: 413 and the
  * connection is closed (the rest of the body is never read).
  */
-function readBody(req: IncomingMessage, res: ServerResponse, limit: number, headers: Headers, done: (body: Buffer) => void): void {
+export function readBody(req: IncomingMessage, res: ServerResponse, limit: number, headers: Headers, done: (body: Buffer) => void): void {
   const declared = Number(req.headers["content-length"] ?? 0);
   if (declared > limit) return refuseBody(res, headers);
   const chunks: Buffer[] = [];

@@ -19,6 +19,7 @@ import { PushResponse } from "./push-response.js";
 import { statisticsHandler } from "./stats.js";
 import { metricsHandler } from "./metrics.js";
 import { healthHandler } from "./health.js";
+import { push2HandlerFor } from "../bitrix-push2/handlers.js";
 
 /** A request handler for one kind of location. */
 export type Handler = (route: Route, req: IncomingMessage, res: ServerResponse, vars: RequestVars) => void;
@@ -44,7 +45,8 @@ export class Route {
     this.messageTemplate = Template.of(config.messageTemplate);
     this.header = Buffer.from(config.headerTemplate);
     this.footer = Buffer.from(config.footerTemplate);
-    this.handler = config.publisher ? publisherHandler
+    this.handler = config.protocol === "bitrix-push2" ? push2HandlerFor(config)
+      : config.publisher ? publisherHandler
       : config.subscriber ? SUBSCRIBER_HANDLERS[config.subscriber]
       : config.channelsStatistics ? statisticsHandler
       : config.metrics ? metricsHandler
@@ -79,7 +81,7 @@ export class Route {
     let handler = this.handler;
     // X-Nginx-PushStream-Mode may only add a mode (PROTOCOL.md §18.1): a stream can be asked to
     // poll or hold, a polling location to hold; a long-poll stays one, a WebSocket ignores it.
-    const mode = handler === longPollingHandler || handler === websocketHandler ? undefined : vars.header("x-nginx-pushstream-mode")?.toLowerCase();
+    const mode = handler === longPollingHandler || handler === websocketHandler || config.protocol === "bitrix-push2" ? undefined : vars.header("x-nginx-pushstream-mode")?.toLowerCase();
     if (mode === "long-polling") handler = longPollingHandler;
     else if (mode === "polling" && handler !== pollingHandler && handler !== publisherHandler) handler = pollingHandler;
     if (!handler) return sendRefusal(res, noHandler, []);

@@ -16,7 +16,7 @@ import {
 
 /** After the server's close frame, how long the client may take to close its side. */
 const CLOSE_WAIT_MS = 5000;
-const SUPPORTED_VERSIONS = new Set(["8", "13"]);
+export const SUPPORTED_VERSIONS = new Set(["8", "13"]);
 
 /**
  * `websocket` (RFC 6455, by hand on the upgraded socket): handshake, then channel validation
@@ -50,7 +50,8 @@ export const websocketHandler: Handler = (route, req, res, vars) => {
   subscriber.start(messages, push.upgradeHead);
 };
 
-function handshake(key: string): string {
+/** The 101 answer to a handshake with this Sec-WebSocket-Key (bitrix-push2 uses it too). */
+export function handshake(key: string): string {
   const accept = createHash("sha1").update(key + WEBSOCKET_GUID).digest("base64");
   const noCache = addNoCache([]);
   return "HTTP/1.1 101 Switching Protocols\r\n"

@@ -63,6 +63,8 @@ export function closeFrame(code: number, reason = ""): Buffer {
 /** What the reader reports. */
 export interface WebSocketSink {
   onText(payload: Buffer): void;
+  /** A binary message; only called by a reader made with `acceptBinary`. */
+  onBinary?(payload: Buffer): void;
   onPing(payload: Buffer): void;
   onPong(payload: Buffer): void;
   /** `code` is undefined for a close frame without a status. */
@@ -109,10 +111,14 @@ export class WebSocketReader {
   private fragmentsLength = 0;
   /** Set after a close frame or a protocol error: nothing more is read. */
   done = false;
+  /** The message being read is binary (its first frame had the binary opcode). */
+  private binary = false;
 
   constructor(
     private readonly sink: WebSocketSink,
     private readonly maxMessageSize: number,
+    /** Binary messages go to `sink.onBinary` instead of closing with 1003 (bitrix-push2). */
+    private readonly acceptBinary = false,
   ) {}
 
   /** Feeds bytes from the socket; every complete frame in them is handled now. Linear in the bytes fed. */
@@ -185,7 +191,8 @@ export class WebSocketReader {
     if (!control) {
       if (opcode === OPCODE_CONTINUATION && !this.fragments) return this.fail(CLOSE_PROTOCOL_ERROR, "Continuation frame without a message to continue.");
       if (opcode !== OPCODE_CONTINUATION && this.fragments) return this.fail(CLOSE_PROTOCOL_ERROR, "New message before the fragmented one ended.");
-      if (opcode === OPCODE_BINARY) return this.fail(CLOSE_UNSUPPORTED_DATA, "Binary messages are not accepted.");
+      if (opcode === OPCODE_BINARY && !this.acceptBinary) return this.fail(CLOSE_UNSUPPORTED_DATA, "Binary messages are not accepted.");
+      if (opcode !== OPCODE_CONTINUATION) this.binary = opcode === OPCODE_BINARY;
       if (this.fragmentsLength + length > this.maxMessageSize) return this.fail(CLOSE_TOO_BIG, `Message larger than ${this.maxMessageSize} bytes.`);
     }
     const payloadAt = offset + headerLength + 4;
@@ -213,6 +220,7 @@ export class WebSocketReader {
       this.fragments = null;
       this.fragmentsLength = 0;
     }
+    if (this.binary) return this.sink.onBinary?.(message);
     if (!isUtf8(message)) return void this.fail(CLOSE_INVALID_PAYLOAD, "Text message is not valid UTF-8.");
     this.sink.onText(message);
   }

@@ -33,6 +33,7 @@ window.startPull = (userId, siteId) => {
   for (const moduleId of ["im", "pull"]) {
     client.subscribe({ moduleId, callback: (data) => window.pushwireReceived({ moduleId, command: data.command, params: data.params }) });
   }
+  client.subscribe({ type: "client", moduleId: "im", callback: (data) => window.pushwireReceived({ moduleId: "im", fromClient: true, command: data.command, params: data.params }) });
   client.start().catch(() => {});
   window.pullClient = client;
 };
@@ -102,7 +103,7 @@ export async function startChromiumPullClient(
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const context = await browser.newContext();
   const page = await context.newPage();
-  const isPull = (url: string) => /\/bitrix\/sub/.test(url);
+  const isPull = (url: string) => /\/bitrix\/(sub|rest)/.test(url);
   page.on("response", (response) => {
     if (isPull(response.url())) wire.push({ kind: "http", url: response.url(), status: response.status() });
   });
@@ -119,6 +120,10 @@ export async function startChromiumPullClient(
     wire,
     origin,
     page,
+    sendToChannels: async (channels, moduleId, command, params) => {
+      await page.evaluate(({ channels, moduleId, command, params }) => (globalThis as unknown as { pullClient: { sendMessageToChannels(c: string[], m: string, cmd: string, p: unknown): Promise<unknown> } })
+        .pullClient.sendMessageToChannels(channels, moduleId, command, params), { channels, moduleId, command, params });
+    },
     restart: async () => {
       await page.evaluate(() => (globalThis as unknown as { pullClient: { restart(): void } }).pullClient.restart());
     },

@@ -23,7 +23,7 @@ export const startNodePullClient: PullClientFactory = async (config) => {
   const wire: WireEvent[] = [];
   const agent = new Agent({ keepAlive: true, maxSockets: 6 });
   const globals = globalThis as Record<string, unknown>;
-  const saved = { XMLHttpRequest: globals["XMLHttpRequest"], WebSocket: globals["WebSocket"], window: globals["window"] };
+  const saved = { XMLHttpRequest: globals["XMLHttpRequest"], WebSocket: globals["WebSocket"], window: globals["window"], document: globals["document"] };
 
   NodeXMLHttpRequest.environment = {
     origin: PAGE_ORIGIN,
@@ -37,6 +37,9 @@ export const startNodePullClient: PullClientFactory = async (config) => {
   globals["XMLHttpRequest"] = NodeXMLHttpRequest;
   globals["WebSocket"] = NodeWebSocket;
   globals["window"] = Object.assign(new EventTarget(), { WebSocket: NodeWebSocket });
+  // What the SDK reads of `document`: the page's location (secure or not) and, for server
+  // version 4, whether it is IE (`"attachEvent" in document`).
+  globals["document"] = { location: { href: `${PAGE_ORIGIN}/` } };
 
   // The REST client: only `actions.v2.call.make` is used by the pull client (BITRIX.md §9).
   const b24 = {
@@ -61,12 +64,22 @@ export const startNodePullClient: PullClientFactory = async (config) => {
       },
     } as never);
   }
+  client.subscribe({
+    type: "client",
+    moduleId: "im",
+    callback: (data: { command: string; params: Record<string, unknown> }) => {
+      received.push({ moduleId: "im", fromClient: true, command: data.command, params: data.params });
+    },
+  } as never);
   // start() resolves only once "connected" (up to 5 s into a held poll); the tests watch pushwire instead.
   client.start().catch(() => {});
 
   const handle: PullClientUnderTest = {
     received,
     wire,
+    sendToChannels: async (channels, moduleId, command, params) => {
+      await client.sendMessageToChannels(channels, moduleId, command, params);
+    },
     restart: async () => client.restart(),
     close: async () => {
       client.destroy();

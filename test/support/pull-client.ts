@@ -7,6 +7,8 @@
 /** One call of a `subscribe({moduleId})` handler. */
 export interface ReceivedEvent {
   moduleId: string;
+  /** Set for messages another browser published (server version 4), which the SDK hands to `type: "client"` subscriptions. */
+  fromClient?: boolean;
   command: string;
   params: Record<string, unknown>;
 }
@@ -23,6 +25,8 @@ export interface PullClientUnderTest {
   /** Calls of the client's `subscribe()` handlers for modules `im` and `pull`, in order. */
   readonly received: ReceivedEvent[];
   readonly wire: WireEvent[];
+  /** `client.sendMessageToChannels(channels, moduleId, command, params)`: browser publishing (server version 4). */
+  sendToChannels(channels: string[], moduleId: string, command: string, params: Record<string, unknown>): Promise<void>;
   /** `client.restart()`: drop the connection, fetch `pull.config.get` again, reconnect. */
   restart(): Promise<void>;
   /** `client.destroy()`, and the client's environment with it. */
