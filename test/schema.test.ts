@@ -75,6 +75,8 @@ describe("normalizeConfig: the built-in BitrixVM configuration", () => {
       clientMaxHeaderSize: 16384,
       logStatsInterval: 60,
       accessLog: false,
+      // pushwire's own; PUSHWIRE_SUBSCRIBER_PARSER picks the default so the suite runs with either parser.
+      subscriberParser: process.env.PUSHWIRE_SUBSCRIBER_PARSER === "lean" ? "lean" : "node",
     });
   });
 

@@ -27,6 +27,17 @@ export interface HttpSettings extends StoreLimits {
   logStatsInterval: number;
   /** One log line per request (pushwire). */
   accessLog: boolean;
+  /** Which HTTP parser serves subscriber-only servers (pushwire). */
+  subscriberParser: SubscriberParser;
+}
+
+/** "lean": pushwire's own parser on node:net/node:tls; "node": node:http. */
+export type SubscriberParser = "lean" | "node";
+
+/** The default parser; PUSHWIRE_SUBSCRIBER_PARSER overrides it (for running the test suite with either). */
+function defaultSubscriberParser(): SubscriberParser {
+  const chosen = process.env.PUSHWIRE_SUBSCRIBER_PARSER;
+  return chosen === "lean" || chosen === "node" ? chosen : "node";
 }
 
 /** One location after inheritance: everything a handler needs, already compiled. */
@@ -84,7 +95,7 @@ export interface PushwireConfig {
 }
 
 type Kind = "duration" | "positiveDuration" | "size" | "count" | "boolean" | "string" | "template" | "complex"
-  | "strings" | "publisher" | "subscriber" | "cidrs" | "deny" | "path" | "file" | "padding";
+  | "strings" | "publisher" | "subscriber" | "cidrs" | "deny" | "path" | "file" | "padding" | "parser";
 
 interface KeySpec {
   kind: Kind;
@@ -110,6 +121,7 @@ export const HTTP_KEYS: Record<keyof HttpSettings, KeySpec> = {
   eventsChannelId: { kind: "string", default: "", help: "id of the channel receiving channel_created/destroyed and client_subscribed/unsubscribed events (\"\" = off)" },
   logStatsInterval: { kind: "duration", default: 60, help: "one `stats` log line this often; 0 = never (pushwire)" },
   accessLog: { kind: "boolean", default: false, help: "one log line per request (pushwire; long-poll traffic makes it large)" },
+  subscriberParser: { kind: "parser", default: defaultSubscriberParser(), help: "\"lean\" (pushwire's own HTTP/1.1 parser on node:net, less memory per held connection) or \"node\" (node:http) for servers whose locations are all subscribers (pushwire)" },
 };
 
 /** Location-level keys (also allowed at the top level and on a server, and inherited). */
@@ -385,6 +397,8 @@ function convert(value: unknown, spec: KeySpec, where: string, errors: string[],
       if ((SUBSCRIBER_MODES as readonly string[]).includes(mode)) return mode;
       return fail(`invalid subscriber mode value: ${String(value)}, accepted values (${SUBSCRIBER_MODES.join(", ")})`);
     }
+    case "parser":
+      return value === "lean" || value === "node" ? value : fail(`must be "lean" or "node", got ${JSON.stringify(value)}`);
     case "padding": {
       if (typeof value !== "string") return fail(`must be a string, got ${JSON.stringify(value)}`);
       if (value === "") return undefined;
