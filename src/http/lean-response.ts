@@ -1,6 +1,6 @@
 import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
-import type { Held, PushContext } from "./context.js";
+import type { Held } from "./context.js";
 import type { LeanConnection } from "./lean-server.js";
 import type { RequestHead } from "./request-parser.js";
 import type { ServerMetrics } from "./server-metrics.js";
@@ -64,16 +64,21 @@ export class LeanResponse {
   shouldKeepAlive: boolean;
   headersSent = false;
   writableEnded = false;
-  /** The socket until the response ends (then null, as node:http detaches it). */
-  socket: Socket | null;
+  /** The connection until the response ends (then null, as node:http detaches the socket). */
+  private connection: LeanConnection | null;
   private flags: number;
   private head: string | null = null;
-  private listeners: Array<string | Listener> | null = null;
+  /** A lone 'close' listener (the usual case: a held subscriber's), or [event, listener, …]. */
+  private listeners: Listener | Array<string | Listener> | null = null;
 
-  constructor(socket: Socket, head: RequestHead, private readonly ctx: PushContext, private readonly keepAliveMs: number) {
-    this.socket = socket;
+  constructor(connection: LeanConnection, head: RequestHead) {
+    this.connection = connection;
     this.shouldKeepAlive = head.keepAlive;
     this.flags = (head.method === "HEAD" ? HEAD_REQUEST : 0) | (head.versionMinor === 0 ? HTTP_1_0 : 0);
+  }
+
+  get socket(): Socket | null {
+    return this.connection?.socket ?? null;
   }
 
   get writableFinished(): boolean {
@@ -131,8 +136,9 @@ export class LeanResponse {
     const streamed = !(flags & NO_BODY) && !contentLength && !transferEncoding;
     if (streamed && flags & HTTP_1_0) flags |= LAST;
     if (!connection) {
-      if (this.shouldKeepAlive && !(flags & LAST) && !this.ctx.draining) {
-        text += `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(this.keepAliveMs / 1000)}\r\n`;
+      const listener = this.connection?.listener;
+      if (this.shouldKeepAlive && !(flags & LAST) && listener && !listener.ctx.draining) {
+        text += `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(listener.options.keepAliveMs / 1000)}\r\n`;
       } else {
         flags |= LAST;
         text += "Connection: close\r\n";
@@ -168,9 +174,9 @@ export class LeanResponse {
     }
     this.writableEnded = true;
     if (!(this.flags & DESTROYED)) this.send(chunk === undefined ? null : typeof chunk === "string" ? Buffer.from(chunk) : chunk, true);
-    const socket = this.socket;
-    this.socket = null;
-    if (socket) connectionOf(socket)?.finished(this, !(this.flags & LAST) && this.shouldKeepAlive);
+    const connection = this.connection;
+    this.connection = null;
+    connection?.finished(this, !(this.flags & LAST) && this.shouldKeepAlive);
     this.emitLater("finish");
     this.emitLater("close");
     return this;
@@ -185,12 +191,16 @@ export class LeanResponse {
 
   /** A response has one socket until it ends; node's detach. */
   detachSocket(_socket: Socket): void {
-    this.socket = null;
+    this.connection = null;
   }
 
   /** Only 'close' and 'finish' are emitted, each once. */
   once(event: string, listener: Listener): this {
-    if (event === "close" || event === "finish") (this.listeners ??= []).push(event, listener);
+    if (event !== "close" && event !== "finish") return this;
+    const listeners = this.listeners;
+    if (listeners === null && event === "close") this.listeners = listener;
+    else if (Array.isArray(listeners)) listeners.push(event, listener);
+    else this.listeners = listeners ? ["close", listeners, event, listener] : [event, listener];
     return this;
   }
 
@@ -200,7 +210,7 @@ export class LeanResponse {
 
   /** The socket closed before the response ended: it is destroyed; 'close' listeners learn it. */
   socketClosed(): void {
-    this.socket = null;
+    this.connection = null;
     if (this.writableEnded) return;
     this.flags |= DESTROYED;
     this.emit("close");
@@ -244,6 +254,11 @@ export class LeanResponse {
     }
     const listeners = this.listeners;
     if (!listeners) return;
+    if (typeof listeners === "function") {
+      if (event !== "close") return;
+      this.listeners = null;
+      return listeners.call(this);
+    }
     for (let i = 0; i < listeners.length; i += 2) {
       if (listeners[i] !== event) continue;
       const listener = listeners[i + 1] as Listener;
@@ -260,10 +275,6 @@ export class LeanResponse {
 
 function emitNT(res: LeanResponse, event: string): void {
   res.fire(event);
-}
-
-function connectionOf(socket: Socket): LeanConnection | undefined {
-  return (socket as Socket & { [key: symbol]: LeanConnection | undefined })[CONNECTION];
 }
 
 let dateSecond = -1;

@@ -209,7 +209,7 @@ export class LeanConnection implements WheelEntry {
   private dispatch(head: RequestHead): void {
     const { socket, listener } = this;
     this.time(Timing.None);
-    const res = new LeanResponse(socket, head, listener.ctx, listener.options.keepAliveMs);
+    const res = new LeanResponse(this, head);
     this.response = res;
     listener.onRequest(new LeanRequest(head, socket) as unknown as IncomingMessage, res as unknown as ServerResponse);
   }
