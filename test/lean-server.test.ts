@@ -199,6 +199,21 @@ describe("connections", () => {
   });
 });
 
+describe("responses", () => {
+  test("a header value that would split the response (a percent-decoded CR LF) is a 500, as node:http makes it", async () => {
+    const cors = { path: "/cors", subscriber: "polling", channelsPath: "$arg_id", allowedOrigins: "$arg_origin" };
+    for (const parser of ["lean", "node"]) {
+      await withServer({ http: { subscriberParser: parser }, extraSubLocations: [cors] }, async (app) => {
+        const reply = await rawExchange(app.port(0), "GET /cors?id=h&origin=x%0d%0aX-Evil:%201 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        assert.equal(parseHead(reply.text).status, 500, parser);
+        assert.doesNotMatch(reply.text, /X-Evil/i, parser);
+        const fine = await rawExchange(app.port(0), "GET /cors?id=h&origin=https://a.example HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        assert.equal(parseHead(fine.text).headers.get("access-control-allow-origin"), "https://a.example", parser);
+      });
+    }
+  });
+});
+
 describe("timeouts and limits", () => {
   test("a head that does not complete in headersTimeoutMs gets 408; an idle keep-alive connection is closed after keepAliveMs", async () => {
     await withServer(leanLayout, async (app) => {

@@ -39,6 +39,8 @@ type Listener = (this: LeanResponse) => void;
 
 /** The socket's slot for its LeanConnection. */
 export const CONNECTION = Symbol("pushwire.lean");
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 const LAST_CHUNK = Buffer.from("0\r\n\r\n", "latin1");
 
 // Flags, one small integer instead of several booleans.
@@ -111,6 +113,9 @@ export class LeanResponse {
     for (let i = 0; i + 1 < flat.length; i += 2) {
       const name = String(flat[i]);
       const value = String(flat[i + 1]);
+      // As node:http: a value with CR, LF or another control character (a percent-decoded CORS origin, say) is an error, never a split response.
+      if (!HEADER_NAME.test(name)) throw new TypeError(`Invalid header name: ${JSON.stringify(name)}`);
+      if (INVALID_VALUE.test(value)) throw new TypeError(`Invalid character in header content ${JSON.stringify(name)}`);
       text += `${name}: ${value}\r\n`;
       switch (name.length) {
         case 4:
@@ -244,7 +249,9 @@ export class LeanResponse {
   }
 
   private emitLater(event: "finish" | "close"): void {
-    if (this.listeners) process.nextTick(emitNT, this, event);
+    const listeners = this.listeners;
+    if (listeners === null || (typeof listeners === "function" ? event !== "close" : !listeners.includes(event))) return;
+    process.nextTick(emitNT, this, event);
   }
 
   private emit(event: string): void {

@@ -232,7 +232,7 @@ export class LeanConnection implements WheelEntry {
   close(): void {
     this.done = true;
     this.pending = null;
-    if (!this.socket.writableEnded) this.socket.end();
+    if (!this.socket.writableEnded && !this.socket.destroyed) this.socket.end();
     this.time(Timing.Linger);
   }
 
@@ -281,7 +281,7 @@ export class LeanConnection implements WheelEntry {
   ended(): void {
     // As node:http without allowHalfOpen: a client that shuts its side ends the exchange.
     this.done = true;
-    if (!this.socket.writableEnded) this.socket.end();
+    if (!this.socket.writableEnded && !this.socket.destroyed) this.socket.end();
     if (this.timing !== Timing.Linger) this.time(Timing.Linger);
   }
 
