@@ -76,7 +76,7 @@ describe("normalizeConfig: the built-in BitrixVM configuration", () => {
       logStatsInterval: 60,
       accessLog: false,
       // pushwire's own; PUSHWIRE_SUBSCRIBER_PARSER picks the default so the suite runs with either parser.
-      subscriberParser: process.env.PUSHWIRE_SUBSCRIBER_PARSER === "lean" ? "lean" : "node",
+      subscriberParser: process.env.PUSHWIRE_SUBSCRIBER_PARSER === "node" ? "node" : "lean",
     });
   });
 

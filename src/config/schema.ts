@@ -37,7 +37,7 @@ export type SubscriberParser = "lean" | "node";
 /** The default parser; PUSHWIRE_SUBSCRIBER_PARSER overrides it (for running the test suite with either). */
 function defaultSubscriberParser(): SubscriberParser {
   const chosen = process.env.PUSHWIRE_SUBSCRIBER_PARSER;
-  return chosen === "lean" || chosen === "node" ? chosen : "node";
+  return chosen === "lean" || chosen === "node" ? chosen : "lean";
 }
 
 /** One location after inheritance: everything a handler needs, already compiled. */

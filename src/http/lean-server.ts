@@ -211,7 +211,13 @@ export class LeanConnection implements WheelEntry {
     this.time(Timing.None);
     const res = new LeanResponse(this, head);
     this.response = res;
-    listener.onRequest(new LeanRequest(head, socket) as unknown as IncomingMessage, res as unknown as ServerResponse);
+    try {
+      listener.onRequest(new LeanRequest(head, socket) as unknown as IncomingMessage, res as unknown as ServerResponse);
+    } catch (error) {
+      // The router answers its own failures; this is the last guard, so one request never takes the process down.
+      listener.ctx.log.error(`lean listener: ${(error as Error).stack ?? error}`);
+      socket.destroy();
+    }
   }
 
   /** The open response has ended: keep the connection for the next request, or close it. */
