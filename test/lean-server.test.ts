@@ -128,6 +128,22 @@ describe("connections", () => {
     });
   });
 
+  test("pipelined requests beyond twice clientMaxHeaderSize behind a held long-poll pause reading, and are all answered after it", async () => {
+    await withServer({ ...leanLayout, http: { ...LEAN, clientMaxHeaderSize: "1k" } }, async (app) => {
+      await publishOk(app, "q", "1");
+      const client = await Client.open(app.port(0));
+      const behind = Array.from({ length: 40 }, (_, i) => `GET /poll?id=none&n=${i} HTTP/1.1\r\nHost: x\r\nX-Pad: ${"p".repeat(40)}\r\n\r\n`).join("");
+      assert.ok(behind.length > 2 * 1024);
+      client.socket.write(`GET /bitrix/sub?CHANNEL_ID=q&${cursorNow(app, "q")} HTTP/1.1\r\nHost: x\r\n\r\n${behind}`);
+      await waitFor(() => app.push.ctx.held.size === 1, 2000, "the long-poll held");
+      assert.deepEqual(client.statuses(), []);
+      await publishOk(app, "q", '"2"');
+      await waitFor(() => client.statuses().length === 41, 3000, "all 41 answers");
+      assert.deepEqual(client.statuses(), [200, ...new Array(40).fill(304)]);
+      client.socket.destroy();
+    });
+  });
+
   test("a GET with a body (Content-Length or chunked, in pieces) is answered and the connection stays usable", async () => {
     await withServer(leanLayout, async (app) => {
       await publishOk(app, "b", "x");
@@ -209,6 +225,19 @@ describe("responses", () => {
         assert.doesNotMatch(reply.text, /X-Evil/i, parser);
         const fine = await rawExchange(app.port(0), "GET /cors?id=h&origin=https://a.example HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
         assert.equal(parseHead(fine.text).headers.get("access-control-allow-origin"), "https://a.example", parser);
+      });
+    }
+  });
+});
+
+describe("Expect", () => {
+  test("Expect: 100-continue gets 100 Continue before the answer; another expectation gets 417 (as node:http)", async () => {
+    for (const parser of ["lean", "node"]) {
+      await withServer({ http: { subscriberParser: parser }, extraSubLocations: [POLL] }, async (app) => {
+        const continued = await rawExchange(app.port(0), "POST /poll?id=e HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\nhello");
+        assert.match(continued.text, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 405 /, parser);
+        const other = await rawExchange(app.port(0), "GET /poll?id=e HTTP/1.1\r\nHost: x\r\nExpect: something\r\nConnection: close\r\n\r\n");
+        assert.match(other.text, /^HTTP\/1\.1 417 /, parser);
       });
     }
   });

@@ -40,6 +40,8 @@ const LINGER_MS = 5000;
 /** Pipelined bytes kept while a response is open, in units of maxHeaderSize; past it reading pauses. */
 const PENDING_HEADS = 2;
 const EMPTY = Buffer.alloc(0);
+const CONTINUE_EXPECTED = /(?:^|\W)100-continue(?:$|\W)/i;
+const CONTINUE = Buffer.from("HTTP/1.1 100 Continue\r\n\r\n", "latin1");
 type LeanSocket = Socket & { [CONNECTION]?: LeanConnection };
 
 /** What every connection of one lean listener shares. */
@@ -211,6 +213,12 @@ export class LeanConnection implements WheelEntry {
     this.time(Timing.None);
     const res = new LeanResponse(this, head);
     this.response = res;
+    const expect = head.versionMinor === 1 ? head.headers["expect"] : undefined;
+    if (expect !== undefined) {
+      // As node:http without checkContinue/checkExpectation listeners: 100 Continue, or 417 for any other expectation.
+      if (!CONTINUE_EXPECTED.test(expect)) return void res.writeHead(417, ["Content-Length", "0"]).end();
+      socket.write(CONTINUE);
+    }
     try {
       listener.onRequest(new LeanRequest(head, socket) as unknown as IncomingMessage, res as unknown as ServerResponse);
     } catch (error) {
