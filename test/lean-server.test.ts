@@ -144,6 +144,22 @@ describe("connections", () => {
     });
   });
 
+  test("a request arriving one byte per packet is answered like one in a single packet", async () => {
+    await withServer(leanLayout, async (app) => {
+      await publishOk(app, "d", "bytes");
+      const client = await Client.open(app.port(0));
+      client.socket.setNoDelay(true);
+      const bytes = Buffer.from(`GET /poll?id=d HTTP/1.1\r\nHost: x\r\n${FROM_START}\r\n`);
+      for (let i = 0; i < bytes.length; i++) {
+        client.socket.write(bytes.subarray(i, i + 1));
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      await waitFor(() => client.statuses().length === 1, 2000, "the answer");
+      assert.equal(parseHead(client.text).body, "bytes");
+      client.socket.destroy();
+    });
+  });
+
   test("a GET with a body (Content-Length or chunked, in pieces) is answered and the connection stays usable", async () => {
     await withServer(leanLayout, async (app) => {
       await publishOk(app, "b", "x");

@@ -225,3 +225,49 @@ describe("chunked bodies are skipped", () => {
     assert.equal(typeof longTrailer === "object" && longTrailer.status, 400, "a trailer line over the limit");
   });
 });
+
+describe("adversarial input", () => {
+  /** A small deterministic PRNG, so a failure names a reproducible case. */
+  function random(seed: number): () => number {
+    let state = seed >>> 0;
+    return () => {
+      state = (state * 1664525 + 1013904223) >>> 0;
+      return state / 0x1_0000_0000;
+    };
+  }
+
+  test("3000 mutated requests: never a throw, and the same outcome whole or split at a random byte", () => {
+    const base = Buffer.from("GET /bitrix/sub?CHANNEL_ID=a&tag=1 HTTP/1.1\r\nHost: example\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\nContent-Length: 2\r\nIf-None-Match: 5\r\n\r\nxy", "latin1");
+    const next = random(42);
+    const interesting = [0x00, 0x09, 0x0a, 0x0d, 0x20, 0x3a, 0x7f, 0x80, 0xff, 0x2c, 0x3b];
+    const kinds = new Set<string>();
+    for (let n = 0; n < 3000; n++) {
+      const bytes = Buffer.from(base);
+      for (let m = 1 + Math.floor(next() * 3); m > 0; m--) {
+        const at = Math.floor(next() * bytes.length);
+        bytes[at] = next() < 0.5 ? interesting[Math.floor(next() * interesting.length)]! : Math.floor(next() * 256);
+      }
+      // Errors compare by status and code: a refusal at the first bytes has no complete request line to report.
+      const outcome = (cuts: number[]): unknown => {
+        const o = parse(bytes, cuts, 256);
+        return o.kind === "error" ? { status: o.error.status, code: o.error.code } : o;
+      };
+      const whole = parse(bytes, [], 256);
+      kinds.add(whole.kind === "error" ? `error ${whole.error.status}` : whole.kind);
+      const cut = 1 + Math.floor(next() * (bytes.length - 1));
+      assert.deepEqual(outcome([cut]), outcome([]), `case ${n}: ${JSON.stringify(bytes.toString("latin1"))} cut at ${cut}`);
+    }
+    // The mutations reach every kind of outcome, so the property above is not vacuous.
+    for (const kind of ["head", "incomplete", "error 400", "error 405"]) assert.ok(kinds.has(kind), `${kind} among ${[...kinds].join(", ")}`);
+  });
+
+  test("a 16k head fed one byte at a time parses (the partial line grows by doubling, not by copying each byte)", () => {
+    const text = `GET / HTTP/1.1\r\nX-Big: ${"a".repeat(16000)}\r\n\r\n`;
+    const parser = new RequestParser(LIMIT + 1024);
+    const bytes = Buffer.from(text);
+    let outcome: ParseOutcome = { kind: "incomplete" };
+    for (let i = 0; i < bytes.length && outcome.kind === "incomplete"; i++) outcome = parser.feed(bytes.subarray(i, i + 1));
+    assert.equal(outcome.kind, "head");
+    assert.equal((outcome as { head: RequestHead }).head.headers["x-big"]!.length, 16000);
+  });
+});
