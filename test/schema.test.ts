@@ -78,6 +78,8 @@ describe("normalizeConfig: the built-in BitrixVM configuration", () => {
       securityKey: "",
       securityAlgo: "sha1",
       onlineTtl: 120,
+      // pushwire's own; PUSHWIRE_SUBSCRIBER_PARSER picks the default so the suite runs with either parser.
+      subscriberParser: process.env.PUSHWIRE_SUBSCRIBER_PARSER === "node" ? "node" : "lean",
     });
   });
 

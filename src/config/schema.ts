@@ -34,11 +34,23 @@ export interface HttpSettings extends StoreLimits {
   securityAlgo: string;
   /** Seconds a bitrix-push2 channel stays online after its last subscriber left (Push server 2.0 `onlineTTL`). */
   onlineTtl: number;
+  /** Which HTTP parser serves subscriber-only servers (pushwire). */
+  subscriberParser: SubscriberParser;
 }
 
-/** One location after inheritance: everything a handler needs, already compiled. */
+/** "lean": pushwire's own parser on node:net/node:tls; "node": node:http. */
+export type SubscriberParser = "lean" | "node";
+
+/** The default parser; PUSHWIRE_SUBSCRIBER_PARSER overrides it (for running the test suite with either). */
+function defaultSubscriberParser(): SubscriberParser {
+  const chosen = process.env.PUSHWIRE_SUBSCRIBER_PARSER;
+  return chosen === "lean" || chosen === "node" ? chosen : "lean";
+}
+
+/** The wire protocol a location speaks (pushwire): push-stream's, or Bitrix Push server 2.0's. */
 export type Protocol = "push-stream" | "bitrix-push2";
 
+/** One location after inheritance: everything a handler needs, already compiled. */
 export interface LocationConfig {
   path: string;
   /** Which wire protocol the location speaks (pushwire): push-stream's, or Bitrix Push server 2.0's. */
@@ -97,7 +109,7 @@ export interface PushwireConfig {
 }
 
 type Kind = "duration" | "positiveDuration" | "size" | "count" | "boolean" | "string" | "template" | "complex"
-  | "strings" | "publisher" | "subscriber" | "cidrs" | "deny" | "path" | "file" | "padding" | "protocol";
+  | "strings" | "publisher" | "subscriber" | "cidrs" | "deny" | "path" | "file" | "padding" | "protocol" | "parser";
 
 interface KeySpec {
   kind: Kind;
@@ -126,6 +138,7 @@ export const HTTP_KEYS: Record<keyof HttpSettings, KeySpec> = {
   securityKey: { kind: "string", default: "", help: "bitrix-push2: HMAC key of signed channel ids, the site's signature_key (pushwire; Push server 2.0 security.key)" },
   securityAlgo: { kind: "string", default: "sha1", help: "bitrix-push2: HMAC hash of channel signatures (pushwire; Push server 2.0 security.algo)" },
   onlineTtl: { kind: "duration", default: 120, help: "bitrix-push2: a channel stays online this long after its last subscriber left (pushwire; Push server 2.0 onlineTTL)" },
+  subscriberParser: { kind: "parser", default: defaultSubscriberParser(), help: "\"lean\" (pushwire's own HTTP/1.1 parser on node:net, less memory per held connection) or \"node\" (node:http) for servers whose locations are all subscribers (pushwire)" },
 };
 
 /** Location-level keys (also allowed at the top level and on a server, and inherited). */
@@ -417,6 +430,8 @@ function convert(value: unknown, spec: KeySpec, where: string, errors: string[],
     }
     case "protocol":
       return value === "push-stream" || value === "bitrix-push2" ? value : fail(`invalid protocol ${JSON.stringify(value)}, accepted values (push-stream, bitrix-push2)`);
+    case "parser":
+      return value === "lean" || value === "node" ? value : fail(`must be "lean" or "node", got ${JSON.stringify(value)}`);
     case "padding": {
       if (typeof value !== "string") return fail(`must be a string, got ${JSON.stringify(value)}`);
       if (value === "") return undefined;

@@ -70,6 +70,11 @@ export class Route {
     return value ? percentDecode(value) : undefined;
   }
 
+  /** A subscriber location, or one that only answers (deny/allow, no handler): the lean listener can serve it. */
+  get subscriberOnly(): boolean {
+    return this.handler === undefined || Object.values(SUBSCRIBER_HANDLERS).includes(this.handler);
+  }
+
   handle(req: IncomingMessage, res: ServerResponse, vars: RequestVars): void {
     const config = this.config;
     if (config.access && !config.access.permits(req.socket.remoteAddress)) {
@@ -103,6 +108,11 @@ export class Router {
 
   constructor(private readonly ctx: PushContext, server: ServerConfig) {
     this.routes = server.locations.map((location) => new Route(ctx, location)).sort((a, b) => b.config.path.length - a.config.path.length);
+  }
+
+  /** Every location is a subscriber or access-only: `subscriberParser: "lean"` may serve this server. */
+  get subscribersOnly(): boolean {
+    return this.routes.every((route) => route.subscriberOnly);
   }
 
   match(path: string): Route | undefined {

@@ -16,6 +16,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { EventsChannel } from "../core/events-channel.js";
 import { EvictionLog } from "./eviction-log.js";
 import { ServerMetrics } from "./server-metrics.js";
+import { createLeanServer, isLeanServer } from "./lean-server.js";
 
 export interface StartOptions {
   clock?: Clock;
@@ -47,7 +48,7 @@ export interface ReloadReport {
  * per node server, ring capacity per existing channel, and the wildcard prefix decides how
  * existing channels were counted. Every other http-level key applies from the next request.
  */
-export const RESTART_KEYS: readonly (keyof HttpSettings)[] = ["clientMaxHeaderSize", "maxMessagesStoredPerChannel", "wildcardChannelPrefix", "eventsChannelId"];
+export const RESTART_KEYS: readonly (keyof HttpSettings)[] = ["clientMaxHeaderSize", "maxMessagesStoredPerChannel", "wildcardChannelPrefix", "eventsChannelId", "subscriberParser"];
 
 /** "127.0.0.1:8895", "*:8893": how listeners are told apart across a reload. */
 export function listenKey(config: ServerConfig): string {
@@ -141,7 +142,9 @@ export class PushServer {
       if (this.ctx.http.accessLog) logAccess(this.ctx, req, res);
       listener.router.dispatch(req, res);
     };
-    const server: Server = serverConfig.ssl
+    const server: Server = this.servesLean(listener.router)
+      ? createLeanServer(this.ctx, { maxHeaderSize: this.ctx.http.clientMaxHeaderSize, keepAliveMs: KEEP_ALIVE_MS, headersTimeoutMs: HEADERS_TIMEOUT_MS, tls: serverConfig.ssl?.options }, handle) as unknown as Server
+      : serverConfig.ssl
       ? createTlsServer({ ...options, ...serverConfig.ssl.options }, handle) as TlsServer as unknown as Server
       : createServer(options, handle);
     server.on("connection", this.connectionOpened);
@@ -150,6 +153,11 @@ export class PushServer {
     server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => listener.router.upgrade(req, socket, head));
     if (serverConfig.ssl) server.on("tlsClientError", (error: Error, socket: Socket) => this.ctx.log.info(`tls handshake failed from ${socket.remoteAddress}: ${error.message}`));
     return server;
+  }
+
+  /** `subscriberParser: "lean"` serves a server whose locations are all subscribers (or access-only). */
+  private servesLean(router: Router): boolean {
+    return this.ctx.http.subscriberParser === "lean" && router.subscribersOnly;
   }
 
   private async listen(serverConfig: ServerConfig): Promise<Listener> {
@@ -182,6 +190,11 @@ export class PushServer {
   private async swapCertificate(listener: Listener, serverConfig: ServerConfig): Promise<void> {
     const current = listener.server as unknown as TlsServer;
     if (typeof current.setSecureContext === "function") return current.setSecureContext(serverConfig.ssl!.options);
+    await this.replaceServer(listener, serverConfig);
+  }
+
+  /** A new server on the listener's port; the old one stops listening and keeps its connections until they end. */
+  private async replaceServer(listener: Listener, serverConfig: ServerConfig): Promise<void> {
     const replacement = this.createNodeServer(listener, serverConfig);
     const old = listener.server;
     this.retired.add(old);
@@ -207,7 +220,11 @@ export class PushServer {
     // A fixed port matches the listener bound there (also one that asked for port 0); then
     // port-0 entries match the remaining port-0 listeners in order. http and https never match.
     const claim = (serverConfig: ServerConfig, fits: (l: Listener) => boolean): void => {
-      const at = unclaimed.findIndex((l) => !l.config.ssl === !serverConfig.ssl && (l.config.listen.host ?? "*") === (serverConfig.listen.host ?? "*") && fits(l));
+      const candidate = (l: Listener): boolean => !l.config.ssl === !serverConfig.ssl && (l.config.listen.host ?? "*") === (serverConfig.listen.host ?? "*") && fits(l);
+      // Among equal candidates, one already of the right kind (lean or node:http) is kept without a new server.
+      const lean = this.servesLean(new Router(this.ctx, serverConfig));
+      let at = unclaimed.findIndex((l) => candidate(l) && isLeanServer(l.server) === lean);
+      if (at < 0) at = unclaimed.findIndex(candidate);
       if (at >= 0) kept.push([unclaimed.splice(at, 1)[0]!, serverConfig]);
       else added.push(serverConfig);
     };
@@ -233,6 +250,11 @@ export class PushServer {
       }
       listener.config = serverConfig;
       listener.router = new Router(this.ctx, serverConfig);
+      // Locations that no longer fit the lean listener (a publisher added), or now do: the other kind of server.
+      if (this.servesLean(listener.router) !== isLeanServer(listener.server)) {
+        await this.replaceServer(listener, serverConfig);
+        report.changes.push(`${listenKey(serverConfig)} parser ${isLeanServer(listener.server) ? "lean" : "node"}`);
+      }
     }
     for (const listener of removed) {
       this.dropListener(listener, graceMs);
