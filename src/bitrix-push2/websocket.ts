@@ -1,13 +1,12 @@
 import type { Socket } from "node:net";
 import type { Channel, ChannelSubscriber } from "../core/channel.js";
 import type { Message } from "../core/message.js";
-import { Refusal, refusals } from "../core/refusal.js";
+import { Refusal } from "../core/refusal.js";
 import type { WheelEntry } from "../core/timer-wheel.js";
 import type { Held } from "../http/context.js";
 import type { PushResponse } from "../http/push-response.js";
-import { addNoCache, sendRefusal } from "../http/respond.js";
 import type { Handler, Route } from "../http/router.js";
-import { handshake, SUPPORTED_VERSIONS } from "../subscribers/websocket.js";
+import { acceptWebSocket } from "../subscribers/ws-handshake.js";
 import {
   CLOSE_GOING_AWAY, closeFrame, frame, OPCODE_BINARY, OPCODE_PONG, OPCODE_TEXT, PING_FRAME, WebSocketReader, type WebSocketSink,
 } from "../subscribers/ws-frame.js";
@@ -39,20 +38,8 @@ const textFrame = (m: Message): Buffer => frame(OPCODE_TEXT, textBatch([m]));
  * to public channels, presence), as on /bitrix/rest/.
  */
 export const push2WebSocketHandler: Handler = (route, req, res, vars) => {
-  if (req.method !== "GET") return sendRefusal(res, refusals.methodNotAllowed, ["Allow", "GET"]);
-  const headers = req.headers;
-  if (!headers.connection || !headers.upgrade || !headers["sec-websocket-key"] || !headers["sec-websocket-version"]) {
-    return sendRefusal(res, refusals.websocketHeadersMissing, addNoCache([]));
-  }
-  if (!SUPPORTED_VERSIONS.has(String(headers["sec-websocket-version"]).trim())) {
-    return sendRefusal(res, refusals.websocketVersion, addNoCache(["Sec-WebSocket-Version", "8, 13"]));
-  }
-  const push = res as PushResponse;
-  const socket = push.socket;
-  if (push.upgradeHead === null || !socket) return sendRefusal(res, refusals.websocketNotUpgrade, addNoCache([]));
-  push.detachSocket(socket);
-  socket.write(handshake(String(headers["sec-websocket-key"]).trim()));
-
+  const socket = acceptWebSocket(req, res);
+  if (!socket) return;
   const subscription = openPush2Subscription(route, vars);
   if (subscription instanceof Refusal) {
     route.ctx.metrics.countRejected(subscription.status);
@@ -61,7 +48,7 @@ export const push2WebSocketHandler: Handler = (route, req, res, vars) => {
   }
   const { hub, channels, binary, mid } = subscription;
   const connection = new Push2Socket(route, hub, socket, channels, binary, clientRequester(hub, route, vars));
-  connection.start(mid ? hub.resume(channels, mid) : [], push.upgradeHead);
+  connection.start(mid ? hub.resume(channels, mid) : [], (res as PushResponse).upgradeHead);
 };
 
 const CONNECTION = Symbol("pushwire.push2-websocket");

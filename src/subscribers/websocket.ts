@@ -1,22 +1,20 @@
-import { createHash } from "node:crypto";
 import type { Socket } from "node:net";
 import type { Channel } from "../core/channel.js";
 import type { Message } from "../core/message.js";
-import { Refusal, refusals } from "../core/refusal.js";
+import { Refusal } from "../core/refusal.js";
 import type { Template } from "../core/template.js";
 import type { PushResponse } from "../http/push-response.js";
-import { addNoCache, sendRefusal } from "../http/respond.js";
 import type { Handler, Route } from "../http/router.js";
 import { LiveSubscriber, type EndReason } from "./live-subscriber.js";
+import { acceptWebSocket } from "./ws-handshake.js";
 import { catchUp, openSubscription, readCursor } from "./subscription.js";
 import {
   CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_POLICY_VIOLATION, closeFrame, EMPTY_CLOSE_FRAME, frame, frameHeader,
-  OPCODE_PONG, OPCODE_TEXT, PING_FRAME, WEBSOCKET_GUID, WebSocketReader, type WebSocketSink,
+  OPCODE_PONG, OPCODE_TEXT, PING_FRAME, WebSocketReader, type WebSocketSink,
 } from "./ws-frame.js";
 
 /** After the server's close frame, how long the client may take to close its side. */
 const CLOSE_WAIT_MS = 5000;
-export const SUPPORTED_VERSIONS = new Set(["8", "13"]);
 
 /**
  * `websocket` (RFC 6455, by hand on the upgraded socket): handshake, then channel validation
@@ -25,21 +23,8 @@ export const SUPPORTED_VERSIONS = new Set(["8", "13"]);
  * with the corrections of §18).
  */
 export const websocketHandler: Handler = (route, req, res, vars) => {
-  if (req.method !== "GET") return sendRefusal(res, refusals.methodNotAllowed, ["Allow", "GET"]);
-  const headers = req.headers;
-  if (!headers.connection || !headers.upgrade || !headers["sec-websocket-key"] || !headers["sec-websocket-version"]) {
-    return sendRefusal(res, refusals.websocketHeadersMissing, addNoCache([]));
-  }
-  if (!SUPPORTED_VERSIONS.has(String(headers["sec-websocket-version"]).trim())) {
-    return sendRefusal(res, refusals.websocketVersion, addNoCache(["Sec-WebSocket-Version", "8, 13"]));
-  }
-  const push = res as PushResponse;
-  const socket = push.socket;
-  // Only an upgrade hands us the socket; a plain request with the headers cannot switch.
-  if (push.upgradeHead === null || !socket) return sendRefusal(res, refusals.websocketNotUpgrade, addNoCache([]));
-  push.detachSocket(socket);
-  socket.write(handshake(String(headers["sec-websocket-key"]).trim()));
-
+  const socket = acceptWebSocket(req, res);
+  if (!socket) return;
   const subscription = openSubscription(route, vars);
   if (subscription instanceof Refusal) {
     route.ctx.metrics.countRejected(subscription.status);
@@ -47,17 +32,8 @@ export const websocketHandler: Handler = (route, req, res, vars) => {
   }
   const messages = catchUp(route, subscription, readCursor(route, vars));
   const subscriber = new WebSocketSubscriber(route, subscription.channels, socket);
-  subscriber.start(messages, push.upgradeHead);
+  subscriber.start(messages, (res as PushResponse).upgradeHead);
 };
-
-/** The 101 answer to a handshake with this Sec-WebSocket-Key (bitrix-push2 uses it too). */
-export function handshake(key: string): string {
-  const accept = createHash("sha1").update(key + WEBSOCKET_GUID).digest("base64");
-  const noCache = addNoCache([]);
-  return "HTTP/1.1 101 Switching Protocols\r\n"
-    + `${noCache[0]}: ${noCache[1]}\r\n${noCache[2]}: ${noCache[3]}\r\n`
-    + `Upgrade: WebSocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`;
-}
 
 /** Text frames of messages, built once per message per template and shared by every socket. */
 class TextFrames {
