@@ -2,6 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
 import { envelopes, headerMap, hexId, publish, request, sleep, waitFor, withServer, EPOCH } from "./helpers.js";
+import { phpRequestBytes } from "./support/bitrix-site.js";
 
 /**
  * Exactly what the Bitrix `pull` module's PHP side sends to the publisher (BITRIX.md §1.2–1.5),
@@ -25,21 +26,6 @@ function bitrixBody(text: string): string {
       revision_mobile: 3,
     },
   });
-}
-
-/** The request `CPullChannel::SendCommand()` makes through HttpClient (HTTP/1.0, close). */
-function phpRequest(method: "POST" | "GET", port: number, channels: string, body: string, expiry?: number): string {
-  const length = Buffer.byteLength(body);
-  return `${method} /bitrix/pub/?CHANNEL_ID=${channels} HTTP/1.0\r\n`
-    + `Host: 127.0.0.1:${port}\r\n`
-    + "Accept: */*\r\n"
-    + "Accept-Language: en\r\n"
-    + "Connection: close\r\n"
-    + "Content-Type: application/x-www-form-urlencoded\r\n"
-    + (expiry !== undefined ? `Message-Expiry: ${expiry}\r\n` : "")
-    + `Content-Length: ${length}\r\n`
-    + "\r\n"
-    + body;
 }
 
 interface RawReply {
@@ -161,7 +147,7 @@ describe("Bitrix publish (BITRIX.md §1.2–1.3)", () => {
     await withServer({}, async (app) => {
       const [a, b] = [hexId(0xa11ce), hexId(0xb0b)];
       const body = bitrixBody("Привет, мир — \"quoted\" \\ slash");
-      const { reply, headersAfterMs, closedByServer } = await phpExchange(app.port(1), phpRequest("POST", app.port(1), `${a}/${b}`, body, 86400));
+      const { reply, headersAfterMs, closedByServer } = await phpExchange(app.port(1), phpRequestBytes("POST", app.port(1), `${a}/${b}`, body, 86400));
       assert.match(reply.statusLine, /^HTTP\/1\.[01] 200 OK$/);
       assert.ok(closedByServer, "the server closes an HTTP/1.0 Connection: close exchange");
       assert.ok(headersAfterMs < 1000, `headers at once (PHP waits at most 5 s), took ${headersAfterMs} ms`);
@@ -191,11 +177,11 @@ describe("Bitrix publish (BITRIX.md §1.2–1.3)", () => {
   test("a single channel, a %-encoded list, and a message a browser long-poll is waiting for", async () => {
     await withServer({}, async (app) => {
       const [a, b] = [hexId(1), hexId(2)];
-      const single = await phpExchange(app.port(1), phpRequest("POST", app.port(1), a, bitrixBody("first"), 86400));
+      const single = await phpExchange(app.port(1), phpRequestBytes("POST", app.port(1), a, bitrixBody("first"), 86400));
       assert.equal(single.reply.status, 200);
       assert.equal(single.reply.body.toString("latin1"), `{"channel": "${a}", "published_messages": 1, "stored_messages": 1, "subscribers": 0}\r\n`);
 
-      const encoded = await phpExchange(app.port(1), phpRequest("POST", app.port(1), `${a}%2F${b}`, bitrixBody("second"), 86400));
+      const encoded = await phpExchange(app.port(1), phpRequestBytes("POST", app.port(1), `${a}%2F${b}`, bitrixBody("second"), 86400));
       assert.equal(encoded.reply.status, 200);
       assert.deepEqual((JSON.parse(encoded.reply.body.toString()) as { infos: Array<{ channel: string }> }).infos.map((i) => i.channel), [a, b]);
 
@@ -205,7 +191,7 @@ describe("Bitrix publish (BITRIX.md §1.2–1.3)", () => {
       const last = seen[seen.length - 1]!;
       const held = request(app.port(0), `/bitrix/sub?CHANNEL_ID=${a}&tag=${last.tag}&time=${encodeURIComponent(last.time)}`, { timeoutMs: 3000 });
       await waitFor(() => (app.push.ctx.store.find(a)?.subscribers.size ?? 0) === 1, 2000, "long-poll held");
-      const live = await phpExchange(app.port(1), phpRequest("POST", app.port(1), a, bitrixBody("live"), 86400));
+      const live = await phpExchange(app.port(1), phpRequestBytes("POST", app.port(1), a, bitrixBody("live"), 86400));
       assert.equal(live.reply.body.toString("latin1"), `{"channel": "${a}", "published_messages": 3, "stored_messages": 3, "subscribers": 0}\r\n`);
       const woke = await held;
       assert.equal(woke.status, 200);
@@ -224,7 +210,7 @@ describe("online check (BITRIX.md §1.5)", () => {
 
       const online = async (): Promise<Array<{ channel: string; subscribers: number }>> => {
         const list = ids.join("/");
-        const { reply, closedByServer } = await phpExchange(app.port(1), phpRequest("GET", app.port(1), list, list));
+        const { reply, closedByServer } = await phpExchange(app.port(1), phpRequestBytes("GET", app.port(1), list, list));
         assert.equal(reply.status, 200);
         assert.ok(closedByServer);
         assert.equal(reply.headers.get("content-type"), "application/json");
@@ -250,7 +236,7 @@ describe("online check (BITRIX.md §1.5)", () => {
       ]);
 
       // One channel: a single object, which PHP wraps into {"infos": [ … ]} itself.
-      const one = await phpExchange(app.port(1), phpRequest("GET", app.port(1), ids[2]!, ids[2]!));
+      const one = await phpExchange(app.port(1), phpRequestBytes("GET", app.port(1), ids[2]!, ids[2]!));
       assert.equal(one.reply.body.toString("latin1"), `{"channel": "${ids[2]}", "published_messages": 1, "stored_messages": 1, "subscribers": 0}\r\n`);
     });
   });
@@ -324,7 +310,7 @@ describe("Message-Expiry (BITRIX.md §1.2)", () => {
   test("a Message-Expiry: 1 message is gone from catch-up after ~1.2 s; the channel's other messages stay", async () => {
     await withServer({}, async (app) => {
       const ch = hexId(41);
-      const send = (text: string, expiry?: number) => phpExchange(app.port(1), phpRequest("POST", app.port(1), ch, bitrixBody(text), expiry));
+      const send = (text: string, expiry?: number) => phpExchange(app.port(1), phpRequestBytes("POST", app.port(1), ch, bitrixBody(text), expiry));
       assert.equal((await send("long", 86400)).reply.status, 200);
       assert.equal((await send("short", 1)).reply.status, 200);
       assert.equal((await send("default")).reply.status, 200);

@@ -1,12 +1,10 @@
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
-import type { Browser } from "playwright-core";
 import { waitFor } from "./helpers.js";
 import { push2Of } from "../src/bitrix-push2/hub.js";
 import { Push2Channels, push2ConfigResult } from "./support/bitrix-push2-site.js";
 import { assertPush2Received, bitrixPush2Scenarios, siteSigner, withPush2Scene } from "./support/bitrix-push2-scenarios.js";
-import { CHROMIUM, launchChromium, startChromiumPullClient } from "./support/chromium-pull-client.js";
+import { chromiumForSuite } from "./support/chromium-pull-client.js";
 
 /**
  * Bitrix's own pull client with server version 4 in headless Chromium (the browser's own
@@ -17,15 +15,7 @@ import { CHROMIUM, launchChromium, startChromiumPullClient } from "./support/chr
 const skip = process.env["PUSHWIRE_SKIP_BROWSER"] === "1" ? "PUSHWIRE_SKIP_BROWSER=1" : false;
 
 describe("Bitrix pull client (b24jssdk), server version 4, in Chromium", { skip }, () => {
-  let browser: Browser | null = null;
-  before(async () => {
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium (or PUSHWIRE_SKIP_BROWSER=1)`);
-    browser = await launchChromium();
-  });
-  after(async () => {
-    await browser?.close();
-  });
-  const factory = (config: Parameters<typeof startChromiumPullClient>[1]) => startChromiumPullClient(browser!, config);
+  const factory = chromiumForSuite();
 
   bitrixPush2Scenarios(factory);
 

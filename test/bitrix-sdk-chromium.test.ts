@@ -1,10 +1,8 @@
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
-import type { Browser } from "playwright-core";
 import { envelopes } from "./helpers.js";
 import { assertReceived, bitrixScenarios, withScene } from "./support/bitrix-scenarios.js";
-import { CHROMIUM, launchChromium, startChromiumPullClient } from "./support/chromium-pull-client.js";
+import { chromiumForSuite } from "./support/chromium-pull-client.js";
 
 /**
  * Bitrix's own pull client (`@bitrix24/b24jssdk` PullClient, bundled by esbuild at run time) in
@@ -25,15 +23,7 @@ interface XhrLike {
 }
 
 describe("Bitrix pull client (b24jssdk) in Chromium", { skip }, () => {
-  let browser: Browser | null = null;
-  before(async () => {
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium (or PUSHWIRE_SKIP_BROWSER=1)`);
-    browser = await launchChromium();
-  });
-  after(async () => {
-    await browser?.close();
-  });
-  const factory = (config: Parameters<typeof startChromiumPullClient>[1]) => startChromiumPullClient(browser!, config);
+  const factory = chromiumForSuite();
 
   bitrixScenarios(factory);
 

@@ -96,13 +96,9 @@ export interface PhpReply {
   body: string;
 }
 
-/**
- * One request as `Bitrix\Main\Web\HttpClient` sends it for `CPullChannel::SendCommand()`: HTTP/1.0,
- * `Connection: close`, a form content type on a JSON body, `CHANNEL_ID` unencoded. Reads until
- * the server closes.
- */
-export function phpRequest(port: number, method: "POST" | "GET", channels: readonly string[], body: string, expiry?: number): Promise<PhpReply> {
-  const bytes = `${method} /bitrix/pub/?CHANNEL_ID=${channels.join("/")} HTTP/1.0\r\n`
+/** The bytes of that request; `channelsPath` goes into CHANNEL_ID as it is (PHP does not encode it). */
+export function phpRequestBytes(method: "POST" | "GET", port: number, channelsPath: string, body: string, expiry?: number): string {
+  return `${method} /bitrix/pub/?CHANNEL_ID=${channelsPath} HTTP/1.0\r\n`
     + `Host: 127.0.0.1:${port}\r\n`
     + "Accept: */*\r\n"
     + "Accept-Language: en\r\n"
@@ -112,6 +108,15 @@ export function phpRequest(port: number, method: "POST" | "GET", channels: reado
     + `Content-Length: ${Buffer.byteLength(body)}\r\n`
     + "\r\n"
     + body;
+}
+
+/**
+ * One request as `Bitrix\Main\Web\HttpClient` sends it for `CPullChannel::SendCommand()`: HTTP/1.0,
+ * `Connection: close`, a form content type on a JSON body, `CHANNEL_ID` unencoded. Reads until
+ * the server closes.
+ */
+export function phpRequest(port: number, method: "POST" | "GET", channels: readonly string[], body: string, expiry?: number): Promise<PhpReply> {
+  const bytes = phpRequestBytes(method, port, channels.join("/"), body, expiry);
   return new Promise((resolve, reject) => {
     const socket = connect(port, "127.0.0.1");
     const chunks: Buffer[] = [];

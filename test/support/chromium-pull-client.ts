@@ -1,4 +1,7 @@
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
+import { after, before } from "node:test";
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import { build } from "esbuild";
@@ -92,6 +95,22 @@ export interface ChromiumPullClient extends PullClientUnderTest {
   readonly origin: string;
   /** The page the client runs in. */
   readonly page: Page;
+}
+
+/**
+ * For a describe() block: launches Chromium before its tests, closes it after them, and returns
+ * the client factory the scenarios take.
+ */
+export function chromiumForSuite(): (config: ConfigSource) => Promise<ChromiumPullClient> {
+  let browser: Browser | null = null;
+  before(async () => {
+    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium (or PUSHWIRE_SKIP_BROWSER=1)`);
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+  });
+  return (config) => startChromiumPullClient(browser!, config);
 }
 
 export async function startChromiumPullClient(
