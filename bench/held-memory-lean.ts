@@ -16,9 +16,9 @@
 import { fork } from "node:child_process";
 import { connect, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
-import { bitrixVmConfig } from "../src/config/bitrixvm.js";
+import { bitrixVmConfig } from "../src/config/layouts/bitrixvm.js";
 import { normalizeConfig, type SubscriberParser } from "../src/config/schema.js";
-import { PushServer } from "../src/http/server.js";
+import { PushServer } from "../src/app.js";
 import { silentLogger } from "../src/log.js";
 
 const CURSOR = "tag=99&time=Wed,%2001%20Jan%202031%2000:00:00%20GMT"; // newer than anything: the request is held

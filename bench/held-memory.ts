@@ -10,7 +10,7 @@
  */
 import { writeHeapSnapshot } from "node:v8";
 import { normalizeConfig } from "../src/config/schema.js";
-import { PushServer } from "../src/http/server.js";
+import { PushServer } from "../src/app.js";
 import { silentLogger } from "../src/log.js";
 import { Holders, sleep } from "./holders.js";
 import { freePort, pushwireBenchConfig } from "./servers.js";

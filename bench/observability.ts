@@ -7,17 +7,17 @@
  *
  * Bounded: at most 200 000 channels and 1 000 000 publishes.
  */
-import { ChannelStore, CHANNEL_OVERHEAD_BYTES, MESSAGE_OVERHEAD_BYTES, type StoreLimits } from "../src/core/channel-store.js";
-import type { Channel } from "../src/core/channel.js";
+import { ServerMetrics, type PushContext } from "../src/context.js";
 import { systemClock } from "../src/core/clock.js";
-import { EventsChannel } from "../src/core/events-channel.js";
 import { Refusal } from "../src/core/refusal.js";
 import { TimerWheel } from "../src/core/timer-wheel.js";
-import type { PushContext } from "../src/http/context.js";
-import { renderMetrics } from "../src/http/metrics.js";
-import { ServerMetrics } from "../src/http/server-metrics.js";
-import { statsFormat } from "../src/http/stats-formats.js";
 import { silentLogger } from "../src/log.js";
+import { renderMetrics } from "../src/observe/metrics.js";
+import { statsFormat } from "../src/observe/stats-formats.js";
+import type { Channel } from "../src/store/channel.js";
+import type { ChannelStore, StoreLimits } from "../src/store/channel-store.js";
+import { memoryChannels, type Channels } from "../src/store/channels.js";
+import { CHANNEL_OVERHEAD_BYTES, MESSAGE_OVERHEAD_BYTES } from "../src/store/memory-history.js";
 
 const channels = Math.min(Number(process.argv[2] ?? 100_000), 200_000);
 const publishes = Math.min(Number(process.argv[3] ?? 200_000), 1_000_000);
@@ -38,17 +38,17 @@ function obtain(store: ChannelStore, id: string): Channel {
 }
 
 /** Creates `channels` channels (ms), then publishes round-robin (ns per publish). */
-function run(sharedMemorySize: number, events: boolean): { createMs: number; publishNs: number; evicted: number; store: ChannelStore } {
-  const store = new ChannelStore(limits(sharedMemorySize), systemClock);
-  if (events) store.observers.push(new EventsChannel(store, "events"));
+function run(sharedMemorySize: number, events: boolean): { createMs: number; publishNs: number; evicted: number; channels: Channels } {
+  const wired = memoryChannels(limits(sharedMemorySize), systemClock, events ? "events" : "");
+  const { store, broker, history } = wired;
   let t = process.hrtime.bigint();
   const list: Channel[] = [];
   for (let i = 0; i < channels; i++) list.push(obtain(store, `channel-${i}`));
   const createMs = Number(process.hrtime.bigint() - t) / 1e6;
   t = process.hrtime.bigint();
-  for (let i = 0; i < publishes; i++) store.publish(list[i % channels]!, BODY, STORE);
+  for (let i = 0; i < publishes; i++) broker.publish([list[i % channels]!], BODY, STORE);
   const publishNs = Number(process.hrtime.bigint() - t) / publishes;
-  return { createMs, publishNs, evicted: store.evictedMessages, store };
+  return { createMs, publishNs, evicted: history.evictedMessages, channels: wired };
 }
 
 const plain = run(0, false);
@@ -57,7 +57,7 @@ const budget = channels * (CHANNEL_OVERHEAD_BYTES + 16) + Math.floor(publishes /
 const budgeted = run(budget, false);
 const withEvents = run(0, true);
 
-const store = plain.store;
+const { store } = plain.channels;
 const head = { hostname: "bench", time: "2026-01-01T00:00:00", channels: store.channelCount, wildcardChannels: 0, uptime: 0 };
 const rows = [...store.all()].map((c) => ({ id: c.id, publishedMessages: c.lastMessageId, storedMessages: c.storedMessages, subscribers: 0 }));
 const timed = (work: () => string): { ms: number; bytes: number } => {
@@ -68,8 +68,8 @@ const timed = (work: () => string): { ms: number; bytes: number } => {
 const statsAllJson = timed(() => statsFormat("application/json").group(head, rows));
 const statsAllXml = timed(() => statsFormat("application/xml").group(head, rows));
 const ctx: PushContext = {
-  http: undefined as never, store, wheel: new TimerWheel(100, Date.now()), clock: systemClock, log: silentLogger,
-  held: new Set(), draining: false, metrics: new ServerMetrics(), events: undefined,
+  ...plain.channels, http: undefined as never, wheel: new TimerWheel(100, Date.now()), clock: systemClock, log: silentLogger,
+  held: new Set(), draining: false, metrics: new ServerMetrics(),
 };
 const metrics = timed(() => renderMetrics(ctx));
 

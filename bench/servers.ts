@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { bitrixVmConfig } from "../src/config/bitrixvm.js";
+import { bitrixVmConfig } from "../src/config/layouts/bitrixvm.js";
 import { childPids } from "./proc-stats.js";
 import { sleep } from "./holders.js";
 

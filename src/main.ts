@@ -1,10 +1,10 @@
 import { resolve } from "node:path";
-import { bitrixVmConfig } from "./config/bitrixvm.js";
-import { bitrixPush2Config } from "./config/bitrix-push2-layout.js";
+import { PushServer } from "./app.js";
+import { bitrixPush2Config } from "./config/layouts/bitrix-push2.js";
+import { bitrixVmConfig } from "./config/layouts/bitrixvm.js";
 import { effectiveConfig, loadConfigFile, normalizeConfig, type ConfigResult, type LocationConfig } from "./config/schema.js";
-import { PushServer } from "./http/server.js";
 import { Logger, type LogLevel } from "./log.js";
-import { StatsLog } from "./stats-log.js";
+import { StatsLog } from "./observe/stats-log.js";
 import { VERSION } from "./version.js";
 
 /** Exit codes: what went wrong, for systemd and scripts. */
@@ -169,7 +169,7 @@ async function main(argv: string[]): Promise<number> {
   log.info(`pushwire ${VERSION} started pid=${process.pid} runtime=${runtime()} config="${source}" listen: ${describe(push)}`);
   log.info(`limits maxMessagesStoredPerChannel=${http.maxMessagesStoredPerChannel} messageTtl=${http.messageTtl}s maxChannelIdLength=${http.maxChannelIdLength} maxNumberOfChannels=${http.maxNumberOfChannels} maxSubscribersPerChannel=${http.maxSubscribersPerChannel} clientMaxHeaderSize=${http.clientMaxHeaderSize} logStatsInterval=${http.logStatsInterval}s accessLog=${http.accessLog ? "on" : "off"}`);
   logTls(log, push, options);
-  const stats = new StatsLog(push, log);
+  const stats = new StatsLog(push.ctx, () => push.connections, log);
   stats.every(http.logStatsInterval);
 
   return new Promise<number>((resolve) => {

@@ -1,26 +1,31 @@
 import { formatHttpDate } from "../core/http-date.js";
-import type { Message } from "../core/message.js";
-import { messageMid } from "./hub.js";
-import { midCounter, midText } from "./mid.js";
-import { decodeOutgoingMessage, encodeOutgoingBatch } from "./protobuf.js";
+import { midCounter, midText } from "../core/mid.js";
+import type { Message, Push2Fields } from "../core/message.js";
+import { encodeOutgoingBatch, encodeOutgoingMessage } from "./protobuf.js";
 
 /**
  * What a push2 subscriber receives. Binary mode: one protobuf ResponseBatch whose outgoingMessages
- * embed each message's stored OutgoingMessage bytes unchanged. Text mode: Push server 2.0's
+ * embed each message's OutgoingMessage, encoded once per message. Text mode: Push server 2.0's
  * envelope (BITRIX.md §3.3): `id` = the counter part of `mid`, `channel` "-", the body raw as `text`.
+ * Only messages published through Push server 2.0 (with a mid) are sent.
  */
 
-export function binaryBatch(messages: readonly Message[]): Buffer {
-  return encodeOutgoingBatch(messages.map((m) => m.text));
-}
-
-/** Cache key of a message's text envelope (Message.rendered keys renders by object). */
+/** Cache keys of a message's renderings (Message.rendered keys renders by object). */
+const OUTGOING_MESSAGE = {};
 const TEXT_ENVELOPE = {};
 
+function renderOutgoing(message: Message): Buffer {
+  const push2 = message.push2 as Push2Fields;
+  return encodeOutgoingMessage({ id: push2.mid, body: message.text.toString("utf8"), expiry: push2.expiry, created: push2.created, sender: push2.sender });
+}
+
+export function binaryBatch(messages: readonly Message[]): Buffer {
+  return encodeOutgoingBatch(messages.map((m) => m.rendered(OUTGOING_MESSAGE, renderOutgoing)));
+}
+
 function renderEnvelope(message: Message): Buffer {
-  const mid = messageMid(message);
-  const outgoing = decodeOutgoingMessage(message.text);
-  let text = outgoing.body;
+  const mid = (message.push2 as Push2Fields).mid;
+  let text = message.text.toString("utf8");
   try {
     JSON.parse(text);
   } catch {

@@ -1,8 +1,8 @@
 import type { LocationConfig } from "../config/schema.js";
-import type { PushResponse } from "../http/push-response.js";
-import type { Handler } from "../http/router.js";
+import type { Handler } from "../routing/route.js";
 import { push2LongPollingHandler } from "./long-polling.js";
 import { push2PublisherHandler } from "./publisher.js";
+import { push2RestHandler } from "./rest.js";
 import { push2ServerStatHandler } from "./server-stat.js";
 import { push2WebSocketHandler } from "./websocket.js";
 
@@ -12,9 +12,8 @@ import { push2WebSocketHandler } from "./websocket.js";
  * location must answer a plain GET as a long-poll, and a long-polling location an upgrade as a
  * WebSocket. The location's `subscriber` mode only names its usual traffic.
  */
-const push2SubscriberHandler: Handler = (route, req, res, vars) => {
-  const upgrade = (res as PushResponse).upgradeHead !== null;
-  (upgrade ? push2WebSocketHandler : push2LongPollingHandler)(route, req, res, vars);
+const push2SubscriberHandler: Handler = (route, request, reply, vars) => {
+  (request.upgrade ? push2WebSocketHandler : push2LongPollingHandler)(route, request, reply, vars);
 };
 
 /**
@@ -23,9 +22,9 @@ const push2SubscriberHandler: Handler = (route, req, res, vars) => {
  * "websocket" /bitrix/sub/ and /bitrix/subws/ (either serves both); `channelsStatistics`
  * /server-stat/. Other roles have none (404).
  */
-export function push2HandlerFor(config: LocationConfig): Handler | undefined {
-  if (config.publisher) return push2PublisherHandler;
-  if (config.subscriber === "long-polling" || config.subscriber === "websocket") return push2SubscriberHandler;
-  if (config.channelsStatistics) return push2ServerStatHandler;
+export function push2Handler(location: LocationConfig): Handler | undefined {
+  if (location.publisher) return location.publisher === "admin" ? push2PublisherHandler : push2RestHandler;
+  if (location.subscriber === "long-polling" || location.subscriber === "websocket") return push2SubscriberHandler;
+  if (location.channelsStatistics) return push2ServerStatHandler;
   return undefined;
 }

@@ -1,16 +1,14 @@
-import type { Channel, ChannelSubscriber } from "../core/channel.js";
+import { midText } from "../core/mid.js";
 import type { Message } from "../core/message.js";
 import { Refusal } from "../core/refusal.js";
-import type { WheelEntry } from "../core/timer-wheel.js";
-import type { Held } from "../http/context.js";
-import { abortHeldOnClose, type PushResponse } from "../http/push-response.js";
-import { EXPLAIN_HEADER, sendBody, sendEmpty, type Headers } from "../http/respond.js";
-import type { Handler, Route } from "../http/router.js";
-import { messageMid, type Push2Hub } from "./hub.js";
-import { midText } from "./mid.js";
+import type { Headers, PushReply } from "../http/exchange.js";
+import { HeldPoll } from "../hold/held-poll.js";
+import { EXPLAIN_HEADER } from "../routing/answers.js";
+import type { Handler, Route } from "../routing/route.js";
+import type { Channel } from "../store/channel.js";
 import { binaryBatch, textBatch } from "./frames.js";
-import { openPush2Subscription, WRONG_CHANNEL_CODE } from "./subscription.js";
-import { BATCH_WINDOW_MS } from "./batching.js";
+import type { Push2State } from "./state.js";
+import { BATCH_WINDOW_MS, openPush2Subscription, WRONG_CHANNEL_CODE } from "./subscription.js";
 
 /** Push server 2.0's timeout marker: with it, the client reads `Last-Message-Id` from a 304. */
 export const TIMEOUT_EXPIRES = "Thu, 01 Jan 1973 11:11:01 GMT";
@@ -31,92 +29,78 @@ function baseHeaders(origin: string | undefined): Headers {
  * message arrives — 200, 400 ms later, with it and whatever followed it in that window: a protobuf
  * ResponseBatch (`binaryMode=true`) or text envelopes — or the hold ends: 304 with `Last-Message-Id` and the 1973 `Expires` marker.
  */
-export const push2LongPollingHandler: Handler = (route, req, res, vars) => {
+export const push2LongPollingHandler: Handler = (route, request, reply, vars) => {
   const origin = route.origin(vars);
-  if (req.method === "OPTIONS") return sendEmpty(res, 200, baseHeaders(origin));
-  if (req.method !== "GET") return sendRefusalText(res, 405, "Method not allowed.", baseHeaders(origin));
+  if (request.method === "OPTIONS") return reply.send(200, baseHeaders(origin));
+  if (request.method !== "GET") return sendRefusalText(reply, 405, "Method not allowed.", baseHeaders(origin));
   const subscription = openPush2Subscription(route, vars);
   if (subscription instanceof Refusal) {
     route.ctx.metrics.countRejected(subscription.status);
     const text = subscription.status === 400 ? `${WRONG_CHANNEL_CODE}: ${subscription.explain}` : subscription.explain;
-    return sendRefusalText(res, subscription.status, text, baseHeaders(origin));
+    return sendRefusalText(reply, subscription.status, text, baseHeaders(origin));
   }
-  const { hub, channels, binary, mid } = subscription;
-  const replay = mid ? hub.resume(channels, mid) : [];
-  if (replay.length > 0) return answer(route, res, origin, binary, replay);
-  const { ctx } = route;
-  const lastMid = mid ? midText(mid) : newestMid(channels);
-  if (ctx.draining) return timeout(route, res, origin, lastMid);
-  const poll = new Push2LongPoll(route, hub, res as PushResponse, channels, origin, binary, lastMid);
-  for (const channel of channels) ctx.store.subscribe(channel, poll);
-  hub.pollings++;
-  ctx.held.add(poll);
-  ctx.wheel.schedule(poll, ctx.clock.now() + (route.config.longpollingConnectionTtl ?? DEFAULT_HOLD_SECONDS) * 1000);
-  (res as PushResponse).held = poll;
-  res.once("close", abortHeldOnClose);
+  const { state, channels, binary, mid } = subscription;
+  const replay = mid ? state.resume(channels, mid) : [];
+  if (replay.length > 0) return answer(route, reply, origin, binary, replay);
+  const newest = mid ?? state.newestMid(channels);
+  const lastMid = newest ? midText(newest) : "";
+  if (route.ctx.draining) return timeout(route, reply, origin, lastMid);
+  new Push2LongPoll(route, state, reply, channels, origin, binary, lastMid).hold();
 };
 
-function sendRefusalText(res: Parameters<Handler>[2], status: number, text: string, headers: Headers): void {
+function sendRefusalText(reply: PushReply, status: number, text: string, headers: Headers): void {
   headers.push(EXPLAIN_HEADER, text.replace(/^\d+: /, ""), "Content-Type", "text/plain; charset=utf-8");
-  sendBody(res, status, headers, [Buffer.from(text)]);
+  reply.send(status, headers, [Buffer.from(text)]);
 }
 
-/** The newest stored mid on these channels, "" when none: what a timeout reports. */
-function newestMid(channels: readonly Channel[]): string {
-  let newest: Buffer | undefined;
-  for (const channel of channels) {
-    const last = channel.messages.last();
-    if (!last) continue;
-    const mid = messageMid(last);
-    if (!newest || mid.compare(newest) > 0) newest = mid;
-  }
-  return newest ? midText(newest) : "";
-}
-
-function answer(route: Route, res: Parameters<Handler>[2], origin: string | undefined, binary: boolean, messages: readonly Message[]): void {
+function answer(route: Route, reply: PushReply, origin: string | undefined, binary: boolean, messages: readonly Message[]): void {
   const headers = baseHeaders(origin);
   headers.push("Content-Type", binary ? "application/octet-stream" : "text/plain; charset=utf-8");
   route.ctx.metrics.deliveredMessages += messages.length;
-  sendBody(res, 200, headers, [binary ? binaryBatch(messages) : textBatch(messages)]);
+  reply.send(200, headers, [binary ? binaryBatch(messages) : textBatch(messages)]);
 }
 
-function timeout(route: Route, res: Parameters<Handler>[2], origin: string | undefined, lastMid: string): void {
+function timeout(route: Route, reply: PushReply, origin: string | undefined, lastMid: string): void {
   route.ctx.metrics.longPollTimeouts++;
   const headers = baseHeaders(origin);
   headers.push("Expires", TIMEOUT_EXPIRES, "Last-Message-Id", lastMid);
-  sendEmpty(res, 304, headers);
+  reply.send(304, headers);
 }
 
 /** One held push2 long-poll. */
-class Push2LongPoll implements ChannelSubscriber, WheelEntry, Held {
+class Push2LongPoll extends HeldPoll {
   readonly mode = "long-polling";
-  wheelDeadline = 0;
-  wheelNext: WheelEntry | null = null;
-  wheelPrev: WheelEntry | null = null;
-  wheelSlot = -1;
   /** Messages waiting for the end of the batching window. */
   private pending: Message[] = [];
 
   constructor(
     readonly route: Route,
-    private readonly hub: Push2Hub,
-    private res: PushResponse | null,
-    readonly channels: Channel[],
+    private readonly state: Push2State,
+    reply: PushReply,
+    channels: Channel[],
     private readonly origin: string | undefined,
     readonly binary: boolean,
     private readonly lastMid: string,
-  ) {}
+  ) {
+    super(route.ctx, channels, reply);
+  }
+
+  hold(): void {
+    this.holdUntil(this.ctx.clock.now() + (this.route.config.longpollingConnectionTtl ?? DEFAULT_HOLD_SECONDS) * 1000);
+    this.state.pollings++;
+  }
 
   /**
    * The first message opens the batching window: what else arrives within BATCH_WINDOW_MS goes in
    * the same answer (the hold's wheel entry is moved to the window's end), as Push server 2.0 batches.
    */
   onMessage(_channel: Channel, message: Message): void {
-    if (!this.res) return;
-    for (const queued of this.pending) if (queued.text === message.text) return; // one publish to several of its channels
+    const push2 = message.push2;
+    if (!this.holding || !push2) return;
+    for (const queued of this.pending) if (queued.push2!.mid.equals(push2.mid)) return; // one publish to several of its channels
     this.pending.push(message);
     if (this.pending.length === 1) {
-      const { wheel, clock } = this.route.ctx;
+      const { wheel, clock } = this.ctx;
       wheel.schedule(this, clock.now() + BATCH_WINDOW_MS);
     }
   }
@@ -127,35 +111,16 @@ class Push2LongPoll implements ChannelSubscriber, WheelEntry, Held {
 
   onWheelExpire(): void {
     const messages = this.pending;
-    const res = this.release();
-    if (!res) return;
-    if (messages.length > 0) answer(this.route, res, this.origin, this.binary, messages);
-    else timeout(this.route, res, this.origin, this.lastMid);
+    const reply = this.answerable();
+    if (!reply) return;
+    if (messages.length > 0) answer(this.route, reply, this.origin, this.binary, messages);
+    else timeout(this.route, reply, this.origin, this.lastMid);
   }
 
-  /** Shutdown: what is waiting goes now, otherwise the timeout answer. */
-  shutdown(): void {
-    this.onWheelExpire();
-  }
-
-  abort(): void {
-    this.release();
-  }
-
-  private release(): PushResponse | null {
-    const res = this.res;
-    if (!res) return null;
-    this.res = null;
+  protected override released(): void {
+    super.released();
     this.pending = [];
-    res.held = null;
-    const { store, wheel, held } = this.route.ctx;
-    for (const channel of this.channels) store.unsubscribe(channel, this);
-    this.hub.pollings--;
-    this.hub.seen(this.channels);
-    wheel.cancel(this);
-    held.delete(this);
-    return res.writableEnded || res.destroyed ? null : res;
+    this.state.pollings--;
+    this.state.seen(this.channels);
   }
 }
-
-

@@ -1,4 +1,4 @@
-import { createHmac, getHashes, timingSafeEqual } from "node:crypto";
+import { createHmac, timingSafeEqual } from "node:crypto";
 
 /**
  * Channel ids of Push server 2.0 (BITRIX.md §2.3): 32 hex characters, a private id optionally
@@ -61,15 +61,4 @@ export class ChannelSigner {
   verifyPublic(publicId: string, signature: string): boolean {
     return this.verify(`public:${publicId}`, signature);
   }
-}
-
-/** Whether node's crypto knows this HMAC algorithm (config validation). */
-export function isHashAlgorithm(name: string): boolean {
-  return getHashes().includes(name.toLowerCase());
-}
-
-const HEX32 = /^[a-f0-9]{32}$/;
-
-export function isChannelHex(id: string): boolean {
-  return HEX32.test(id);
 }

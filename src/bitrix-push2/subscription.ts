@@ -1,19 +1,22 @@
-import type { Channel } from "../core/channel.js";
+import { parseMid } from "../core/mid.js";
+import { decodeChannelsPath } from "../core/percent.js";
 import { Refusal } from "../core/refusal.js";
-import { decodeChannelsPath } from "../http/percent.js";
-import type { RequestVars } from "../http/request-vars.js";
-import type { Route } from "../http/router.js";
-import { channelKey, push2Of, type Push2Hub } from "./hub.js";
-import { parseMid } from "./mid.js";
+import type { RequestVars } from "../routing/request-vars.js";
+import type { Route } from "../routing/route.js";
+import type { Channel } from "../store/channel.js";
+import { channelKey, push2Of, type Push2State } from "./state.js";
 
 /** Push server 2.0's error for a bad channel list: close code 4010 on a WebSocket, HTTP 400 otherwise. */
 export const WRONG_CHANNEL_CODE = 4010;
 export const WRONG_CHANNEL_TEXT = "Wrong Channel Id.";
 export const wrongChannelId = new Refusal(400, WRONG_CHANNEL_TEXT);
 
+/** Messages published within this window after a first one leave in the same answer or frame (Push server 2.0). */
+export const BATCH_WINDOW_MS = 400;
+
 /** What a push2 subscriber asked for. */
 export interface Push2Subscription {
-  hub: Push2Hub;
+  state: Push2State;
   channels: Channel[];
   /** `binaryMode=true`: protobuf frames; otherwise the text envelope. */
   binary: boolean;
@@ -27,27 +30,27 @@ export interface Push2Subscription {
  * as Push server 2.0 does.
  */
 export function openPush2Subscription(route: Route, vars: RequestVars): Push2Subscription | Refusal {
-  const hub = push2Of(route.ctx);
+  const state = push2Of(route.ctx);
   const raw = route.config.channelsPath?.evaluate(vars);
   const tokens = raw ? decodeChannelsPath(raw).split("/").filter((t) => t !== "") : [];
   if (tokens.length === 0) return wrongChannelId;
   const max = route.config.maxChannelsPerRequest;
   if (max > 0 && tokens.length > max) return wrongChannelId;
   const keys: string[] = [];
-  const signer = hub.signer;
+  const signer = state.signer;
   for (const token of tokens) {
     const parsed = signer.parseSubscriberToken(token);
     if (!parsed) return wrongChannelId;
     keys.push(channelKey(parsed.privateId, true));
     if (parsed.publicId) keys.push(channelKey(parsed.publicId, false));
   }
-  const { store } = route.ctx;
+  const { store, hub } = route.ctx;
   const channels: Channel[] = [];
   for (const key of new Set(keys)) {
     const channel = store.obtain(key);
     if (channel instanceof Refusal) return channel;
-    if (store.isFull(channel)) return new Refusal(429, "Too many connections.");
+    if (hub.isFull(channel)) return new Refusal(429, "Too many connections.");
     channels.push(channel);
   }
-  return { hub, channels, binary: vars.arg("binaryMode") === "true", mid: parseMid(vars.arg("mid")) };
+  return { state, channels, binary: vars.arg("binaryMode") === "true", mid: parseMid(vars.arg("mid")) };
 }

@@ -1,33 +1,30 @@
 import type { Socket } from "node:net";
-import type { Channel, ChannelSubscriber } from "../core/channel.js";
 import type { Message } from "../core/message.js";
 import { Refusal } from "../core/refusal.js";
-import type { WheelEntry } from "../core/timer-wheel.js";
-import type { Held } from "../http/context.js";
-import type { PushResponse } from "../http/push-response.js";
-import type { Handler, Route } from "../http/router.js";
-import { acceptWebSocket } from "../subscribers/ws-handshake.js";
-import {
-  CLOSE_GOING_AWAY, closeFrame, frame, OPCODE_BINARY, OPCODE_PONG, OPCODE_TEXT, PING_FRAME, WebSocketReader, type WebSocketSink,
-} from "../subscribers/ws-frame.js";
+import { HeldConnection } from "../hold/held-connection.js";
+import type { Handler, Route } from "../routing/route.js";
+import type { Channel } from "../store/channel.js";
+import { WebSocketConnection, type WebSocketPeer } from "../websocket/connection.js";
+import { CLOSE_GOING_AWAY, CLOSE_INVALID_PAYLOAD, frame, OPCODE_BINARY, OPCODE_TEXT, PING_FRAME } from "../websocket/frame.js";
+import { acceptWebSocket } from "../websocket/handshake.js";
 import { binaryBatch, textBatch } from "./frames.js";
-import { BATCH_WINDOW_MS } from "./batching.js";
-import type { Push2Hub } from "./hub.js";
 import { decodeRequestBatch, encodeResponseBatch, ProtobufError } from "./protobuf.js";
-import { clientRequester } from "./publisher.js";
-import { runRequests, type Requester } from "./requests.js";
-import { serverStatJson } from "./server-stat.js";
-import { openPush2Subscription, WRONG_CHANNEL_CODE } from "./subscription.js";
+import { clientRequester, runRequests, type Requester } from "./requests.js";
+import type { Push2State } from "./state.js";
+import { BATCH_WINDOW_MS, openPush2Subscription, WRONG_CHANNEL_CODE } from "./subscription.js";
 
 const DEFAULT_PING_SECONDS = 120;
-const CLOSE_WAIT_MS = 5000;
 const TOO_MANY_CONNECTIONS_CODE = 4029;
+const WRONG_PUBLIC_CHANNEL_CODE = 4012;
 
 /** One-message frames are built once per message and shared by every socket. */
 const BINARY_FRAME = {};
 const TEXT_FRAME = {};
 const binaryFrame = (m: Message): Buffer => frame(OPCODE_BINARY, binaryBatch([m]));
 const textFrame = (m: Message): Buffer => frame(OPCODE_TEXT, textBatch([m]));
+
+/** The peer of a refused connection: there is nothing to leave. */
+const REFUSED: WebSocketPeer = { onText() {}, onBinary() {}, onPong() {}, leave() {} };
 
 /**
  * bitrix-push2 WebSocket (`/bitrix/subws/`): the handshake, then a bad channel list closes with
@@ -37,80 +34,64 @@ const textFrame = (m: Message): Buffer => frame(OPCODE_TEXT, textBatch([m]));
  * Binary client frames are RequestBatches on behalf of the signed pair in CHANNEL_ID (publishing
  * to public channels, presence), as on /bitrix/rest/.
  */
-export const push2WebSocketHandler: Handler = (route, req, res, vars) => {
-  const socket = acceptWebSocket(req, res);
-  if (!socket) return;
+export const push2WebSocketHandler: Handler = (route, request, reply, vars) => {
+  const accepted = acceptWebSocket(route, request, reply);
+  if (!accepted) return;
   const subscription = openPush2Subscription(route, vars);
   if (subscription instanceof Refusal) {
     route.ctx.metrics.countRejected(subscription.status);
     const code = subscription.status === 400 ? WRONG_CHANNEL_CODE : TOO_MANY_CONNECTIONS_CODE;
-    return new Push2Socket(route, undefined, socket, [], false, undefined).refuse(code, subscription.explain);
+    return new WebSocketConnection(route.ctx, accepted.socket, REFUSED, route.config.websocketMaxFrameSize, true).close(code, subscription.explain);
   }
-  const { hub, channels, binary, mid } = subscription;
-  const connection = new Push2Socket(route, hub, socket, channels, binary, clientRequester(hub, route, vars));
-  connection.start(mid ? hub.resume(channels, mid) : [], (res as PushResponse).upgradeHead);
+  const { state, channels, binary, mid } = subscription;
+  const socket = new Push2Socket(route, state, accepted.socket, channels, binary, clientRequester(state, route, vars));
+  socket.start(mid ? state.resume(channels, mid) : [], accepted.head);
 };
 
-const CONNECTION = Symbol("pushwire.push2-websocket");
-type Push2SocketHolder = Socket & { [CONNECTION]?: Push2Socket };
-
-class Push2Socket implements ChannelSubscriber, WheelEntry, Held, WebSocketSink {
+/** A Push server 2.0 subscriber on a WebSocket: batched frames, its own ping rhythm, client requests. */
+class Push2Socket extends HeldConnection implements WebSocketPeer {
   readonly mode = "websocket";
-  wheelDeadline = 0;
-  wheelNext: WheelEntry | null = null;
-  wheelPrev: WheelEntry | null = null;
-  wheelSlot = -1;
-  private readonly reader: WebSocketReader;
+  private readonly connection: WebSocketConnection;
   private readonly pingMs: number;
   /** Messages waiting for the end of the batching window. */
   private pending: Message[] = [];
   private flushAt = 0;
   private pingAt = 0;
   private awaitingPong = false;
-  private subscribed = false;
-  private closing = false;
 
   constructor(
     readonly route: Route,
-    private readonly hub: Push2Hub | undefined,
-    private readonly socket: Push2SocketHolder,
-    readonly channels: Channel[],
+    private readonly state: Push2State,
+    socket: Socket,
+    channels: Channel[],
     /** protobuf frames (`binaryMode=true`), or text envelopes. */
     readonly binary: boolean,
     private readonly requester: Requester | undefined,
   ) {
-    this.reader = new WebSocketReader(this, route.config.websocketMaxFrameSize, true);
+    super(route.ctx, channels);
+    this.connection = new WebSocketConnection(route.ctx, socket, this, route.config.websocketMaxFrameSize, true);
     this.pingMs = (route.config.pingMessageInterval ?? DEFAULT_PING_SECONDS) * 1000;
-    socket[CONNECTION] = this;
-    socket.on("data", onData);
-    socket.on("close", onClose);
-    socket.on("error", ignoreError);
   }
 
-  start(replay: readonly Message[], head: Buffer | null): void {
-    const { ctx } = this.route;
+  start(replay: readonly Message[], head: Buffer): void {
+    const { ctx } = this;
     if (replay.length > 0) this.write(replay);
-    if (ctx.draining) return this.sendClose(CLOSE_GOING_AWAY, "");
-    for (const channel of this.channels) ctx.store.subscribe(channel, this);
-    this.subscribed = true;
-    this.hub!.websockets++;
-    ctx.held.add(this);
+    if (ctx.draining) return this.connection.close(CLOSE_GOING_AWAY, "");
+    this.join();
+    this.state.websockets++;
     this.pingAt = ctx.clock.now() + this.pingMs;
     this.reschedule();
-    if (head && head.length > 0) this.reader.feed(head);
-  }
-
-  refuse(code: number, reason: string): void {
-    this.sendClose(code, reason);
+    if (head.length > 0) this.connection.received(head);
   }
 
   onMessage(_channel: Channel, message: Message): void {
-    if (this.closing) return;
+    const push2 = message.push2;
+    if (!this.holding || !push2) return;
     // One publish to several of this socket's channels is one message (one mid).
-    for (const queued of this.pending) if (queued.text === message.text) return;
+    for (const queued of this.pending) if (queued.push2!.mid.equals(push2.mid)) return;
     this.pending.push(message);
     if (this.flushAt === 0) {
-      this.flushAt = this.route.ctx.clock.now() + BATCH_WINDOW_MS;
+      this.flushAt = this.ctx.clock.now() + BATCH_WINDOW_MS;
       this.reschedule();
     }
   }
@@ -118,16 +99,17 @@ class Push2Socket implements ChannelSubscriber, WheelEntry, Held, WebSocketSink 
   onChannelDeleted(): void {}
 
   onWheelExpire(): void {
-    if (this.closing) return void this.socket.destroy(); // the client never answered our close
-    const now = this.route.ctx.clock.now();
+    if (!this.holding) return;
+    const now = this.ctx.clock.now();
     if (this.flushAt !== 0 && now >= this.flushAt) this.flush();
+    if (!this.holding) return; // the flush found a client that does not read
     if (now >= this.pingAt) {
       if (this.awaitingPong) {
-        this.route.ctx.log.debug(`bitrix-push2 websocket ${this.socket.remoteAddress}: no pong, dropped`);
+        this.ctx.log.debug(`bitrix-push2 websocket ${this.connection.remoteAddress}: no pong, dropped`);
         this.release();
-        return void this.socket.destroy();
+        return this.connection.destroy();
       }
-      this.socket.write(PING_FRAME);
+      this.connection.write(PING_FRAME);
       this.awaitingPong = true;
       this.pingAt = now + this.pingMs;
     }
@@ -135,8 +117,7 @@ class Push2Socket implements ChannelSubscriber, WheelEntry, Held, WebSocketSink 
   }
 
   private reschedule(): void {
-    const { wheel } = this.route.ctx;
-    wheel.schedule(this, this.flushAt !== 0 ? Math.min(this.flushAt, this.pingAt) : this.pingAt);
+    this.ctx.wheel.schedule(this, this.flushAt !== 0 ? Math.min(this.flushAt, this.pingAt) : this.pingAt);
   }
 
   private flush(): void {
@@ -147,17 +128,17 @@ class Push2Socket implements ChannelSubscriber, WheelEntry, Held, WebSocketSink 
   }
 
   private write(messages: readonly Message[]): void {
-    const { socket, route } = this;
+    const { connection, route } = this;
     if (messages.length === 1) {
-      socket.write(this.binary ? messages[0]!.rendered(BINARY_FRAME, binaryFrame) : messages[0]!.rendered(TEXT_FRAME, textFrame));
+      connection.write(this.binary ? messages[0]!.rendered(BINARY_FRAME, binaryFrame) : messages[0]!.rendered(TEXT_FRAME, textFrame));
     } else {
-      socket.write(this.binary ? frame(OPCODE_BINARY, binaryBatch(messages)) : frame(OPCODE_TEXT, textBatch(messages)));
+      connection.write(this.binary ? frame(OPCODE_BINARY, binaryBatch(messages)) : frame(OPCODE_TEXT, textBatch(messages)));
     }
-    route.ctx.metrics.deliveredMessages += messages.length;
-    if (socket.writableLength > route.config.subscriberMaxBacklog) {
-      route.ctx.log.info(`bitrix-push2 websocket ${socket.remoteAddress}: ${socket.writableLength} bytes unsent, dropped`);
+    this.ctx.metrics.deliveredMessages += messages.length;
+    if (connection.backlog > route.config.subscriberMaxBacklog) {
+      this.ctx.log.info(`bitrix-push2 websocket ${connection.remoteAddress}: ${connection.backlog} bytes unsent, dropped`);
       this.release();
-      socket.destroy();
+      connection.destroy();
     }
   }
 
@@ -165,102 +146,48 @@ class Push2Socket implements ChannelSubscriber, WheelEntry, Held, WebSocketSink 
   onText(): void {}
 
   onBinary(payload: Buffer): void {
-    if (this.closing || !this.hub) return;
-    if (!this.requester) return this.sendClose(4012, "Wrong Public Channel Id.");
+    if (!this.holding) return;
+    if (!this.requester) return this.closeWith(WRONG_PUBLIC_CHANNEL_CODE, "Wrong Public Channel Id.");
     let requests;
     try {
       requests = decodeRequestBatch(payload);
     } catch (error) {
-      if (error instanceof ProtobufError) return this.sendClose(1007, "Malformed protobuf RequestBatch.");
+      if (error instanceof ProtobufError) return this.closeWith(CLOSE_INVALID_PAYLOAD, "Malformed protobuf RequestBatch.");
       throw error;
     }
-    const { responses } = runRequests(this.hub, this.requester, requests, serverStatJson);
-    if (responses.length > 0) this.socket.write(frame(OPCODE_BINARY, encodeResponseBatch(responses)));
-  }
-
-  onPing(payload: Buffer): void {
-    if (!this.closing) this.socket.write(frame(OPCODE_PONG, payload));
+    const { responses } = runRequests(this.state, this.requester, requests);
+    if (responses.length > 0) this.connection.write(frame(OPCODE_BINARY, encodeResponseBatch(responses)));
   }
 
   onPong(): void {
     this.awaitingPong = false;
   }
 
-  onClose(code: number | undefined): void {
-    if (this.closing) return void this.socket.destroySoon();
+  leave(): void {
     this.release();
-    this.sendClose(code, "");
   }
 
-  onProtocolError(code: number, reason: string): void {
-    if (this.closing) return void this.socket.destroySoon();
+  /** Leaves the channels and closes the connection with this code. */
+  private closeWith(code: number, reason: string): void {
     this.release();
-    this.sendClose(code, reason);
+    this.connection.close(code, reason);
   }
 
   // --- Held
   shutdown(): void {
-    if (this.closing) return void this.socket.destroy();
     this.flush();
-    this.release();
-    this.sendClose(CLOSE_GOING_AWAY, "");
+    this.closeWith(CLOSE_GOING_AWAY, "");
   }
 
   abort(): void {
     this.release();
-    this.socket.destroy();
+    this.connection.destroy();
   }
 
-  /** The socket is gone: leave everything. */
-  gone(): void {
-    this.release();
-    this.route.ctx.wheel.cancel(this);
-    this.route.ctx.held.delete(this);
-  }
-
-  private release(): void {
-    if (!this.subscribed) return;
-    this.subscribed = false;
-    const { store } = this.route.ctx;
-    for (const channel of this.channels) store.unsubscribe(channel, this);
-    this.hub!.websockets--;
-    this.hub!.seen(this.channels);
+  protected override released(): void {
+    this.state.websockets--;
+    this.state.seen(this.channels);
     this.pending = [];
     this.flushAt = 0;
   }
-
-  /** Our close frame (`code` undefined: empty), then up to CLOSE_WAIT_MS for the client's. */
-  private sendClose(code: number | undefined, reason: string): void {
-    const { socket, route: { ctx } } = this;
-    if (this.closing || socket.destroyed) return;
-    this.closing = true;
-    socket.end(code === undefined ? Buffer.from([0x88, 0x00]) : closeFrame(code, reason));
-    if (ctx.draining) return void socket.destroySoon();
-    ctx.held.add(this);
-    ctx.wheel.schedule(this, ctx.clock.now() + CLOSE_WAIT_MS);
-  }
-}
-
-function onData(this: Push2SocketHolder, chunk: Buffer): void {
-  const connection = this[CONNECTION];
-  if (!connection) return;
-  try {
-    connection["reader"].feed(chunk);
-  } catch (error) {
-    // A failure handling one client's frame costs that connection, never the process.
-    connection.route.ctx.log.error(`bitrix-push2 websocket ${this.remoteAddress}: ${(error as Error).stack ?? error}`);
-    connection.abort();
-  }
-}
-
-function onClose(this: Push2SocketHolder): void {
-  const connection = this[CONNECTION];
-  if (connection) {
-    this[CONNECTION] = undefined;
-    connection.gone();
-  }
-}
-
-function ignoreError(): void {
-  // 'close' follows every socket error; that is where the connection is released.
 }

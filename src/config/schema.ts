@@ -1,11 +1,11 @@
+import { getHashes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import type { StoreLimits } from "../core/channel-store.js";
-import { AccessRules, Cidr } from "../http/access.js";
+import { AccessRules, Cidr } from "../core/access-rules.js";
 import { PaddingRules } from "../core/padding.js";
+import type { StoreLimits } from "../store/channel-store.js";
 import { ComplexValue } from "./complex-value.js";
 import { parseSsl, type SslConfig } from "./ssl.js";
 import { parseDuration, parseSize } from "./units.js";
-import { isHashAlgorithm } from "../bitrix-push2/signature.js";
 
 /**
  * The configuration file. Keys are push-stream's directives without the `push_stream_` prefix,
@@ -258,7 +258,7 @@ export function normalizeConfig(input: unknown, baseDir = "."): ConfigResult {
     });
   }
 
-  if (typeof http.securityAlgo === "string" && !isHashAlgorithm(http.securityAlgo)) errors.push(`securityAlgo: unknown hash ${JSON.stringify(http.securityAlgo)} (e.g. "sha1", "sha256")`);
+  if (typeof http.securityAlgo === "string" && !getHashes().includes(http.securityAlgo.toLowerCase())) errors.push(`securityAlgo: unknown hash ${JSON.stringify(http.securityAlgo)} (e.g. "sha1", "sha256")`);
   if (errors.length > 0) return { errors };
   return { config: { http: http as unknown as HttpSettings, servers }, raw: input };
 }

@@ -1,6 +1,10 @@
-import type { Channel } from "./channel.js";
 import type { Message } from "./message.js";
-import type { Ring } from "./ring.js";
+
+/** A channel's stored messages, oldest first (a Ring, or what History hands out). */
+export interface MessageList {
+  readonly length: number;
+  at(index: number): Message | undefined;
+}
 
 /**
  * Where a subscriber says it is: what it has already received. Push-stream's catch-up rules
@@ -29,7 +33,7 @@ export function parseTag(value: string | undefined): number | undefined {
  * `backtrack` > 0 asks for the last N messages regardless of the cursor. Expired messages
  * (past `now`) are skipped.
  */
-export function catchUpStart(messages: Ring<Message>, backtrack: number, cursor: Cursor, now: number): number {
+export function catchUpStart(messages: MessageList, backtrack: number, cursor: Cursor, now: number): number {
   const count = messages.length;
   if (count === 0) return -1;
   if (backtrack > 0) {
@@ -54,21 +58,21 @@ export function catchUpStart(messages: Ring<Message>, backtrack: number, cursor:
   return -1;
 }
 
-function firstUnexpired(messages: Ring<Message>, from: number, now: number): number {
+function firstUnexpired(messages: MessageList, from: number, now: number): number {
   for (let i = from; i < messages.length; i++) if (messages.at(i)!.expiresAt > now) return i;
   return -1;
 }
 
 /**
- * Every stored message the subscriber has not seen, from all its channels, in publish order
- * (not push-stream's per-channel grouping: Bitrix's client takes its next cursor from the last
- * message of a reply, BITRIX.md §9). `backtracks[i]` belongs to `channels[i]`.
+ * Every stored message the subscriber has not seen, from the lists of all its channels, in
+ * publish order (not push-stream's per-channel grouping: Bitrix's client takes its next cursor
+ * from the last message of a reply, BITRIX.md §9). `backtracks[i]` belongs to `lists[i]`.
  */
-export function collectCatchUp(channels: readonly Channel[], backtracks: readonly number[], cursor: Cursor, now: number): Message[] {
+export function collectCatchUp(lists: readonly MessageList[], backtracks: readonly number[], cursor: Cursor, now: number): Message[] {
   const result: Message[] = [];
   let sources = 0;
-  for (let c = 0; c < channels.length; c++) {
-    const ring = channels[c]!.messages;
+  for (let c = 0; c < lists.length; c++) {
+    const ring = lists[c]!;
     const start = catchUpStart(ring, backtracks[c] ?? 0, cursor, now);
     if (start < 0) continue;
     sources++;

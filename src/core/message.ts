@@ -6,9 +6,26 @@ export const DELETED_MESSAGE_ID = -2;
 export const TIMEOUT_MESSAGE_ID = -3;
 
 /**
+ * What Bitrix Push server 2.0 keeps with a message besides its body (BITRIX.md §5): the message
+ * id (`mid`, assigned when the message is sequenced, one for every channel of one publish), the
+ * sender, and the creation second and expiry that go out in its OutgoingMessage.
+ */
+export interface Push2Fields {
+  /** 13 bytes: the start second and a counter (core/mid.ts). */
+  readonly mid: Buffer;
+  /** Who published it (Push server 2.0's Sender: type and id), when known. */
+  readonly sender: { readonly type: number; readonly id: Uint8Array } | undefined;
+  /** Unix seconds of the publish. */
+  readonly created: number;
+  /** Seconds the message is kept; 0 = delivered to connected subscribers only. */
+  readonly expiry: number;
+}
+
+/**
  * One published message. Its identity is the push-stream triple: a per-channel id (1, 2, 3…),
  * the publish second and the server-wide same-second tag. `seq` is a server-wide counter that
- * orders every publish, so replies spanning several channels can be sorted cheaply.
+ * orders every publish, so replies spanning several channels can be sorted cheaply. A message
+ * published through Bitrix Push server 2.0 also carries its `push2` fields.
  */
 export class Message {
   /** Rendered bytes for the first template that asked, then for others in `moreRenders`. */
@@ -28,6 +45,7 @@ export class Message {
     readonly eventType: string,
     /** Milliseconds since the epoch after which the message is gone; Infinity for never. */
     readonly expiresAt: number,
+    readonly push2: Push2Fields | undefined = undefined,
   ) {}
 
   /** Returns the bytes cached for `template`, rendering them once with `render`. */

@@ -1,13 +1,13 @@
 import { METHODS } from "node:http";
 
 /**
- * A strict, incremental HTTP/1.x request-head parser with no I/O, for the lean subscriber
- * listener (lean-server.ts). It reads the request line and headers only; what follows the head
- * (a Content-Length body to discard, pipelined requests) is the caller's. Where llhttp (node:http)
+ * A strict, incremental HTTP/1.x request-head parser with no I/O, for the lean listener
+ * (lean-listener.ts). It reads the request line and headers only; what follows the head
+ * (a Content-Length body, pipelined requests) is the caller's. Where llhttp (node:http)
  * refuses something, this refuses it too: bare LF line ends, obs-fold, control bytes in values,
  * whitespace before the colon, repeated or non-numeric Content-Length, Content-Length together with
  * Transfer-Encoding, a Transfer-Encoding whose last coding is not chunked. HTTP/0.9 and versions
- * other than 1.0/1.1 are refused (node accepts some). A chunked body is skipped by ChunkedBodySkipper.
+ * other than 1.0/1.1 are refused (node accepts some). A chunked body is read by ChunkedBodyReader.
  */
 
 /** One parsed request head. */
@@ -29,12 +29,12 @@ export interface RequestHead {
 }
 
 /**
- * Why a head was refused. `code` is llhttp's name for the same failure, so the listener can answer
- * through the same client-error path node:http uses.
+ * Why a head was refused: the status to answer, and llhttp's name for the same failure, so the
+ * log line reads the same whichever parser saw the request.
  */
 export interface HeadError {
-  status: 400 | 405 | 431;
-  code: "HPE_INVALID" | "HPE_INVALID_METHOD" | "HPE_HEADER_OVERFLOW";
+  status: 400 | 405 | 408 | 431;
+  code: "HPE_INVALID" | "HPE_INVALID_METHOD" | "HPE_HEADER_OVERFLOW" | "HPE_HEADERS_TIMEOUT";
   reason: string;
   /** The request line as received (for the log and the unknown-method check), if it was complete. */
   requestLine: string | undefined;
@@ -269,12 +269,17 @@ const enum Chunk {
   EndLf,
 }
 
+/** Where a chunked body's data goes: `chunk[start, end)` is the next piece of it. */
+export interface BodySink {
+  bodyData(chunk: Buffer, start: number, end: number): void;
+}
+
 /**
- * Reads and drops a chunked request body (a subscriber takes no body, but a keep-alive connection
- * must find the next request after it). Strict like llhttp: hex sizes, CRLF line ends; chunk
- * extensions and trailers are skipped, within `maxLineBytes` per line.
+ * Reads a chunked request body, handing its data to a sink (or dropping it: a keep-alive
+ * connection must find the next request after a body nobody reads). Strict like llhttp: hex
+ * sizes, CRLF line ends; chunk extensions and trailers are skipped, within `maxLineBytes` per line.
  */
-export class ChunkedBodySkipper {
+export class ChunkedBodyReader {
   private state = Chunk.Size;
   private size = 0;
   private digits = 0;
@@ -283,7 +288,7 @@ export class ChunkedBodySkipper {
   constructor(private readonly maxLineBytes: number) {}
 
   /** Returns the offset after the body's end, -1 when more bytes are needed, or an error. */
-  feed(chunk: Buffer, offset = 0): number | HeadError {
+  feed(chunk: Buffer, offset = 0, sink?: BodySink): number | HeadError {
     let i = offset;
     while (i < chunk.length) {
       const c = chunk[i]!;
@@ -317,6 +322,7 @@ export class ChunkedBodySkipper {
           continue;
         case Chunk.Data: {
           const take = Math.min(this.size, chunk.length - i);
+          if (sink && take > 0) sink.bodyData(chunk, i, i + take);
           this.size -= take;
           i += take;
           if (this.size === 0) this.state = Chunk.DataCr;

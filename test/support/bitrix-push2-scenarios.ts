@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { ChannelSigner } from "../../src/bitrix-push2/signature.js";
 import { decodeResponseBatch } from "../../src/bitrix-push2/protobuf.js";
-import { openRequest, sleep, start, waitFor, type Running } from "../helpers.js";
+import type { Serve } from "../../src/http/exchange.js";
+import { openRequest, sleep, start, waitFor, type Running } from "./helpers.js";
 import { phpExchange, Push2Channels, push2Config, push2ConfigResult, Push2Site, SITE_KEY } from "./bitrix-push2-site.js";
 import type { PullClientFactory, PullClientUnderTest } from "./pull-client.js";
 import type { Transport } from "./bitrix-scenarios.js";
@@ -85,13 +86,11 @@ export async function assertPush2Received(client: PullClientUnderTest, expected:
 function cutConnection(scene: Push2Scene, transport: Transport): () => void {
   const listener = scene.app.push.listeners[0]!;
   const router = listener.router;
-  listener.router = {
-    dispatch: (_req: unknown, res: { writeHead(s: number, h: Record<string, string>): void; end(): void }) => {
-      res.writeHead(503, { "Access-Control-Allow-Origin": "*", "Content-Length": "0" });
-      res.end();
-    },
-    upgrade: (_req: unknown, socket: { destroy(): void }) => socket.destroy(),
-  } as unknown as typeof router;
+  const outage: Serve = (request, reply) => {
+    if (request.upgrade) reply.destroy();
+    else reply.send(503, ["Access-Control-Allow-Origin", "*"]);
+  };
+  listener.router = { serve: outage } as unknown as typeof router;
   if (transport === "websocket") {
     for (const held of [...scene.app.push.ctx.held]) held.abort();
   } else {

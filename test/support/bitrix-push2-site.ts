@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { connect } from "node:net";
-import { bitrixPush2Config } from "../../src/config/bitrix-push2-layout.js";
+import { bitrixPush2Config } from "../../src/config/layouts/bitrix-push2.js";
 import { ChannelSigner } from "../../src/bitrix-push2/signature.js";
 import { decodeResponseBatch, encodeRequestBatch, type ChannelStats, type IncomingMessage } from "../../src/bitrix-push2/protobuf.js";
-import { headerMap, type RawConfig } from "../helpers.js";
+import { headerMap, type RawConfig } from "./helpers.js";
 import { eventBody, type PhpReply, type PullEndpoints } from "./bitrix-site.js";
 
 /**

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { lastStored, sleep, start, waitFor, type Running } from "../helpers.js";
+import { lastStored, sleep, start, waitFor, type Running } from "./helpers.js";
 import { BitrixSite, bitrixSdkConfig, newChannels, pinPorts, pullConfigResult, type SiteChannels } from "./bitrix-site.js";
 import type { ConfigSource, PullClientFactory, PullClientUnderTest } from "./pull-client.js";
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { connect } from "node:net";
-import { bitrixLikeConfig, headerMap, type RawConfig } from "../helpers.js";
+import { bitrixLikeConfig, headerMap, type RawConfig } from "./helpers.js";
 
 /**
  * The PHP half of a Bitrix site with `nginx`=Y, `nginx_version`=2, no signature key: what

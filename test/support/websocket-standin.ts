@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import type { Socket } from "node:net";
-import { encodeFrame, parseFrame } from "../ws-client.js";
+import { encodeFrame, parseFrame } from "./ws-client.js";
 
 /**
  * A browser-style WebSocket for Node 20 (which has no global one), on node:http's upgrade and a

@@ -1,0 +1,300 @@
+import type { AddressInfo, Socket } from "node:net";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import type { HttpSettings, PushwireConfig, ServerConfig } from "./config/schema.js";
+import { sameSsl } from "./config/ssl.js";
+import { ServerMetrics, type PushContext } from "./context.js";
+import { systemClock, type Clock } from "./core/clock.js";
+import { TimerWheel } from "./core/timer-wheel.js";
+import type { HttpServer, PushReply, PushRequest } from "./http/exchange.js";
+import { createLeanServer, isLeanServer } from "./http/lean-listener.js";
+import { createNodeServer } from "./http/node-listener.js";
+import { Logger } from "./log.js";
+import { logAccess } from "./observe/access-log.js";
+import { EvictionLog } from "./observe/eviction-log.js";
+import { handlerFor, servedLean } from "./roles.js";
+import { Router } from "./routing/router.js";
+import { memoryChannels } from "./store/channels.js";
+
+export interface StartOptions {
+  clock?: Clock;
+  log?: Logger;
+  /** Timer wheel resolution; holds end within one tick of their deadline. */
+  tickMs?: number;
+  /** How often expired messages and inactive channels are swept. */
+  sweepMs?: number;
+}
+
+export interface Listener {
+  config: ServerConfig;
+  server: HttpServer;
+  /** The bound address (port resolved when the config said 0). */
+  address: AddressInfo;
+  /** This listener's locations; a reload swaps it, requests already routed keep theirs. */
+  router: Router;
+}
+
+/** What a reload changed, one phrase per change, for the log. */
+export interface ReloadReport {
+  changes: string[];
+  /** http-level keys whose new value needs a restart (the old value stays in force). */
+  needRestart: string[];
+}
+
+/**
+ * http-level keys a reload cannot apply to a running server: the parser's header limit is fixed
+ * per server, ring capacity per existing channel, and the wildcard prefix decides how existing
+ * channels were counted. Every other http-level key applies from the next request.
+ */
+export const RESTART_KEYS: readonly (keyof HttpSettings)[] = ["clientMaxHeaderSize", "maxMessagesStoredPerChannel", "wildcardChannelPrefix", "eventsChannelId", "subscriberParser"];
+
+/** "127.0.0.1:8895", "*:8893": how listeners are told apart across a reload. */
+export function listenKey(config: ServerConfig): string {
+  return `${config.listen.host ?? "*"}:${config.listen.port}`;
+}
+
+/** Idle keep-alive connections are closed after this (nginx's keepalive_timeout default is 75 s). */
+const KEEP_ALIVE_MS = 75_000;
+const HEADERS_TIMEOUT_MS = 30_000;
+
+/**
+ * A running pushwire, the composition root: the clock, the store (channel index, History, Hub,
+ * Broker), the timer wheel, the listeners with their routers, and a graceful stop.
+ */
+export class PushServer {
+  readonly ctx: PushContext;
+  readonly listeners: Listener[] = [];
+  /** Open client connections over all listeners (TCP, before any TLS handshake). */
+  connections = 0;
+  private readonly tick: NodeJS.Timeout;
+  private readonly sweeper: NodeJS.Timeout;
+  /** Servers that stopped listening but still carry connections (Bun's certificate reload). */
+  private readonly retired = new Set<HttpServer>();
+  private readonly connectionClosed = (): void => {
+    this.connections--;
+  };
+  private readonly connectionOpened = (socket: Socket): void => {
+    this.connections++;
+    socket.once("close", this.connectionClosed);
+  };
+
+  private constructor(public config: PushwireConfig, options: StartOptions) {
+    const clock = options.clock ?? systemClock;
+    const tickMs = options.tickMs ?? 100;
+    const log = options.log ?? new Logger("info");
+    const http = config.http;
+    const channels = memoryChannels(http, clock, http.eventsChannelId);
+    if (http.sharedMemorySize) channels.history.observers.push(new EvictionLog(log, clock, http.sharedMemorySize));
+    this.ctx = {
+      ...channels,
+      http,
+      wheel: new TimerWheel(tickMs, clock.now()),
+      clock,
+      log,
+      held: new Set(),
+      draining: false,
+      metrics: new ServerMetrics(),
+    };
+    if (config.servers.some((server) => server.locations.some((location) => location.metrics))) {
+      this.ctx.metrics.loopDelay = monitorEventLoopDelay({ resolution: 10 });
+      this.ctx.metrics.loopDelay.enable();
+    }
+    this.tick = setInterval(() => this.guard("timer", () => this.ctx.wheel.advance(clock.now())), tickMs);
+    this.sweeper = setInterval(() => this.guard("sweep", () => this.ctx.broker.sweep()), options.sweepMs ?? 1000);
+  }
+
+  /** Runs periodic work; a failure is logged, never fatal. */
+  private guard(what: string, work: () => unknown): void {
+    try {
+      work();
+    } catch (error) {
+      this.ctx.log.error(`${what}: ${(error as Error).stack ?? error}`);
+    }
+  }
+
+  /** Starts every listener of the configuration; rejects (and closes what opened) if one fails. */
+  static async start(config: PushwireConfig, options: StartOptions = {}): Promise<PushServer> {
+    const push = new PushServer(config, options);
+    try {
+      for (const serverConfig of config.servers) await push.listen(serverConfig);
+    } catch (error) {
+      await push.close(0);
+      throw error;
+    }
+    return push;
+  }
+
+  /**
+   * The server for one ServerConfig — the lean listener or node:http(s), TLS when it has `ssl` —
+   * serving the listener's current router. The one place a server is made.
+   */
+  private createServer(listener: Pick<Listener, "router">, serverConfig: ServerConfig): HttpServer {
+    const { ctx } = this;
+    const serve = (request: PushRequest, reply: PushReply): void => {
+      if (ctx.http.accessLog) logAccess(ctx, request, reply);
+      listener.router.serve(request, reply);
+    };
+    const options = { maxHeaderSize: ctx.http.clientMaxHeaderSize, keepAliveMs: KEEP_ALIVE_MS, headersTimeoutMs: HEADERS_TIMEOUT_MS, tls: serverConfig.ssl?.options };
+    const server = this.servesLean(serverConfig) ? createLeanServer(ctx, options, serve) : createNodeServer(ctx, options, serve);
+    server.on("connection", this.connectionOpened);
+    if (serverConfig.ssl) server.on("tlsClientError", (error: Error, socket: Socket) => ctx.log.info(`tls handshake failed from ${socket.remoteAddress}: ${error.message}`));
+    return server;
+  }
+
+  /** `subscriberParser: "lean"` serves a server whose locations are all subscribers (or access-only). */
+  private servesLean(serverConfig: ServerConfig): boolean {
+    return this.ctx.http.subscriberParser === "lean" && servedLean(serverConfig.locations);
+  }
+
+  private async listen(serverConfig: ServerConfig): Promise<Listener> {
+    const listener = { config: serverConfig, router: new Router(this.ctx, serverConfig, handlerFor) } as Listener;
+    const server = this.createServer(listener, serverConfig);
+    await this.bind(server, serverConfig.listen.host, serverConfig.listen.port);
+    listener.server = server;
+    listener.address = server.address() as AddressInfo;
+    this.listeners.push(listener);
+    return listener;
+  }
+
+  private bind(server: HttpServer, host: string | undefined, port: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ host, port }, () => {
+        server.off("error", reject);
+        server.on("error", (error) => this.ctx.log.error(`listener ${host ?? "*"}:${port}: ${error.message}`));
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * New handshakes get the new certificate; open connections keep theirs. Bun's node:https has no
+   * setSecureContext (Bun 1.4): there the listening socket is handed to a new server made with the
+   * new certificate, and the old server keeps its connections until they end. The only place
+   * pushwire works around a runtime.
+   */
+  private async swapCertificate(listener: Listener, serverConfig: ServerConfig): Promise<void> {
+    const current = listener.server;
+    if (typeof current.setSecureContext === "function") return current.setSecureContext(serverConfig.ssl!.options);
+    await this.replaceServer(listener, serverConfig);
+  }
+
+  /** A new server on the listener's port; the old one stops listening and keeps its connections until they end. */
+  private async replaceServer(listener: Listener, serverConfig: ServerConfig): Promise<void> {
+    const replacement = this.createServer(listener, serverConfig);
+    const old = listener.server;
+    this.retired.add(old);
+    old.once("close", () => this.retired.delete(old));
+    old.close();
+    old.closeIdleConnections();
+    await this.bind(replacement, serverConfig.listen.host, listener.address.port);
+    listener.server = replacement;
+  }
+
+  /**
+   * Applies a new configuration without a restart: listeners are matched by listen address;
+   * kept ones get the new locations (for requests from now on) and, if changed, the new
+   * certificate (for handshakes from now on); new addresses are opened, removed ones closed
+   * (their idle connections at once, the rest after `graceMs`). The store, the wheel and every
+   * held subscriber stay. If a new address cannot be opened, nothing changes and this rejects.
+   */
+  async reload(config: PushwireConfig, graceMs = 5000): Promise<ReloadReport> {
+    const report: ReloadReport = { changes: [], needRestart: [] };
+    const unclaimed = [...this.listeners];
+    const kept: Array<[Listener, ServerConfig]> = [];
+    const added: ServerConfig[] = [];
+    // A fixed port matches the listener bound there (also one that asked for port 0); then
+    // port-0 entries match the remaining port-0 listeners in order. http and https never match.
+    const claim = (serverConfig: ServerConfig, fits: (l: Listener) => boolean): void => {
+      const candidate = (l: Listener): boolean => !l.config.ssl === !serverConfig.ssl && (l.config.listen.host ?? "*") === (serverConfig.listen.host ?? "*") && fits(l);
+      // Among equal candidates, one already of the right kind (lean or node:http) is kept without a new server.
+      const lean = this.servesLean(serverConfig);
+      let at = unclaimed.findIndex((l) => candidate(l) && isLeanServer(l.server) === lean);
+      if (at < 0) at = unclaimed.findIndex(candidate);
+      if (at >= 0) kept.push([unclaimed.splice(at, 1)[0]!, serverConfig]);
+      else added.push(serverConfig);
+    };
+    for (const serverConfig of config.servers) if (serverConfig.listen.port !== 0) claim(serverConfig, (l) => l.address.port === serverConfig.listen.port);
+    for (const serverConfig of config.servers) if (serverConfig.listen.port === 0) claim(serverConfig, (l) => l.config.listen.port === 0);
+    const removed = unclaimed;
+    // A port that a removed listener holds (http becoming https, "*:8893" becoming "127.0.0.1:8893")
+    // is opened only after that listener is closed.
+    const freed = new Set(removed.map((l) => l.address.port));
+    const waits = (serverConfig: ServerConfig): boolean => serverConfig.listen.port !== 0 && freed.has(serverConfig.listen.port);
+    const opened: Listener[] = [];
+    try {
+      for (const serverConfig of added) if (!waits(serverConfig)) opened.push(await this.listen(serverConfig));
+    } catch (error) {
+      for (const listener of opened) this.dropListener(listener, 0);
+      throw error;
+    }
+
+    for (const [listener, serverConfig] of kept) {
+      if (!sameSsl(listener.config.ssl, serverConfig.ssl)) {
+        await this.swapCertificate(listener, serverConfig);
+        report.changes.push(`${listenKey(serverConfig)} certificate ${serverConfig.ssl!.certificate} loaded`);
+      }
+      listener.config = serverConfig;
+      listener.router = new Router(this.ctx, serverConfig, handlerFor);
+      // Locations that no longer fit the lean listener (a publisher added), or now do: the other kind of server.
+      if (this.servesLean(serverConfig) !== isLeanServer(listener.server)) {
+        await this.replaceServer(listener, serverConfig);
+        report.changes.push(`${listenKey(serverConfig)} parser ${isLeanServer(listener.server) ? "lean" : "node"}`);
+      }
+    }
+    for (const listener of removed) {
+      this.dropListener(listener, graceMs);
+      report.changes.push(`${listenKey(listener.config)} closed`);
+    }
+    for (const serverConfig of added) {
+      if (waits(serverConfig)) opened.push(await this.listen(serverConfig));
+    }
+    this.listeners.sort((a, b) => config.servers.indexOf(a.config) - config.servers.indexOf(b.config)); // in the file's order
+    for (const listener of opened) report.changes.push(`${listenKey(listener.config)} opened${listener.config.ssl ? " (TLS)" : ""} on port ${listener.address.port}`);
+
+    const http = this.ctx.http as unknown as Record<string, unknown>;
+    const next = config.http as unknown as Record<string, unknown>;
+    for (const key of Object.keys(next)) {
+      if (http[key] === next[key]) continue;
+      if ((RESTART_KEYS as readonly string[]).includes(key)) {
+        report.needRestart.push(key);
+        continue;
+      }
+      report.changes.push(`${key} ${JSON.stringify(http[key])} → ${JSON.stringify(next[key])}`);
+      http[key] = next[key]; // the store reads its limits from this same object
+    }
+    this.config = { http: this.ctx.http, servers: this.listeners.map((l) => l.config) };
+    return report;
+  }
+
+  /** Stops a listener: no new connections, idle ones closed now, the rest cut after `graceMs`. */
+  private dropListener(listener: Listener, graceMs: number): void {
+    this.listeners.splice(this.listeners.indexOf(listener), 1);
+    const { server } = listener;
+    server.close();
+    server.closeIdleConnections();
+    if (graceMs <= 0) server.closeAllConnections();
+    else setTimeout(() => server.closeAllConnections(), graceMs).unref();
+  }
+
+  /**
+   * Graceful stop: no new connections, every held subscriber gets its timeout answer (304),
+   * idle keep-alive connections close; whatever is still open after `graceMs` is cut.
+   */
+  async close(graceMs = 5000): Promise<void> {
+    const { ctx } = this;
+    ctx.draining = true;
+    ctx.metrics.loopDelay?.disable();
+    clearInterval(this.tick);
+    clearInterval(this.sweeper);
+    const closed = this.listeners.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve())));
+    for (const server of this.retired) closed.push(new Promise<void>((resolve) => server.once("close", () => resolve())));
+    const servers = [...this.listeners.map((l) => l.server), ...this.retired];
+    for (const held of [...ctx.held]) held.shutdown();
+    for (const server of servers) server.closeIdleConnections();
+    const force = setTimeout(() => {
+      for (const server of servers) server.closeAllConnections();
+    }, graceMs);
+    await Promise.all(closed);
+    clearTimeout(force);
+  }
+}

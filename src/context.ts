@@ -1,0 +1,54 @@
+import type { IntervalHistogram } from "node:perf_hooks";
+import type { HttpSettings } from "./config/schema.js";
+import type { Clock } from "./core/clock.js";
+import { LatencyHistogram } from "./core/latency-histogram.js";
+import type { TimerWheel } from "./core/timer-wheel.js";
+import type { Logger } from "./log.js";
+import type { Channels } from "./store/channels.js";
+
+/** A connection held open by the server (a waiting long-poll, a stream, a WebSocket…), ended on shutdown. */
+export interface Held {
+  /** The subscriber mode holding it ("long-polling", …): /metrics counts held connections by it. */
+  readonly mode: string;
+  /** Ends the connection the way a timeout would (long-poll: 304). */
+  shutdown(): void;
+  /** The client went away: forget the connection without answering. */
+  abort(): void;
+}
+
+/**
+ * Counters the handlers bump as traffic passes (GET /metrics reads them). Plain fields, so a
+ * transport counts with one line: `ctx.metrics.deliveredMessages += n`.
+ */
+export class ServerMetrics {
+  /** Messages written to subscribers (not pings or other pseudo-messages). */
+  deliveredMessages = 0;
+  /** Long-polls whose hold ended with nothing to say (304, or the "Timed out" message). */
+  longPollTimeouts = 0;
+  /** Refused requests by HTTP status. */
+  readonly rejected = new Map<number, number>();
+  /** Time from an accepted publish body to the message handed to every held subscriber. */
+  readonly publishLatency = new LatencyHistogram();
+  /** Event-loop delay samples, when a metrics location exists. */
+  loopDelay: IntervalHistogram | undefined = undefined;
+
+  countRejected(status: number): void {
+    this.rejected.set(status, (this.rejected.get(status) ?? 0) + 1);
+  }
+}
+
+/**
+ * What every handler of a running pushwire shares: the settings, the store (channel index,
+ * History, Hub, Broker), the one timer wheel, the clock, the log, the held connections and the
+ * traffic counters.
+ */
+export interface PushContext extends Channels {
+  readonly http: HttpSettings;
+  readonly wheel: TimerWheel;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly held: Set<Held>;
+  /** Set once a graceful stop began: nothing new is held, keep-alive ends. */
+  draining: boolean;
+  readonly metrics: ServerMetrics;
+}

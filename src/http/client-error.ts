@@ -1,0 +1,23 @@
+import type { Socket } from "node:net";
+import type { ListenerContext } from "./exchange.js";
+
+/** A request that could not be parsed: the status line's reason and push-stream's explain, by status. */
+const ANSWERS: Record<number, [reason: string, explain: string]> = {
+  400: ["Bad Request", "Malformed HTTP request."],
+  405: ["Method Not Allowed", "Unknown request method."],
+  408: ["Request Timeout", "Request headers did not arrive in time."],
+  431: ["Request Header Fields Too Large", "Request line and headers are larger than clientMaxHeaderSize."],
+};
+
+/**
+ * Answers a request that never became one (unparsable head, head too large, too slow) as an HTTP
+ * server should — the status, the reason in the explain header — and closes. Counted and
+ * logged as `client error STATUS from ADDRESS: CODE`, CODE being llhttp's name of the failure.
+ * The one place both HTTP stacks answer such requests.
+ */
+export function answerClientError(ctx: ListenerContext, socket: Socket, status: number, code: string): void {
+  const [reason, explain] = ANSWERS[status] ?? ANSWERS[400]!;
+  ctx.metrics.countRejected(status);
+  ctx.log.info(`client error ${status} from ${socket.remoteAddress}: ${code}`);
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Length: 0\r\nConnection: close\r\nX-Nginx-PushStream-Explain: ${explain}\r\n\r\n`);
+}

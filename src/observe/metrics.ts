@@ -1,0 +1,110 @@
+import type { PushContext } from "../context.js";
+import { LATENCY_BUCKETS, type LatencyHistogram } from "../core/latency-histogram.js";
+import { refusals } from "../core/refusal.js";
+import { addNoCache } from "../routing/answers.js";
+import type { Handler } from "../routing/route.js";
+
+/**
+ * `GET /metrics` (location key `metrics`): the server's state and traffic counters in the
+ * Prometheus text exposition format 0.0.4, written by hand. GET and HEAD only.
+ */
+export const metricsHandler: Handler = (route, request, reply) => {
+  const headers = addNoCache([]);
+  if (request.method !== "GET" && request.method !== "HEAD") return route.refuse(reply, refusals.methodNotAllowed, [...headers, "Allow", "GET, HEAD"]);
+  headers.unshift("Content-Type", CONTENT_TYPE);
+  reply.send(200, headers, [Buffer.from(renderMetrics(route.ctx))]);
+};
+
+export const CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+/** Subscriber modes always listed, even with nothing held, so dashboards see a 0 rather than a gap. */
+const BASE_MODES = ["long-polling"];
+
+/** The whole exposition. */
+export function renderMetrics(ctx: PushContext): string {
+  const { store, history, hub, broker, metrics } = ctx;
+  const out = new Exposition();
+
+  const byMode = new Map<string, number>(BASE_MODES.map((mode) => [mode, 0]));
+  for (const held of ctx.held) byMode.set(held.mode, (byMode.get(held.mode) ?? 0) + 1);
+  out.family("pushwire_held_connections", "gauge", "Subscriber connections held open, by subscriber mode.");
+  for (const [mode, count] of byMode) out.sample("pushwire_held_connections", count, `mode="${escapeLabel(mode)}"`);
+  out.gauge("pushwire_subscribers", "Subscriber connections (one per held request, whatever its number of channels).", ctx.held.size);
+  out.gauge("pushwire_subscriptions", "Channel subscriptions (a connection on three channels counts three).", hub.subscriptions);
+  out.gauge("pushwire_channels", "Channels, wildcard channels excluded (the events channel included).", store.channelCount);
+  out.gauge("pushwire_wildcard_channels", "Wildcard channels.", store.wildcardChannelCount);
+  out.gauge("pushwire_stored_messages", "Messages stored for catch-up (events channel excluded).", history.storedMessages);
+  out.gauge("pushwire_stored_message_bytes", "Body bytes of every stored message.", history.storedBytes);
+  out.gauge("pushwire_memory_used_bytes", "Estimated memory of stored messages and channels (what sharedMemorySize caps).", history.memoryUsed);
+  out.gauge("pushwire_memory_budget_bytes", "sharedMemorySize; 0 = no cap.", store.limits.sharedMemorySize ?? 0);
+  out.counter("pushwire_published_messages_total", "Messages published (events channel excluded).", broker.publishedMessages);
+  out.counter("pushwire_delivered_messages_total", "Messages written to subscribers (pseudo-messages excluded).", metrics.deliveredMessages);
+  out.family("pushwire_dropped_messages_total", "counter", "Stored messages dropped: ring_overflow (maxMessagesStoredPerChannel) or ttl (expired).");
+  out.sample("pushwire_dropped_messages_total", history.droppedByRing, 'reason="ring_overflow"');
+  out.sample("pushwire_dropped_messages_total", history.droppedByTtl, 'reason="ttl"');
+  out.counter("pushwire_evicted_messages_total", "Stored messages evicted to stay within sharedMemorySize.", history.evictedMessages);
+  out.histogram("pushwire_publish_duration_seconds", "Time to store a published message and hand it to every held subscriber.", metrics.publishLatency);
+  out.counter("pushwire_long_poll_timeouts_total", "Long-polls whose hold ended with nothing to deliver (304 or the timeout message).", metrics.longPollTimeouts);
+  out.family("pushwire_rejected_requests_total", "counter", "Requests refused, by HTTP status.");
+  for (const status of [...metrics.rejected.keys()].sort((a, b) => a - b)) {
+    out.sample("pushwire_rejected_requests_total", metrics.rejected.get(status)!, `status="${status}"`);
+  }
+  const memory = process.memoryUsage();
+  out.gauge("pushwire_process_resident_memory_bytes", "Resident set size of the process.", memory.rss);
+  out.gauge("pushwire_process_heap_used_bytes", "V8 heap in use.", memory.heapUsed);
+  out.gauge("pushwire_process_heap_total_bytes", "V8 heap allocated.", memory.heapTotal);
+  const loop = metrics.loopDelay;
+  const sampled = loop !== undefined && loop.count > 0;
+  out.gauge("pushwire_event_loop_lag_seconds", "Mean event-loop delay since the previous scrape.", sampled ? loop.mean / 1e9 : 0);
+  out.gauge("pushwire_event_loop_lag_max_seconds", "Largest event-loop delay since the previous scrape.", sampled ? loop.max / 1e9 : 0);
+  loop?.reset();
+  out.gauge("pushwire_uptime_seconds", "Seconds since the server started.", store.uptime);
+  return out.text;
+}
+
+/** Label values escape backslash, double quote and line feed. */
+function escapeLabel(value: string): string {
+  return value.replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : `\\${c}`));
+}
+
+function number(value: number): string {
+  if (Number.isNaN(value)) return "NaN";
+  if (value === Infinity) return "+Inf";
+  if (value === -Infinity) return "-Inf";
+  return String(value);
+}
+
+/** Accumulates families: `# HELP`, `# TYPE`, then the samples; every line ends in LF. */
+class Exposition {
+  text = "";
+
+  family(name: string, type: "counter" | "gauge" | "histogram", help: string): void {
+    this.text += `# HELP ${name} ${help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}\n# TYPE ${name} ${type}\n`;
+  }
+
+  sample(name: string, value: number, labels = ""): void {
+    this.text += `${name}${labels ? `{${labels}}` : ""} ${number(value)}\n`;
+  }
+
+  gauge(name: string, help: string, value: number): void {
+    this.family(name, "gauge", help);
+    this.sample(name, value);
+  }
+
+  counter(name: string, help: string, value: number): void {
+    this.family(name, "counter", help);
+    this.sample(name, value);
+  }
+
+  histogram(name: string, help: string, histogram: LatencyHistogram): void {
+    this.family(name, "histogram", help);
+    let cumulative = 0;
+    LATENCY_BUCKETS.forEach((bound, i) => {
+      cumulative += histogram.counts[i]!;
+      this.sample(`${name}_bucket`, cumulative, `le="${bound}"`);
+    });
+    this.sample(`${name}_bucket`, histogram.count, 'le="+Inf"');
+    this.sample(`${name}_sum`, histogram.sum);
+    this.sample(`${name}_count`, histogram.count);
+  }
+}

@@ -1,0 +1,29 @@
+import { push2Handler } from "./bitrix-push2/handlers.js";
+import type { LocationConfig } from "./config/schema.js";
+import { healthHandler } from "./observe/health.js";
+import { metricsHandler } from "./observe/metrics.js";
+import { statisticsHandler } from "./observe/statistics.js";
+import { pushStreamHandler } from "./push-stream/handlers.js";
+import type { Handler } from "./routing/route.js";
+
+/**
+ * The role → handler table, in one place: a location's protocol and role pick its handler; a
+ * location with none only answers 403 (deny) or 404.
+ */
+export function handlerFor(location: LocationConfig): Handler | undefined {
+  if (location.protocol === "bitrix-push2") return push2Handler(location);
+  if (location.publisher || location.subscriber) return pushStreamHandler(location);
+  if (location.channelsStatistics) return statisticsHandler;
+  if (location.metrics) return metricsHandler;
+  if (location.health) return healthHandler;
+  return undefined;
+}
+
+/**
+ * Whether the lean listener serves a server (`subscriberParser: "lean"`): every location a
+ * push-stream subscriber, or one without a role. Others keep node:http.
+ */
+export function servedLean(locations: readonly LocationConfig[]): boolean {
+  return locations.every((l) => (l.protocol !== "bitrix-push2" && l.subscriber !== undefined)
+    || (!l.publisher && !l.subscriber && !l.channelsStatistics && !l.metrics && !l.health));
+}

@@ -1,0 +1,43 @@
+import type { Message, Push2Fields } from "../core/message.js";
+import type { Channel } from "./channel.js";
+
+/** How a message is published. */
+export interface PublishOptions {
+  eventId: string;
+  eventType: string;
+  /** Keep it in History for catch-up. */
+  store: boolean;
+  /** Per-message lifetime in seconds (Message-Expiry); capped by messageTtl. */
+  ttl?: number | undefined;
+  /** Published through Bitrix Push server 2.0: the message also gets a mid and these fields. */
+  push2?: Pick<Push2Fields, "sender" | "expiry"> | undefined;
+}
+
+/**
+ * The only way a message enters pushwire (modelled on centrifuge's broker): it sequences the
+ * message — one place assigns id, time, tag, seq and the push2 mid — appends it to History when
+ * it is stored, and hands it to the Hub of every process that has subscribers on the channel.
+ * Channel deletion and the periodic sweep go through it too, as they change what History holds
+ * and whom the Hub tells.
+ *
+ * The in-process broker (LocalBroker) has delivered to this process's hub before `publish`
+ * returns. A broker that leaves the process (workers, Redis) will add a completion for the
+ * callers that answer after a publish: the publisher, WebSocket publishing, Bitrix push2
+ * requests and the events channel.
+ */
+export interface Broker {
+  /**
+   * Publishes `text` to each channel: one message per channel, in order, all with one mid when
+   * `push2` is set. Returns them. A subscriber that throws is reported after every other got its message.
+   */
+  publish(channels: readonly Channel[], text: Buffer, options: PublishOptions): Message[];
+  /**
+   * Deletes a channel: it leaves the store at once (a later publish creates a new channel whose
+   * ids restart at 1) with what it stored, and each subscriber receives the id -2 message.
+   */
+  delete(channel: Channel, text?: string): void;
+  /** Drops expired messages and removes inactive empty channels. Called every second or so. */
+  sweep(): void;
+  /** Messages published (the events channel's excluded). */
+  readonly publishedMessages: number;
+}

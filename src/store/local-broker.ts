@@ -1,0 +1,71 @@
+import type { Clock } from "../core/clock.js";
+import { DELETED_MESSAGE_ID, type Message, specialMessage } from "../core/message.js";
+import type { Broker, PublishOptions } from "./broker.js";
+import type { Channel } from "./channel.js";
+import type { ChannelStore, StoreLimits } from "./channel-store.js";
+import type { History } from "./history.js";
+import type { Hub } from "./hub.js";
+import { Sequencer } from "./sequencer.js";
+
+/** The broker of one process: sequence, History, this process's Hub, all synchronous. */
+export class LocalBroker implements Broker {
+  publishedMessages = 0;
+  readonly sequencer: Sequencer;
+
+  constructor(
+    private readonly store: ChannelStore,
+    private readonly history: History,
+    private readonly hub: Hub,
+    private readonly limits: StoreLimits,
+    private readonly clock: Clock,
+  ) {
+    this.sequencer = new Sequencer(clock, () => limits.messageTtl);
+  }
+
+  publish(channels: readonly Channel[], text: Buffer, options: PublishOptions): Message[] {
+    const now = this.clock.now();
+    const push2 = this.sequencer.push2Fields(options, now);
+    const messages: Message[] = [];
+    let failure: unknown;
+    for (const channel of channels) {
+      const message = this.sequencer.next(channel, text, options, now, push2);
+      messages.push(message);
+      channel.lastActivity = now;
+      if (!channel.forEvents) this.publishedMessages++;
+      if (options.store) this.history.append(channel, message);
+      try {
+        this.hub.deliver(channel, message);
+      } catch (error) {
+        failure ??= error; // the other channels still get the message
+      }
+    }
+    if (failure !== undefined) throw failure;
+    return messages;
+  }
+
+  delete(channel: Channel, text?: string): void {
+    if (channel.deleted) return;
+    channel.deleted = true;
+    if (this.store.remove(channel)) this.history.remove(channel);
+    const message = specialMessage(DELETED_MESSAGE_ID, channel.id, text || this.limits.channelDeletedMessageText);
+    try {
+      this.hub.channelDeleted(channel, message);
+    } finally {
+      this.store.destroyed(channel);
+    }
+  }
+
+  sweep(): void {
+    const now = this.clock.now();
+    const inactivity = this.limits.channelInactivityTime * 1000;
+    const { store, history } = this;
+    for (const channel of store.all()) {
+      history.trim(channel, now);
+      if (history.count(channel) === 0 && channel.subscribers.size === 0 && now >= channel.lastActivity + inactivity && !channel.forEvents) {
+        store.remove(channel);
+        history.remove(channel);
+        store.destroyed(channel);
+      }
+    }
+  }
+}

@@ -1,0 +1,43 @@
+import type { Clock } from "../core/clock.js";
+import { Message, PublishClock, type Push2Fields } from "../core/message.js";
+import { MidClock } from "../core/mid.js";
+import type { Channel } from "./channel.js";
+import type { PublishOptions } from "./broker.js";
+
+/**
+ * Gives published messages their identity: the channel's next id, the (time, tag) stamp and the
+ * server-wide seq of the publish clock, the expiry, and for Bitrix push2 the mid. Everything
+ * that must keep growing across a restart lives here.
+ */
+export class Sequencer {
+  readonly publishClock: PublishClock;
+  readonly mids: MidClock;
+
+  constructor(
+    clock: Clock,
+    /** Seconds a stored message lives at most (messageTtl). */
+    private readonly messageTtl: () => number,
+  ) {
+    this.publishClock = new PublishClock(clock);
+    this.mids = new MidClock(clock.now() / 1000);
+  }
+
+  /** The push2 fields of one publish, shared by the messages of every channel it reaches. */
+  push2Fields(options: PublishOptions, now: number): Push2Fields | undefined {
+    const push2 = options.push2;
+    if (!push2) return undefined;
+    return { mid: this.mids.next(), sender: push2.sender, created: Math.floor(now / 1000), expiry: push2.expiry };
+  }
+
+  /** The next message of `channel`. */
+  next(channel: Channel, text: Buffer, options: PublishOptions, now: number, push2: Push2Fields | undefined): Message {
+    const stamp = this.publishClock;
+    stamp.stamp();
+    const maxTtl = this.messageTtl();
+    const ttl = options.ttl !== undefined && options.ttl > 0 ? Math.min(options.ttl, maxTtl) : maxTtl;
+    return new Message(
+      ++channel.lastMessageId, channel.id, stamp.time, stamp.tag, stamp.seq,
+      text, options.eventId, options.eventType, now + ttl * 1000, push2,
+    );
+  }
+}

@@ -1,0 +1,374 @@
+import { afterEach, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { ChannelSigner } from "../../src/bitrix-push2/signature.js";
+import { MidClock, midText, parseMid } from "../../src/core/mid.js";
+import { decodeResponseBatch, encodeRequestBatch, SENDER_BACKEND, SENDER_CLIENT, type OutgoingMessage } from "../../src/bitrix-push2/protobuf.js";
+import { RateLimiter } from "../../src/bitrix-push2/rate-limit.js";
+import { openRequest, request, sleep, start, waitFor, type Reply, type Running } from "../support/helpers.js";
+import { phpExchange, Push2Channels, push2Config, Push2Site, SITE_KEY } from "../support/bitrix-push2-site.js";
+import { eventBody } from "../support/bitrix-site.js";
+import { OP, WsClient } from "../support/ws-client.js";
+
+const signer = new ChannelSigner(SITE_KEY, "sha1");
+
+function outgoing(reply: Reply | Buffer): OutgoingMessage[] {
+  const bytes = Buffer.isBuffer(reply) ? reply : reply.body;
+  return decodeResponseBatch(bytes).flatMap((r) => r.outgoingMessages ?? []);
+}
+
+const bodyOf = (m: OutgoingMessage): { params: Record<string, unknown> } => JSON.parse(m.body) as { params: Record<string, unknown> };
+
+async function withPush2(options: Parameters<typeof push2Config>[0], body: (app: Running, site: Push2Site) => Promise<void>): Promise<void> {
+  const app = await start(push2Config(options));
+  try {
+    await body(app, new Push2Site(() => app.port(1)));
+  } finally {
+    WsClient.destroyAll();
+    await app.close();
+  }
+}
+
+const subPath = (channels: string, extra = "binaryMode=true"): string => `/bitrix/sub/?CHANNEL_ID=${encodeURIComponent(channels)}&${extra}&revision=19`;
+
+describe("signatures and message ids", () => {
+  test("signed ids, pairs and public ids: HMAC-SHA1 over the id, the pair, and public:<id>", () => {
+    const c = new Push2Channels(signer);
+    assert.match(c.pair, /^[a-f0-9]{32}:[a-f0-9]{32}\.[a-f0-9]{40}$/);
+    assert.deepEqual(signer.parseSubscriberToken(c.pair), { privateId: c.privateId, publicId: c.publicId });
+    assert.deepEqual(signer.parseSubscriberToken(c.shared), { privateId: c.sharedId, publicId: undefined });
+    const [pub, sig] = c.signedPublic.split(".");
+    assert.ok(signer.verifyPublic(pub!, sig!));
+    assert.ok(!signer.verify(pub!, sig!), "a public signature is not a private one");
+    assert.equal(signer.parseSubscriberToken(c.privateId), undefined, "with a key, an unsigned id is refused");
+    assert.equal(signer.parseSubscriberToken(`${c.privateId}:${c.publicId}`), undefined, "a pair always needs its signature");
+    assert.equal(signer.parseSubscriberToken(c.pair.replace(/.$/, (d) => (d === "0" ? "1" : "0"))), undefined);
+    assert.equal(signer.parseSubscriberToken(new ChannelSigner("other", "sha1").signed(c.privateId)), undefined, "another key");
+    assert.equal(signer.parseSubscriberToken("xyz"), undefined);
+    const unkeyed = new ChannelSigner("", "sha1");
+    assert.deepEqual(unkeyed.parseSubscriberToken(c.privateId), { privateId: c.privateId, publicId: undefined });
+    assert.equal(new ChannelSigner(SITE_KEY, "sha256").signed(c.privateId).length, 32 + 1 + 64);
+  });
+
+  test("mids: 26 digits, start second then a 16-digit counter, 13 bytes, ordered as text and as bytes", () => {
+    const clock = new MidClock(1764000000.7);
+    const a = clock.next();
+    const b = clock.next();
+    assert.equal(a.length, 13);
+    assert.equal(midText(a), "17640000000000000000000001");
+    assert.equal(midText(b), "17640000000000000000000002");
+    assert.ok(Buffer.compare(a, b) < 0);
+    assert.deepEqual(parseMid("17640000000000000000000002"), b);
+    assert.equal(parseMid("1764"), undefined);
+    assert.equal(parseMid("1764000000000000000000000x"), undefined);
+  });
+
+  test("rate limiter: N per second per address, then refusals until the next second", () => {
+    const limiter = new RateLimiter(2);
+    assert.deepEqual([limiter.allow("a", 0), limiter.allow("a", 10), limiter.allow("a", 20), limiter.allow("b", 20), limiter.allow("a", 1000)], [true, true, false, true, true]);
+  });
+});
+
+describe("bitrix-push2 publisher and long polling", () => {
+  test("a protobuf publish reaches a held binary long-poll as a ResponseBatch with mid, body, expiry and the backend sender", async () => {
+    await withPush2({}, async (app, site) => {
+      const c = new Push2Channels(signer);
+      const poll = openRequest(app.port(0), subPath(`${c.pair}/${c.shared}`), { headers: { Origin: "http://site.example" } });
+      await waitFor(() => (app.push.ctx.store.find(c.privateId)?.subscribers.size ?? 0) === 1);
+      await site.publish([c.privateId], "message", { n: 1 });
+      const reply = await poll.reply;
+      assert.equal(reply.status, 200);
+      assert.equal(reply.headers["content-type"], "application/octet-stream");
+      assert.equal(reply.headers["access-control-allow-origin"], "*");
+      assert.equal(reply.headers["access-control-expose-headers"], "Last-Message-Id");
+      const [message, ...rest] = outgoing(reply);
+      assert.equal(rest.length, 0);
+      assert.match(midText(message!.id), /^\d{26}$/);
+      assert.deepEqual(bodyOf(message!).params, { n: 1 });
+      assert.equal(message!.expiry, 86400);
+      assert.ok(Math.abs(message!.created - Date.now() / 1000) < 5);
+      assert.equal(message!.sender!.type, SENDER_BACKEND);
+    });
+  });
+
+  test("batching: messages published within 400 ms of the first come in the same long-poll answer", async () => {
+    await withPush2({}, async (app, site) => {
+      const c = new Push2Channels(signer);
+      const poll = openRequest(app.port(0), subPath(`${c.pair}/${c.shared}`));
+      await waitFor(() => (app.push.ctx.store.find(c.privateId)?.subscribers.size ?? 0) === 1);
+      const started = Date.now();
+      await site.publish([c.privateId], "message", { n: 1 }, 0);
+      await site.publish([c.sharedId, c.privateId], "message", { n: 2 }, 0);
+      await site.publish([c.sharedId], "message", { n: 3 }, 0);
+      const reply = await poll.reply;
+      assert.deepEqual(outgoing(reply).map((m) => bodyOf(m).params["n"]), [1, 2, 3]);
+      assert.ok(Date.now() - started >= 350, "answered at the end of the window");
+    });
+  });
+
+  test("text mode: the Push server 2.0 envelope with mid, id = the mid's counter, channel \"-\"", async () => {
+    await withPush2({}, async (app) => {
+      const c = new Push2Channels(signer);
+      const poll = openRequest(app.port(0), subPath(c.shared, "tag=1"));
+      await waitFor(() => (app.push.ctx.store.find(c.sharedId)?.subscribers.size ?? 0) === 1);
+      const pub = await phpExchange(app.port(1), "POST", `/bitrix/pub/?CHANNEL_ID=${c.sharedId}`, Buffer.from('{"module_id":"im","command":"x","params":{"n":2}}'), ["Message-Expiry: 60"]);
+      assert.equal(pub.status, 200);
+      assert.equal(pub.body, "", "answered at once with an empty body");
+      const reply = await poll.reply;
+      assert.equal(reply.status, 200);
+      assert.match(reply.headers["content-type"]!, /^text\/plain/);
+      const m = /^#!NGINXNMS!#(.*)#!NGINXNME!#$/.exec(reply.text);
+      assert.ok(m, reply.text);
+      const envelope = JSON.parse(m[1]!) as { id: number; mid: string; channel: string; tag: string; time: string; text: { params: unknown } };
+      assert.match(envelope.mid, /^\d{26}$/);
+      assert.equal(envelope.id, Number(envelope.mid.slice(10)));
+      assert.equal(envelope.channel, "-");
+      assert.match(envelope.time, /GMT$/);
+      assert.deepEqual(envelope.text.params, { n: 2 });
+    });
+  });
+
+  test("timeout: 304 with Last-Message-Id (newest stored mid, or the client's) and the 1973 Expires marker", async () => {
+    await withPush2({ hold: "1s" }, async (app, site) => {
+      const c = new Push2Channels(signer);
+      const first = await request(app.port(0), subPath(c.shared), { headers: { Origin: "http://x" } });
+      assert.equal(first.status, 304);
+      assert.equal(first.headers["expires"], "Thu, 01 Jan 1973 11:11:01 GMT");
+      assert.equal(first.headers["last-message-id"], "");
+      assert.equal(first.headers["access-control-expose-headers"], "Last-Message-Id");
+      await site.publish([c.sharedId], "message", { n: 1 });
+      const stored = midText(outgoing(await request(app.port(0), subPath(c.shared, "binaryMode=true&mid=00000000000000000000000000")))[0]!.id);
+      const second = await request(app.port(0), subPath(c.shared));
+      assert.equal(second.status, 304);
+      assert.equal(second.headers["last-message-id"], stored);
+    });
+  });
+
+  test("wrong channel ids: 400 '4010: Wrong Channel Id.' (unsigned with a key, bad signature, unsigned pair, garbage, none)", async () => {
+    await withPush2({}, async (app) => {
+      const c = new Push2Channels(signer);
+      for (const channels of [c.privateId, `${c.privateId}:${c.publicId}`, c.pair.slice(0, -1) + (c.pair.endsWith("0") ? "1" : "0"), "nothex", `${c.shared}/bad`, ""]) {
+        const reply = await request(app.port(0), subPath(channels));
+        assert.equal(reply.status, 400, channels);
+        assert.equal(reply.text, "4010: Wrong Channel Id.", channels);
+        assert.equal(reply.headers["access-control-allow-origin"], "*");
+      }
+    });
+  });
+
+  test("resume by mid: messages stored after it, oldest first, across channels; messages without expiry are not stored", async () => {
+    await withPush2({}, async (app, site) => {
+      const c = new Push2Channels(signer);
+      await site.publish([c.privateId], "message", { n: 1 });
+      await site.publish([c.sharedId], "message", { n: 2 });
+      await site.publish([c.privateId], "message", { n: 3 }, 0); // no expiry: live subscribers only
+      await site.publish([c.privateId, c.sharedId], "message", { n: 4 });
+      const all = outgoing(await request(app.port(0), subPath(`${c.pair}/${c.shared}`, `binaryMode=true&mid=${"0".repeat(26)}`)));
+      assert.deepEqual(all.map((m) => bodyOf(m).params["n"]), [1, 2, 4], "one message to two of the client's channels comes once");
+      const after = outgoing(await request(app.port(0), subPath(`${c.pair}/${c.shared}`, `binaryMode=true&mid=${midText(all[0]!.id)}`)));
+      assert.deepEqual(after.map((m) => bodyOf(m).params["n"]), [2, 4]);
+      const mids = all.map((m) => midText(m.id));
+      assert.deepEqual([...mids].sort(), mids, "mids increase");
+    });
+  });
+
+  test("resume returns at most 100 per channel, the newest", async () => {
+    await withPush2({}, async (app, site) => {
+      const c = new Push2Channels(signer);
+      for (let n = 1; n <= 105; n++) await site.publish([c.sharedId], "message", { n });
+      const got = outgoing(await request(app.port(0), subPath(c.shared, `binaryMode=true&mid=${"0".repeat(26)}`)));
+      assert.equal(got.length, 100);
+      assert.equal(bodyOf(got[0]!).params["n"], 6);
+    });
+  });
+
+  test("text publish limits: empty body 400, over clientMaxBodySize 413, bad CHANNEL_ID 400; malformed protobuf 400", async () => {
+    await withPush2({}, async (app) => {
+      const c = new Push2Channels(signer);
+      const empty = await phpExchange(app.port(1), "POST", `/bitrix/pub/?CHANNEL_ID=${c.privateId}`, Buffer.alloc(0));
+      assert.equal(empty.status, 400);
+      assert.equal(empty.body, "Empty post requests are not allowed.");
+      const big = await phpExchange(app.port(1), "POST", `/bitrix/pub/?CHANNEL_ID=${c.privateId}`, Buffer.alloc(1024 * 1024 + 1, 0x61));
+      assert.equal(big.status, 413);
+      const bad = await phpExchange(app.port(1), "POST", "/bitrix/pub/?CHANNEL_ID=zzz", Buffer.from("{}"));
+      assert.equal(bad.status, 400);
+      const garbage = await phpExchange(app.port(1), "POST", "/bitrix/pub/?binaryMode=true", Buffer.from([0x0a, 0x05, 0x00]));
+      assert.equal(garbage.status, 400);
+      assert.equal(garbage.body, "Malformed protobuf RequestBatch.");
+      // The server is fine afterwards.
+      const ok = await phpExchange(app.port(1), "POST", "/bitrix/pub/?binaryMode=true", encodeRequestBatch([{ serverStats: true }]));
+      assert.equal(ok.status, 200);
+      assert.equal(JSON.parse(decodeResponseBatch(ok.raw)[0]!.serverStats!)[0].pid, process.pid);
+    });
+  });
+
+  test("presence: online while polling and for onlineTtl after the last poll ended (GET infos and protobuf channelStats)", async () => {
+    await withPush2({ hold: "1s", http: { onlineTtl: "2s" } }, async (app, site) => {
+      const c = new Push2Channels(signer);
+      const other = new Push2Channels(signer);
+      const online = async (): Promise<string[]> => {
+        const reply = await phpExchange(app.port(1), "GET", `/bitrix/pub/?CHANNEL_ID=${c.privateId}/${other.privateId}`, Buffer.from(`${c.privateId}/${other.privateId}`));
+        return (JSON.parse(reply.body) as { infos: Array<{ channel: string; subscribers: number }> }).infos.map((i) => `${i.channel}:${i.subscribers}`);
+      };
+      assert.deepEqual(await online(), []);
+      const poll = openRequest(app.port(0), subPath(c.pair));
+      await waitFor(() => (app.push.ctx.store.find(c.privateId)?.subscribers.size ?? 0) === 1);
+      assert.deepEqual(await online(), [`${c.privateId}:1`]);
+      assert.equal((await poll.reply).status, 304);
+      assert.deepEqual(await online(), [`${c.privateId}:1`], "between polls, still online");
+      const stats = await site.channelStats([c.privateId, other.privateId]);
+      assert.deepEqual([...stats], [[c.privateId, true], [other.privateId, false]]);
+      await sleep(2200);
+      assert.deepEqual(await online(), [], "offline once the grace is over");
+      assert.equal((await site.channelStats([c.privateId])).get(c.privateId), false);
+    });
+  });
+
+  test("/server-stat/: one JSON object for the process with its connections", async () => {
+    await withPush2({}, async (app) => {
+      const c = new Push2Channels(signer);
+      const poll = openRequest(app.port(0), subPath(c.shared));
+      await waitFor(() => (app.push.ctx.store.find(c.sharedId)?.subscribers.size ?? 0) === 1);
+      const reply = await request(app.port(1), "/server-stat/");
+      assert.equal(reply.status, 200);
+      const [stat] = JSON.parse(reply.text) as Array<Record<string, unknown>>;
+      assert.equal(stat!["pid"], process.pid);
+      assert.equal(stat!["pollings"], 1);
+      assert.equal(stat!["websockets"], 0);
+      poll.reply.catch(() => {});
+      poll.abort();
+    });
+  });
+});
+
+describe("bitrix-push2 /bitrix/rest/ (browser publishing)", () => {
+  test("a public channel with a valid public: signature gets the message, with the client sender; others are refused", async () => {
+    await withPush2({}, async (app) => {
+      const alice = new Push2Channels(signer);
+      const bob = new Push2Channels(signer);
+      const poll = openRequest(app.port(0), subPath(bob.pair));
+      await waitFor(() => (app.push.ctx.store.find(`public:${bob.publicId}`)?.subscribers.size ?? 0) === 1);
+      const receiver = (pub: string, sig: string, isPrivate = false) => ({ id: Buffer.from(pub, "hex"), isPrivate, signature: Buffer.from(sig, "hex") });
+      const [, goodSig] = bob.signedPublic.split(".");
+      const batch = encodeRequestBatch([{ incomingMessages: [
+        { receivers: [receiver(bob.publicId, "00".repeat(20))], sender: undefined, body: '{"n":"forged"}', expiry: 0, type: "" },
+        { receivers: [receiver(bob.privateId, goodSig!, true)], sender: undefined, body: '{"n":"private"}', expiry: 0, type: "" },
+        { receivers: [receiver(bob.publicId, goodSig!)], sender: { type: SENDER_BACKEND, id: new Uint8Array(0) }, body: '{"n":"hello"}', expiry: 0, type: "" },
+      ] }]);
+      const rest = `/bitrix/rest/?CHANNEL_ID=${encodeURIComponent(`${alice.pair}/${alice.shared}`)}`;
+      const sent = await request(app.port(0), rest, { method: "POST", body: batch, headers: { Origin: "http://x" } });
+      assert.equal(sent.status, 200);
+      assert.equal(sent.headers["access-control-allow-origin"], "*");
+      const [message, ...more] = outgoing(await poll.reply);
+      assert.equal(more.length, 0);
+      assert.equal(message!.body, '{"n":"hello"}');
+      assert.equal(message!.sender!.type, SENDER_CLIENT, "a browser cannot claim to be the backend");
+      assert.equal(Buffer.from(message!.sender!.id).toString("hex"), alice.publicId);
+
+      const noPair = await request(app.port(0), `/bitrix/rest/?CHANNEL_ID=${alice.shared}`, { method: "POST", body: batch });
+      assert.equal(noPair.status, 400);
+      assert.equal(noPair.text, "4012: Wrong Public Channel Id.");
+    });
+  });
+
+  test("rate limit: clientRequestsPerSecond per address, then 429", async () => {
+    await withPush2({ rest: { clientRequestsPerSecond: 3 } }, async (app) => {
+      const alice = new Push2Channels(signer);
+      const path = `/bitrix/rest/?CHANNEL_ID=${encodeURIComponent(alice.pair)}`;
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) statuses.push((await request(app.port(0), path, { method: "POST", body: encodeRequestBatch([]) })).status);
+      assert.deepEqual(statuses.slice(0, 3), [200, 200, 200]);
+      assert.equal(statuses[4], 429);
+    });
+  });
+});
+
+describe("bitrix-push2 WebSocket", () => {
+  afterEach(() => WsClient.destroyAll());
+
+  test("binary mode: messages published within 400 ms leave in one ResponseBatch frame; resume by mid first", async () => {
+    await withPush2({}, async (app, site) => {
+      const c = new Push2Channels(signer);
+      await site.publish([c.privateId], "message", { n: 1 });
+      const [stored] = outgoing(await request(app.port(0), subPath(c.pair, `binaryMode=true&mid=${"0".repeat(26)}`)));
+      await site.publish([c.privateId], "message", { n: 2 });
+      const ws = await WsClient.upgrade(app.port(0), `/bitrix/subws/?CHANNEL_ID=${encodeURIComponent(`${c.pair}/${c.shared}`)}&binaryMode=true&mid=${midText(stored!.id)}`);
+      const replay = await ws.nextFrame();
+      assert.equal(replay.opcode, OP.binary);
+      assert.deepEqual(outgoing(replay.payload).map((m) => bodyOf(m).params["n"]), [2]);
+      await site.publish([c.privateId, c.sharedId], "message", { n: 3 });
+      await site.publish([c.sharedId], "message", { n: 4 });
+      const batch = await ws.nextFrame();
+      assert.deepEqual(outgoing(batch.payload).map((m) => bodyOf(m).params["n"]), [3, 4], "one frame, one copy of a message sent to two of its channels");
+      assert.equal((await ws.quietFor(600)).length, 0);
+      assert.equal(app.push.ctx.store.find(c.privateId)!.subscribers.size, 1);
+    });
+  });
+
+  test("text mode over WebSocket: envelopes with mid", async () => {
+    await withPush2({}, async (app, site) => {
+      const c = new Push2Channels(signer);
+      const ws = await WsClient.upgrade(app.port(0), `/bitrix/subws/?CHANNEL_ID=${c.shared}`);
+      await waitFor(() => (app.push.ctx.store.find(c.sharedId)?.subscribers.size ?? 0) === 1);
+      await site.publish([c.sharedId], "message", { n: 7 });
+      const text = await ws.nextText();
+      assert.match(text, /^#!NGINXNMS!#\{"id":\d+,"mid":"\d{26}","channel":"-",.*"text":\{"module_id":"im".*\}#!NGINXNME!#$/);
+    });
+  });
+
+  test("one path serves both transports (BitrixVM's nginx rewrites /bitrix/sub/ to /bitrix/subws/): a GET there long-polls, an upgrade on /bitrix/sub/ is a WebSocket", async () => {
+    await withPush2({ hold: "1s" }, async (app, site) => {
+      const c = new Push2Channels(signer);
+      const poll = openRequest(app.port(0), `/bitrix/subws/?CHANNEL_ID=${c.shared}&binaryMode=true`);
+      const ws = await WsClient.upgrade(app.port(0), `/bitrix/sub/?CHANNEL_ID=${c.shared}&binaryMode=true`);
+      await waitFor(() => (app.push.ctx.store.find(c.sharedId)?.subscribers.size ?? 0) === 2);
+      await site.publish([c.sharedId], "message", { n: 1 });
+      const reply = await poll.reply;
+      assert.equal(reply.status, 200);
+      assert.deepEqual(outgoing(reply).map((m) => bodyOf(m).params["n"]), [1]);
+      const frame = await ws.nextFrame();
+      assert.equal(frame.opcode, OP.binary);
+      assert.deepEqual(outgoing(frame.payload).map((m) => bodyOf(m).params["n"]), [1]);
+    });
+  });
+
+  test("wrong channel ids: the socket is accepted and closed with 4010 \"Wrong Channel Id.\"", async () => {
+    await withPush2({}, async (app) => {
+      const c = new Push2Channels(signer);
+      const ws = await WsClient.upgrade(app.port(0), `/bitrix/subws/?CHANNEL_ID=${c.privateId}&binaryMode=true`);
+      const close = await ws.nextFrame();
+      assert.equal(close.opcode, OP.close);
+      assert.equal(close.closeCode, 4010);
+      assert.equal(close.payload.subarray(2).toString(), "Wrong Channel Id.");
+    });
+  });
+
+  test("pings every pingMessageInterval; a client that does not answer one is dropped, one that does stays", async () => {
+    await withPush2({ ws: { pingMessageInterval: "1s" } }, async (app) => {
+      const c = new Push2Channels(signer);
+      const silent = await WsClient.upgrade(app.port(0), `/bitrix/subws/?CHANNEL_ID=${c.shared}&binaryMode=true`);
+      const polite = await WsClient.upgrade(app.port(0), `/bitrix/subws/?CHANNEL_ID=${c.pair}&binaryMode=true`);
+      assert.equal((await silent.nextFrame(2000)).opcode, OP.ping);
+      assert.equal((await polite.nextFrame(2000)).opcode, OP.ping);
+      polite.send(OP.pong);
+      await silent.waitClosed(3000);
+      assert.equal((await polite.nextFrame(2000)).opcode, OP.ping, "the answering client is pinged again, not dropped");
+      assert.equal(app.push.ctx.store.find(c.sharedId)?.subscribers.size ?? 0, 0);
+      assert.equal(app.push.ctx.store.find(c.privateId)!.subscribers.size, 1);
+    });
+  });
+
+  test("a client RequestBatch on the socket publishes to a signed public channel (as /bitrix/rest/ does)", async () => {
+    await withPush2({}, async (app) => {
+      const alice = new Push2Channels(signer);
+      const bob = new Push2Channels(signer);
+      const bobWs = await WsClient.upgrade(app.port(0), `/bitrix/subws/?CHANNEL_ID=${encodeURIComponent(bob.pair)}&binaryMode=true`);
+      const aliceWs = await WsClient.upgrade(app.port(0), `/bitrix/subws/?CHANNEL_ID=${encodeURIComponent(alice.pair)}&binaryMode=true`);
+      await waitFor(() => app.push.ctx.held.size === 2);
+      const [pub, sig] = bob.signedPublic.split(".");
+      aliceWs.send(OP.binary, encodeRequestBatch([{ incomingMessages: [{ receivers: [{ id: Buffer.from(pub!, "hex"), isPrivate: false, signature: Buffer.from(sig!, "hex") }], sender: undefined, body: JSON.stringify(JSON.parse(eventBody("im", "typing", { n: 1 }))), expiry: 0, type: "" }] }]));
+      const [message] = outgoing((await bobWs.nextFrame()).payload);
+      assert.equal(bodyOf(message!).params["n"], 1);
+      assert.equal(message!.sender!.type, SENDER_CLIENT);
+    });
+  });
+});
