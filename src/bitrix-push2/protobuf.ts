@@ -167,11 +167,6 @@ class Reader {
         throw new ProtobufError(`unsupported wire type ${wire}`);
     }
   }
-
-  /** Checks a known field's wire type. */
-  expect(wire: number, wanted: number): void {
-    if (wire !== wanted) throw new ProtobufError(`wire type ${wire} where ${wanted} was expected`);
-  }
 }
 
 function readSender(r: Reader): Sender {

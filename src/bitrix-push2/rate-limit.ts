@@ -7,6 +7,11 @@ export class RateLimiter {
 
   constructor(readonly perSecond: number) {}
 
+  /** Addresses with a window held now: bounded, as old windows are pruned past 10 000. */
+  get trackedAddresses(): number {
+    return this.windows.size;
+  }
+
   allow(address: string, now: number): boolean {
     if (this.perSecond <= 0) return true;
     const window = this.windows.get(address);

@@ -82,8 +82,8 @@ function textLines(text: Buffer): Buffer[] {
   for (let i = 0; i <= text.length; i++) {
     const byte = i < text.length ? text[i] : 0x0a;
     if (byte !== 0x0a && byte !== 0x0d) continue;
+    // CRLF needs no case of its own: the empty line between CR and LF is dropped like any other.
     if (i > start) lines.push(text.subarray(start, i));
-    if (byte === 0x0d && text[i + 1] === 0x0a) i++;
     start = i + 1;
   }
   return lines;

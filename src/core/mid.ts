@@ -4,7 +4,6 @@
  * Ids of one server are totally ordered; as strings or as bytes they compare the same way.
  * A restart starts a later second, so ids keep growing across restarts a second apart.
  */
-export const MID_LENGTH = 13;
 const MID_DIGITS = /^\d{26}$/;
 
 export class MidClock {

@@ -51,10 +51,11 @@ function channelIds(route: Route, vars: RequestVars): string[] | Refusal {
 
 function answerInfo(route: Route, reply: PushReply, headers: Headers, ids: string[]): void {
   const { store } = route.ctx;
+  // Every id as requested, a repeated one listed again, as the module answers (a/a: two infos).
   const found: Channel[] = [];
   for (const id of ids) {
     const channel = store.find(id);
-    if (channel && !found.includes(channel)) found.push(channel);
+    if (channel) found.push(channel);
   }
   if (found.length === 0) return route.refuse(reply, channelNotFound, headers);
   sendJson(reply, headers, channelInfoJson(route.ctx, found));
@@ -79,8 +80,7 @@ function publish(route: Route, request: PushRequest, reply: PushReply, headers: 
   ctx.broker.publish(channels, body, options);
   ctx.metrics.publishLatency.observe((performance.now() - started) / 1000);
   if (!route.config.channelInfoOnPublish) return reply.send(200, headers);
-  const unique = channels.filter((c, i) => channels.indexOf(c) === i);
-  sendJson(reply, headers, channelInfoJson(ctx, unique));
+  sendJson(reply, headers, channelInfoJson(ctx, channels));
 }
 
 function deleteChannels(route: Route, reply: PushReply, headers: Headers, ids: string[], body: Buffer): void {

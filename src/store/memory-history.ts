@@ -60,8 +60,10 @@ export class MemoryHistory implements History, StoreObserver {
     if (budget > 0 && this.memoryUsed > budget) this.evict(budget);
   }
 
+  /** A read is a use: the channel moves away from eviction, as a publish or a subscription moves it. */
   read(channel: Channel): MessageList {
     this.trim(channel, this.clock.now());
+    this.recency.refresh(channel);
     return channel.messages;
   }
 

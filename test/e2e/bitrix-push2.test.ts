@@ -1,9 +1,8 @@
 import { afterEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { ChannelSigner } from "../../src/bitrix-push2/signature.js";
-import { MidClock, midText, parseMid } from "../../src/core/mid.js";
+import { midText } from "../../src/core/mid.js";
 import { decodeResponseBatch, encodeRequestBatch, SENDER_BACKEND, SENDER_CLIENT, type OutgoingMessage } from "../../src/bitrix-push2/protobuf.js";
-import { RateLimiter } from "../../src/bitrix-push2/rate-limit.js";
 import { openRequest, request, sleep, start, waitFor, type Reply, type Running } from "../support/helpers.js";
 import { phpExchange, Push2Channels, push2Config, Push2Site, SITE_KEY } from "../support/bitrix-push2-site.js";
 import { eventBody } from "../support/bitrix-site.js";
@@ -29,44 +28,6 @@ async function withPush2(options: Parameters<typeof push2Config>[0], body: (app:
 }
 
 const subPath = (channels: string, extra = "binaryMode=true"): string => `/bitrix/sub/?CHANNEL_ID=${encodeURIComponent(channels)}&${extra}&revision=19`;
-
-describe("signatures and message ids", () => {
-  test("signed ids, pairs and public ids: HMAC-SHA1 over the id, the pair, and public:<id>", () => {
-    const c = new Push2Channels(signer);
-    assert.match(c.pair, /^[a-f0-9]{32}:[a-f0-9]{32}\.[a-f0-9]{40}$/);
-    assert.deepEqual(signer.parseSubscriberToken(c.pair), { privateId: c.privateId, publicId: c.publicId });
-    assert.deepEqual(signer.parseSubscriberToken(c.shared), { privateId: c.sharedId, publicId: undefined });
-    const [pub, sig] = c.signedPublic.split(".");
-    assert.ok(signer.verifyPublic(pub!, sig!));
-    assert.ok(!signer.verify(pub!, sig!), "a public signature is not a private one");
-    assert.equal(signer.parseSubscriberToken(c.privateId), undefined, "with a key, an unsigned id is refused");
-    assert.equal(signer.parseSubscriberToken(`${c.privateId}:${c.publicId}`), undefined, "a pair always needs its signature");
-    assert.equal(signer.parseSubscriberToken(c.pair.replace(/.$/, (d) => (d === "0" ? "1" : "0"))), undefined);
-    assert.equal(signer.parseSubscriberToken(new ChannelSigner("other", "sha1").signed(c.privateId)), undefined, "another key");
-    assert.equal(signer.parseSubscriberToken("xyz"), undefined);
-    const unkeyed = new ChannelSigner("", "sha1");
-    assert.deepEqual(unkeyed.parseSubscriberToken(c.privateId), { privateId: c.privateId, publicId: undefined });
-    assert.equal(new ChannelSigner(SITE_KEY, "sha256").signed(c.privateId).length, 32 + 1 + 64);
-  });
-
-  test("mids: 26 digits, start second then a 16-digit counter, 13 bytes, ordered as text and as bytes", () => {
-    const clock = new MidClock(1764000000.7);
-    const a = clock.next();
-    const b = clock.next();
-    assert.equal(a.length, 13);
-    assert.equal(midText(a), "17640000000000000000000001");
-    assert.equal(midText(b), "17640000000000000000000002");
-    assert.ok(Buffer.compare(a, b) < 0);
-    assert.deepEqual(parseMid("17640000000000000000000002"), b);
-    assert.equal(parseMid("1764"), undefined);
-    assert.equal(parseMid("1764000000000000000000000x"), undefined);
-  });
-
-  test("rate limiter: N per second per address, then refusals until the next second", () => {
-    const limiter = new RateLimiter(2);
-    assert.deepEqual([limiter.allow("a", 0), limiter.allow("a", 10), limiter.allow("a", 20), limiter.allow("b", 20), limiter.allow("a", 1000)], [true, true, false, true, true]);
-  });
-});
 
 describe("bitrix-push2 publisher and long polling", () => {
   test("a protobuf publish reaches a held binary long-poll as a ResponseBatch with mid, body, expiry and the backend sender", async () => {

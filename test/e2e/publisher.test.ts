@@ -211,10 +211,16 @@ describe("DELETE and the method matrix", () => {
     });
   });
 
-  test("a duplicated id is processed twice (a/a stores two messages, §2.1)", async () => {
+  test("a duplicated id is processed twice (a/a stores two messages, §2.1) and answered twice", async () => {
     await withServer({}, async (app) => {
-      assert.equal((await publish(app.port(1), "dup/dup", "x")).status, 200);
+      const published = await publish(app.port(1), "dup/dup", "x");
+      assert.equal(published.status, 200);
+      // The module answers for every id as requested: the group form, the channel listed twice.
+      parseGroup(published.text, [single("dup", 2, 2), single("dup", 2, 2)], 1);
       assertInfoReply(await request(app.port(1), pubPath("dup")), `${single("dup", 2, 2)}\r\n`);
+      const info = await request(app.port(1), pubPath("dup/missing/dup"));
+      assert.equal(info.status, 200);
+      parseGroup(info.text, [single("dup", 2, 2), single("dup", 2, 2)], 1);
     });
   });
 
@@ -375,6 +381,28 @@ describe("body size (clientMaxBodySize)", () => {
       assert.equal(ok.body, `${single("chunky", 1, 1)}\r\n`);
       assert.equal((await request(app.port(0), "/poll?id=chunky.b1")).text, "abcde");
     });
+  });
+
+  test("the limit is inclusive for any limit: exactly at and one under publish, one over → 413 (Content-Length and chunked)", async () => {
+    for (const [limit, bytes] of [["100", 100], [undefined, 1048576]] as const) {
+      const pub = limit === undefined ? {} : { clientMaxBodySize: limit };
+      await withServer({ pub, extraSubLocations: [pollLocation("~size~,")] }, async (app) => {
+        const chunked = (size: number): string => `${size.toString(16)}\r\n${"c".repeat(size)}\r\n0\r\n\r\n`;
+        const post = (body: string, framing: string): Promise<{ text: string }> =>
+          rawExchange(app.port(1), `POST /bitrix/pub/?CHANNEL_ID=edge HTTP/1.1\r\nHost: x\r\n${framing}Connection: close\r\n\r\n${body}`);
+        for (const [size, status] of [[bytes - 1, 200], [bytes, 200], [bytes + 1, 413]] as const) {
+          // Over a 1 MiB limit only the declared length is sent: the refusal comes from it, and a
+          // megabyte left unread would make the server's close a reset that can eat the answer.
+          const sent = status === 413 && size > 10_000 ? "" : "p".repeat(size);
+          const plain = parseHead((await post(sent, `Content-Length: ${size}\r\n`)).text);
+          assert.equal(plain.status, status, `limit ${bytes}, Content-Length ${size}`);
+          const streamed = parseHead((await post(chunked(size), "Transfer-Encoding: chunked\r\n")).text);
+          assert.equal(streamed.status, status, `limit ${bytes}, chunked ${size}`);
+          if (status === 413) assert.equal(streamed.headers.get(EXPLAIN), TOO_LARGE);
+        }
+        assert.equal((await request(app.port(0), "/poll?id=edge.b4")).text, `${bytes - 1},${bytes - 1},${bytes},${bytes},`);
+      });
+    }
   });
 });
 

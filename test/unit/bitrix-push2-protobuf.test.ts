@@ -4,7 +4,8 @@ import { randomBytes } from "node:crypto";
 import protobuf from "protobufjs";
 import {
   decodeOutgoingMessage, decodeRequestBatch, decodeResponseBatch, encodeChannelStatsResponse, encodeOutgoingBatch,
-  encodeOutgoingMessage, encodeRequestBatch, encodeResponseBatch, encodeServerStatsResponse, ProtobufError, type Request,
+  encodeOutgoingMessage, encodeRequestBatch, encodeResponseBatch, encodeServerStatsResponse, ProtobufError, SENDER_BACKEND, SENDER_CLIENT,
+  SENDER_UNKNOWN, Writer, type Request,
 } from "../../src/bitrix-push2/protobuf.js";
 
 /**
@@ -149,4 +150,196 @@ test("a batch of 100 messages × 100 receivers, under 1 MiB, round-trips through
   const reference = RequestBatch.encode(RequestBatch.decode(ours)).finish();
   assert.deepEqual(Buffer.from(reference), ours, "protobufjs re-encodes our bytes identically");
   assert.equal(decodeRequestBatch(reference)[0]!.incomingMessages!.length, 100);
+});
+
+/** Every value at a 7-bit boundary of a varint, and either side of it, up to 2^53 − 1. */
+const BOUNDARIES: number[] = [0, 1];
+for (let bits = 7; bits <= 49; bits += 7) BOUNDARIES.push(2 ** bits - 1, 2 ** bits, 2 ** bits + 1);
+BOUNDARIES.push(2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1);
+
+test("the writer's bytes equal protobufjs's for every field type, at every 7-bit boundary", () => {
+  const reference = (): protobuf.Writer => protobuf.Writer.create();
+  const tag = (field: number, wire: number): number => ((field << 3) | wire) >>> 0;
+  for (const value of BOUNDARIES) {
+    assert.deepEqual(new Writer().varint(value).finish(), Buffer.from(reference().uint64(value).finish()), `varint ${value}`);
+    if (value <= 0xffffffff) {
+      const ours = new Writer().uint32Field(3, value).finish();
+      const theirs = value === 0 ? Buffer.alloc(0) : Buffer.from(reference().uint32(tag(3, 0)).uint32(value).finish());
+      assert.deepEqual(ours, theirs, `uint32 ${value}`);
+      const fixed = new Writer().fixed32Field(4, value).finish();
+      assert.deepEqual(fixed, value === 0 ? Buffer.alloc(0) : Buffer.from(reference().uint32(tag(4, 5)).fixed32(value).finish()), `fixed32 ${value}`);
+    }
+  }
+  // Field numbers whose key passes a 7-bit boundary (16 is the first two-byte key).
+  for (const field of [1, 15, 16, 2047, 2048, 262143, 262144]) {
+    assert.deepEqual(new Writer().boolField(field, true).finish(), Buffer.from(reference().uint32(tag(field, 0)).bool(true).finish()), `bool field ${field}`);
+    assert.deepEqual(new Writer().uint32Field(field, 300).finish(), Buffer.from(reference().uint32(tag(field, 0)).uint32(300).finish()), `uint32 field ${field}`);
+  }
+  assert.deepEqual(new Writer().boolField(2, false).finish(), Buffer.alloc(0), "false is the default: not written");
+  // Lengths at the boundaries, for bytes and for strings (ASCII, 2-, 3- and 4-byte UTF-8).
+  for (const length of [0, 1, 127, 128, 16383, 16384, 2 ** 21]) {
+    const data = randomBytes(length);
+    assert.deepEqual(new Writer().bytesField(1, data, true).finish(), Buffer.from(reference().uint32(tag(1, 2)).bytes(data).finish()), `bytes of ${length}`);
+    for (const unit of ["a", "ü", "€", "😀"]) {
+      const text = unit.repeat(Math.ceil(length / Buffer.byteLength(unit)));
+      const ours = new Writer().stringField(2, text).finish();
+      assert.deepEqual(ours, text === "" ? Buffer.alloc(0) : Buffer.from(reference().uint32(tag(2, 2)).string(text).finish()), `string of ${Buffer.byteLength(text)} bytes of ${unit}`);
+    }
+  }
+  assert.deepEqual(new Writer().bytesField(1, new Uint8Array(0)).finish(), Buffer.alloc(0), "empty bytes are omitted unless always");
+  // Several fields in a row, after the writer's first 64-byte buffer has grown.
+  const long = "x".repeat(200);
+  const ours = new Writer().uint32Field(1, 128).stringField(2, long).fixed32Field(4, 0xfedcba98).boolField(5, true).bytesField(6, Buffer.from(long)).finish();
+  const theirs = reference().uint32(tag(1, 0)).uint32(128).uint32(tag(2, 2)).string(long).uint32(tag(4, 5)).fixed32(0xfedcba98).uint32(tag(5, 0)).bool(true).uint32(tag(6, 2)).bytes(Buffer.from(long)).finish();
+  assert.deepEqual(ours, Buffer.from(theirs));
+});
+
+test("the reader takes what protobufjs writes at every 7-bit boundary (uint32 fields, expiry and created)", () => {
+  for (const value of BOUNDARIES.filter((v) => v <= 0xffffffff)) {
+    const message = { id: Buffer.from("17640000000000000000000042", "hex"), body: "b", expiry: value, created: value, sender: { type: 2, id: new Uint8Array(0) } };
+    const decoded = decodeOutgoingMessage(OutgoingMessage.encode(OutgoingMessage.fromObject(message)).finish());
+    assert.equal(decoded.expiry, value, `expiry ${value}`);
+    assert.equal(decoded.created, value, `created ${value}`);
+  }
+});
+
+const Response = root.lookupType("Response");
+const tagOf = (field: number, wire: number): number => ((field << 3) | wire) >>> 0;
+
+test("sender types are the schema's enum values", () => {
+  const values = root.lookupEnum("SenderType").values;
+  assert.deepEqual([SENDER_UNKNOWN, SENDER_CLIENT, SENDER_BACKEND], [values["UNKNOWN"], values["CLIENT"], values["BACKEND"]]);
+});
+
+test("every encoder writes exactly protobufjs's bytes, empty sub-messages and defaults included", () => {
+  const id = bytes(16);
+  const requests: Request[] = [
+    { incomingMessages: [
+      { receivers: [{ id, isPrivate: true, signature: bytes(20) }, { id: new Uint8Array(0), isPrivate: false, signature: new Uint8Array(0) }], sender: { type: SENDER_CLIENT, id }, body: "b", expiry: 300, type: "t" },
+      { receivers: [], sender: { type: SENDER_UNKNOWN, id: new Uint8Array(0) }, body: "", expiry: 0, type: "" },
+      { receivers: [], sender: undefined, body: "", expiry: 0, type: "" },
+    ] },
+    { channelStats: [{ id, isPrivate: false, signature: new Uint8Array(0) }, { id: new Uint8Array(0), isPrivate: false, signature: new Uint8Array(0) }] },
+    { serverStats: true },
+    { incomingMessages: [] },
+    { channelStats: [] },
+    {},
+  ];
+  const reference = RequestBatch.encode(RequestBatch.fromObject({
+    requests: [
+      { incomingMessages: { messages: [
+        { receivers: [{ id, isPrivate: true, signature: requests[0]!.incomingMessages![0]!.receivers[0]!.signature }, {}], sender: { type: 1, id }, body: "b", expiry: 300, type: "t" },
+        { sender: {} },
+        {},
+      ] } },
+      { channelStats: { channels: [{ id }, {}] } },
+      { serverStats: {} },
+      { incomingMessages: {} },
+      { channelStats: {} },
+      {},
+    ],
+  })).finish();
+  assert.deepEqual(encodeRequestBatch(requests), Buffer.from(reference), "RequestBatch");
+
+  const statsResponse = encodeChannelStatsResponse([{ id, isPrivate: true, isOnline: false }, { id: new Uint8Array(0), isPrivate: false, isOnline: true }, { id: new Uint8Array(0), isPrivate: false, isOnline: false }]);
+  assert.deepEqual(statsResponse, Buffer.from(Response.encode(Response.fromObject({ channelStats: { channels: [{ id, isPrivate: true }, { isOnline: true }, {}] } })).finish()), "channelStats");
+  assert.deepEqual(encodeChannelStatsResponse([]), Buffer.from(Response.encode(Response.fromObject({ channelStats: {} })).finish()), "no channelStats");
+  assert.deepEqual(encodeServerStatsResponse(""), Buffer.from(Response.encode(Response.fromObject({ serverStats: {} })).finish()), "empty serverStats");
+  assert.deepEqual(encodeServerStatsResponse("[]"), Buffer.from(Response.encode(Response.fromObject({ serverStats: { json: "[]" } })).finish()), "serverStats");
+
+  const bare = encodeOutgoingMessage({ id: new Uint8Array(0), body: "", expiry: 0, created: 0, sender: undefined });
+  assert.deepEqual(bare, Buffer.from(OutgoingMessage.encode(OutgoingMessage.fromObject({ sender: {} })).finish()), "a bare message still has its sender");
+  assert.deepEqual(encodeOutgoingBatch([bare, bare]), Buffer.from(ResponseBatch.encode(ResponseBatch.fromObject({ responses: [{ outgoingMessages: { messages: [{ sender: {} }, { sender: {} }] } }] })).finish()));
+  assert.deepEqual(encodeOutgoingBatch([new Uint8Array(0)]), Buffer.from(ResponseBatch.encode(ResponseBatch.fromObject({ responses: [{ outgoingMessages: { messages: [{}] } }] })).finish()), "an empty message");
+  const decodedBatch = decodeResponseBatch(encodeOutgoingBatch([bare]));
+  assert.deepEqual(decodedBatch.map((r) => r.outgoingMessages!.map((m) => m.sender!.type)), [[0]], "outgoing messages decode from a batch");
+  assert.deepEqual(encodeOutgoingBatch([]), Buffer.from(ResponseBatch.encode(ResponseBatch.fromObject({ responses: [{ outgoingMessages: {} }] })).finish()), "an empty batch");
+  assert.deepEqual(encodeResponseBatch([new Uint8Array(0)]), Buffer.from(ResponseBatch.encode(ResponseBatch.fromObject({ responses: [{}] })).finish()), "an empty response");
+});
+
+test("responses decode field by field: channel stats flags, server stats json, plain json", () => {
+  const id = bytes(16);
+  const batch = encodeResponseBatch([
+    encodeChannelStatsResponse([{ id, isPrivate: true, isOnline: false }, { id, isPrivate: false, isOnline: true }, { id: new Uint8Array(0), isPrivate: false, isOnline: false }]),
+    encodeServerStatsResponse('{"a":1}'),
+    Response.encode(Response.fromObject({ json: "plain" })).finish(),
+  ]);
+  const decoded = decodeResponseBatch(batch);
+  assert.deepEqual(decoded[0]!.channelStats!.map((c) => ({ ...c, id: Buffer.from(c.id) })), [
+    { id, isPrivate: true, isOnline: false },
+    { id, isPrivate: false, isOnline: true },
+    { id: Buffer.alloc(0), isPrivate: false, isOnline: false },
+  ]);
+  assert.deepEqual(decoded.slice(1), [{ serverStats: '{"a":1}' }, { json: "plain" }]);
+});
+
+test("a known field number with the wrong wire type is skipped like an unknown field, in every message", () => {
+  const w = (): protobuf.Writer => protobuf.Writer.create();
+  /** The field's number with a wire type it does not have: a varint where bytes belong, bytes where a number does. */
+  const wrong = (field: number, wire: number): Uint8Array => (wire === 0 || wire === 5 ? w().uint32(tagOf(field, 2)).bytes(Buffer.from([1, 2])).finish() : w().uint32(tagOf(field, 0)).uint32(1).finish());
+  const sub = (field: number, inner: Uint8Array): Uint8Array => w().uint32(tagOf(field, 2)).bytes(inner).finish();
+  const emptySender = { type: 0, id: Buffer.alloc(0) };
+
+  // OutgoingMessage fields 1–5 and its Sender's 1–2.
+  for (const [field, wire] of [[1, 2], [2, 2], [3, 0], [4, 5], [5, 2]] as const) {
+    const m = decodeOutgoingMessage(wrong(field, wire));
+    assert.deepEqual({ ...m, id: Buffer.from(m.id) }, { id: Buffer.alloc(0), body: "", expiry: 0, created: 0, sender: undefined }, `OutgoingMessage field ${field}`);
+  }
+  for (const [field, wire] of [[1, 0], [2, 2]] as const) {
+    const sender = decodeOutgoingMessage(sub(5, wrong(field, wire))).sender!;
+    assert.deepEqual({ type: sender.type, id: Buffer.from(sender.id) }, emptySender, `Sender field ${field}`);
+  }
+  // IncomingMessage fields 1–5, a Receiver's 1–3, and the Request oneof members 1–3.
+  const incoming = (message: Uint8Array): Uint8Array => sub(1, sub(1, sub(1, message)));
+  for (const [field, wire] of [[1, 2], [2, 2], [3, 2], [4, 0], [5, 2]] as const) {
+    assert.deepEqual(decodeRequestBatch(incoming(wrong(field, wire))), [{ incomingMessages: [{ receivers: [], sender: undefined, body: "", expiry: 0, type: "" }] }], `IncomingMessage field ${field}`);
+  }
+  for (const [field, wire] of [[1, 2], [2, 0], [3, 2]] as const) {
+    const [request] = decodeRequestBatch(incoming(sub(1, wrong(field, wire))));
+    const receiver = request!.incomingMessages![0]!.receivers[0]!;
+    assert.deepEqual({ id: receiver.id.length, isPrivate: receiver.isPrivate, signature: receiver.signature.length }, { id: 0, isPrivate: false, signature: 0 }, `Receiver field ${field}`);
+  }
+  for (const field of [1, 2, 3]) assert.deepEqual(decodeRequestBatch(sub(1, wrong(field, 2))), [{}], `Request field ${field}`);
+  assert.deepEqual(decodeRequestBatch(wrong(1, 2)), [], "RequestBatch field 1");
+  assert.deepEqual(decodeRequestBatch(sub(1, sub(1, wrong(1, 2)))), [{ incomingMessages: [] }], "IncomingMessagesRequest field 1");
+  // Response members 1–4, ChannelStats fields 1–3, JsonResponse field 1.
+  for (const field of [1, 2, 3, 4]) assert.deepEqual(decodeResponseBatch(sub(1, wrong(field, 2))), [{}], `Response field ${field}`);
+  for (const [field, wire] of [[1, 2], [2, 0], [3, 0]] as const) {
+    const [stats] = decodeResponseBatch(sub(1, sub(2, sub(1, wrong(field, wire)))))[0]!.channelStats!;
+    assert.deepEqual({ ...stats!, id: stats!.id.length }, { id: 0, isPrivate: false, isOnline: false }, `ChannelStats field ${field}`);
+  }
+  assert.deepEqual(decodeResponseBatch(sub(1, sub(3, wrong(1, 2)))), [{ serverStats: "" }], "JsonResponse field 1");
+});
+
+test("uint32 fields keep the low 32 bits of a longer varint, as protobuf does", () => {
+  const message = protobuf.Writer.create().uint32(tagOf(3, 0)).uint64(2 ** 32 + 5).finish();
+  assert.equal(decodeOutgoingMessage(message).expiry, 5);
+  assert.equal((OutgoingMessage.decode(message) as unknown as { expiry: number }).expiry, 5, "protobufjs agrees");
+});
+
+test("fixed-size and varint fields: exactly enough bytes is read, one byte short is refused", () => {
+  const created = protobuf.Writer.create().uint32(tagOf(4, 5)).fixed32(0x01020304).finish();
+  assert.equal(decodeOutgoingMessage(created).created, 0x01020304);
+  assert.throws(() => decodeOutgoingMessage(created.subarray(0, created.length - 1)), ProtobufError, "fixed32 one byte short");
+  const unknown64 = protobuf.Writer.create().uint32(tagOf(9, 1)).fixed64(7).finish();
+  assert.equal(decodeOutgoingMessage(unknown64).body, "", "an unknown fixed64 of 8 bytes is skipped");
+  assert.throws(() => decodeOutgoingMessage(unknown64.subarray(0, unknown64.length - 1)), ProtobufError, "fixed64 one byte short");
+  const unknown32 = protobuf.Writer.create().uint32(tagOf(9, 5)).fixed32(7).finish();
+  assert.equal(decodeOutgoingMessage(unknown32).body, "", "an unknown fixed32 of 4 bytes is skipped");
+  assert.throws(() => decodeOutgoingMessage(unknown32.subarray(0, unknown32.length - 1)), ProtobufError, "fixed32 one byte short (unknown field)");
+  // A 10-byte varint (int32 −1 as protobuf writes it) is the longest there is: read; 11 bytes: refused.
+  const tenBytes = protobuf.Writer.create().uint32(tagOf(9, 0)).int32(-1).finish();
+  assert.equal(tenBytes.length, 11);
+  assert.equal(decodeOutgoingMessage(tenBytes).body, "");
+  assert.throws(() => decodeOutgoingMessage(Buffer.from([tagOf(9, 0), 0x80])), ProtobufError, "a varint cut after a continuation byte");
+  assert.throws(() => decodeOutgoingMessage(Buffer.from([tagOf(9, 0)])), ProtobufError, "a varint missing");
+});
+
+test("the writer grows at every point: a field that ends exactly at the end of its buffer", () => {
+  for (let prefix = 50; prefix <= 70; prefix++) {
+    const filler = Buffer.alloc(prefix, 0x61);
+    const ours = new Writer().bytesField(1, filler).fixed32Field(4, 0xfedcba98).uint32Field(3, 2 ** 31).stringField(2, "ünï").finish();
+    const theirs = protobuf.Writer.create().uint32(tagOf(1, 2)).bytes(filler).uint32(tagOf(4, 5)).fixed32(0xfedcba98).uint32(tagOf(3, 0)).uint32(2 ** 31).uint32(tagOf(2, 2)).string("ünï").finish();
+    assert.deepEqual(ours, Buffer.from(theirs), `after ${prefix} bytes`);
+  }
 });

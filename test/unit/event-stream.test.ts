@@ -126,3 +126,17 @@ describe("EventStreamFormat: messages", () => {
 test("the ping is the comment `: -1\\n`", () => {
   assert.equal(EVENT_STREAM_PING.toString(), ": -1\n");
 });
+
+describe("fieldLinesLength: the bytes of the id: and event: lines", () => {
+  test("is exactly what render writes before the data lines, for every combination, in UTF-8 bytes", () => {
+    const format = EventStreamFormat.of("~text~");
+    for (const eventId of ["", "7", "ид-1"]) {
+      for (const eventType of ["", "t", "событие"]) {
+        const m = message("body", { eventId, eventType });
+        const rendered = format.render(m).toString("utf8");
+        const dataAt = Buffer.byteLength(rendered.slice(0, rendered.indexOf("data: ")));
+        assert.equal(format.fieldLinesLength(m), dataAt, JSON.stringify({ eventId, eventType }));
+      }
+    }
+  });
+});

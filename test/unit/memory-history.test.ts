@@ -75,6 +75,31 @@ describe("memory budget: the store", () => {
     assert.equal(s.history.storedMessages, 5);
   });
 
+  test("\"used\" means published to, subscribed to or read: each alone saves a channel from eviction", () => {
+    const subscriber: ChannelSubscriber = { onMessage() {}, onChannelDeleted() {} };
+    const uses: Record<string, (s: ReturnType<typeof store>, c: Channel) => void> = {
+      published: (s, c) => void s.broker.publish([c], body(`${c.id}2`), STORE),
+      subscribed: (s, c) => s.hub.subscribe(c, subscriber),
+      read: (s, c) => void s.history.read(c),
+    };
+    for (const [use, apply] of Object.entries(uses)) {
+      // Room for four channels and five messages; a, b, c used in that order.
+      const s = store(4 * CHANNEL + 5 * MESSAGE);
+      const [a, b, c] = [channel(s.store, "a"), channel(s.store, "b"), channel(s.store, "c")];
+      s.broker.publish([a], body("a1"), STORE);
+      s.broker.publish([b], body("b1"), STORE);
+      s.broker.publish([c], body("c1"), STORE);
+      apply(s, a); // a is now the most recently used; b the least
+      // A fourth channel publishes until the budget is passed: each publish passes it by one message at most, so one goes.
+      const d = channel(s.store, "d");
+      while (s.history.evictedMessages === 0) s.broker.publish([d], body("d"), STORE);
+      assert.equal(s.history.evictedMessages, 1, `${use}: one message evicted`);
+      assert.deepEqual(texts(b), [], `${use}: b, the least recently used, lost its message`);
+      assert.equal(texts(a)[0], "a1", `${use}: a keeps its message`);
+      assert.deepEqual(texts(c), ["c1"], `${use}: c keeps its message`);
+    }
+  });
+
   test("a channel emptied by eviction moves on to the next least recently used", () => {
     const s = store(3 * CHANNEL + 3 * MESSAGE);
     const [a, b, c] = [channel(s.store, "a"), channel(s.store, "b"), channel(s.store, "c")];

@@ -69,3 +69,23 @@ describe("decodeChannelsPath", () => {
     assert.equal(decodeChannelsPath("abc"), "abc");
   });
 });
+
+describe("percent-decoding: which bytes are hex digits", () => {
+  test("only 0-9, A-F and a-f after % decode; every other printable byte leaves the escape as it is", () => {
+    for (let c = 0x20; c < 0x7f; c++) {
+      const digit = String.fromCharCode(c);
+      const hex = /[0-9A-Fa-f]/.test(digit);
+      for (const escape of [`%${digit}1`, `%1${digit}`]) {
+        // A byte of 0x80 or more alone is not UTF-8: it reads as U+FFFD, as the decoder reads it.
+        const expected = hex ? Buffer.from([Number.parseInt(escape.slice(1), 16)]).toString("utf8") : escape;
+        assert.equal(percentDecode(escape), expected, escape);
+      }
+    }
+  });
+
+  test("a decoded ? cuts the channels path right after it, even as the first character", () => {
+    assert.equal(decodeChannelsPath("%3Fabc"), "?");
+    assert.equal(decodeChannelsPath("a%3F"), "a?");
+    assert.equal(decodeChannelsPath("abc"), "abc");
+  });
+});

@@ -228,6 +228,34 @@ describe("chunked bodies", () => {
     }
   });
 
+  test("chunk sizes with every hex digit, either case, are read as hex", () => {
+    const sizes: string[] = [];
+    for (const digit of "0123456789abcdefABCDEF") sizes.push(`1${digit}`);
+    sizes.push("f", "F", "ff", "FF", "fF", "Ff", "00000000000a", "000000000001f");
+    let wire = "";
+    let data = "";
+    for (const [n, size] of sizes.entries()) {
+      const piece = String.fromCharCode(0x41 + (n % 26)).repeat(Number.parseInt(size, 16));
+      wire += `${size}\r\n${piece}\r\n`;
+      data += piece;
+    }
+    wire += "0\r\n\r\n";
+    const received: string[] = [];
+    const sink = { bodyData: (chunk: Buffer, start: number, end: number) => void received.push(chunk.toString("latin1", start, end)) };
+    const input = Buffer.from(wire, "latin1");
+    assert.equal(new ChunkedBodyReader(1024).feed(input, 0, sink), input.length);
+    assert.equal(received.join(""), data);
+  });
+
+  test("a body of hundreds of chunks: the size digits are counted per chunk, not per body", () => {
+    // 500 chunks whose sizes have 12 digits each: 6000 digits in all, each size within the 13-digit cap.
+    const wire = Buffer.from(`${"000000000001\r\nx\r\n".repeat(500)}0\r\n\r\n`, "latin1");
+    let size = 0;
+    const sink = { bodyData: (_chunk: Buffer, start: number, end: number) => void (size += end - start) };
+    assert.equal(new ChunkedBodyReader(1024).feed(wire, 0, sink), wire.length);
+    assert.equal(size, 500);
+  });
+
   test("malformed chunked bodies → 400", () => {
     for (const bad of ["x\r\n", "\r\n", "5\r\nhelloX\r\n", "5\nhello\r\n", "5\r\nhello\n", "1\r\na\r\n0\r\n\n", "fffffffffffffff\r\n", "0\r\nX: t\n"]) {
       const result = new ChunkedBodyReader(1024).feed(Buffer.from(bad, "latin1"));

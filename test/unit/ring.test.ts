@@ -40,6 +40,78 @@ describe("Ring", () => {
     assert.equal(ring.at(1), 2);
   });
 
+  test("every boundary: empty, full, wrapped, after drop-oldest — at(-1) and at(length) are undefined", () => {
+    const check = (ring: Ring<string>, expected: string[], state: string): void => {
+      assert.equal(ring.length, expected.length, state);
+      assert.deepEqual(contents(ring), expected, state);
+      assert.equal(ring.at(-1), undefined, `${state}: at(-1)`);
+      assert.equal(ring.at(ring.length), undefined, `${state}: at(length)`);
+      assert.equal(ring.at(ring.length + 1), undefined, `${state}: at(length + 1)`);
+      assert.equal(ring.first(), expected[0], `${state}: first`);
+      assert.equal(ring.last(), expected[expected.length - 1], `${state}: last`);
+    };
+    const ring = new Ring<string>(3);
+    check(ring, [], "empty");
+    for (const item of ["a", "b", "c"]) ring.push(item);
+    check(ring, ["a", "b", "c"], "full: every slot in use, so at(length) would wrap onto the oldest");
+    assert.equal(ring.shift(), "a");
+    ring.push("d");
+    check(ring, ["b", "c", "d"], "wrapped: the newest sits before the oldest in storage");
+    assert.equal(ring.push("e"), "b", "drop-oldest returns the dropped item");
+    check(ring, ["c", "d", "e"], "after drop-oldest");
+    for (const item of ["f", "g", "h", "i"]) ring.push(item);
+    check(ring, ["g", "h", "i"], "after many laps");
+    ring.shift();
+    ring.shift();
+    check(ring, ["i"], "one left");
+    ring.shift();
+    check(ring, [], "emptied by shifts");
+    const unbounded = new Ring<string>(0, 2);
+    for (const item of ["a", "b"]) unbounded.push(item);
+    check(unbounded, ["a", "b"], "unbounded, storage full before growing");
+  });
+
+  test("removeWhere drops the matching items, keeps the others in order and returns how many went", () => {
+    const ring = new Ring<number>(6);
+    for (const n of [1, 2, 3, 4, 5, 6, 7, 8]) ring.push(n); // wrapped: 3..8 stored from the middle of storage
+    assert.equal(ring.removeWhere((n) => n % 2 === 0), 3);
+    assert.deepEqual(contents(ring), [3, 5, 7]);
+    assert.equal(ring.at(3), undefined);
+    assert.equal(ring.removeWhere(() => false), 0);
+    assert.deepEqual(contents(ring), [3, 5, 7]);
+    for (const n of [9, 10, 11, 12]) ring.push(n); // refills past the capacity: the oldest go again
+    assert.deepEqual(contents(ring), [5, 7, 9, 10, 11, 12]);
+    assert.equal(ring.removeWhere(() => true), 6);
+    assert.equal(ring.length, 0);
+    assert.equal(ring.first(), undefined);
+    ring.push(13);
+    assert.deepEqual(contents(ring), [13]);
+  });
+
+  test("removeWhere on a full ring that wraps keeps the items stored before the end of storage", () => {
+    const ring = new Ring<number>(4);
+    for (const n of [1, 2, 3, 4, 5, 6, 7]) ring.push(n); // [4, 5, 6, 7]: 4 in the last slot, 5..7 from the first
+    assert.equal(ring.removeWhere((n) => n >= 6), 2);
+    assert.deepEqual(contents(ring), [4, 5]);
+    ring.push(8);
+    assert.deepEqual(contents(ring), [4, 5, 8]);
+  });
+
+  test("a ring made without arguments is unbounded", () => {
+    const ring = new Ring<number>();
+    for (let n = 0; n < 100; n++) assert.equal(ring.push(n), undefined);
+    assert.equal(ring.length, 100);
+    assert.equal(ring.first(), 0);
+  });
+
+  test("a ring asked for no initial storage still works", () => {
+    for (const capacity of [0, 3]) {
+      const ring = new Ring<number>(capacity, 0);
+      for (const n of [1, 2, 3]) ring.push(n);
+      assert.deepEqual(contents(ring), [1, 2, 3], `capacity ${capacity}`);
+    }
+  });
+
   test("shift removes and returns the oldest item, in FIFO order", () => {
     const ring = new Ring<number>(0);
     for (const n of [1, 2, 3]) ring.push(n);

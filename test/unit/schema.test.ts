@@ -180,6 +180,16 @@ describe("normalizeConfig: defaults", () => {
     ]);
   });
 
+  test("listen ports: 0 (any free port) and 65535 accepted; 65536, negative, fractional and non-numeric refused", () => {
+    for (const [listen, port] of [[0, 0], ["0", 0], [65535, 65535], ["127.0.0.1:65535", 65535], [1, 1]] as const) {
+      assert.equal(ok({ servers: [{ listen, locations: [sub()] }] }).servers[0]!.listen.port, port, JSON.stringify(listen));
+    }
+    for (const listen of [65536, "65536", "127.0.0.1:65536", 99999, -1, 1.5, "80a", "http", "", "127.0.0.1:", ":80", "1e3", null, true]) {
+      const problems = errors({ servers: [{ listen, locations: [sub()] }] });
+      assert.ok(problems.some((p) => p.startsWith("servers[0].listen: must be")), `${JSON.stringify(listen)}: ${problems.join("; ")}`);
+    }
+  });
+
   test("channelsPath and other complex values are compiled", () => {
     const l = location(ok(one([sub({ channelsPath: "$arg_a/${arg_b}" })])), 0, 0);
     assert.ok(l.channelsPath instanceof ComplexValue);

@@ -222,6 +222,24 @@ describe("WebSocketReader: protocol errors", () => {
     assert.deepEqual(events, [["error", 1009]]);
   });
 
+  test("the limit is per message: many fragmented messages whose total passes it are all accepted", () => {
+    const { reader, events } = recorder(1000);
+    const expected: Event[] = [];
+    for (let n = 0; n < 20; n++) {
+      // 3 fragments of 300 bytes: 900 per message, 18 000 in all against a limit of 1000.
+      const letter = String.fromCharCode(0x61 + n);
+      reader.feed(text(letter.repeat(300), { fin: false }));
+      reader.feed(encodeFrame(OP.continuation, letter.repeat(300), { fin: false }));
+      reader.feed(encodeFrame(OP.continuation, letter.repeat(300)));
+      expected.push(["text", letter.repeat(900)]);
+    }
+    assert.deepEqual(events, expected);
+    assert.equal(reader.done, false);
+    // A single unfragmented message at the limit still fits after all of them.
+    reader.feed(text("z".repeat(1000)));
+    assert.deepEqual(events.at(-1), ["text", "z".repeat(1000)]);
+  });
+
   test("invalid UTF-8 in one frame → 1007", () => {
     assert.deepEqual(read(encodeFrame(OP.text, Buffer.from([0x61, 0xff, 0x62]))), [["error", 1007]]);
     assert.deepEqual(read(encodeFrame(OP.text, Buffer.from([0xed, 0xa0, 0x80]))), [["error", 1007]], "a UTF-16 surrogate");
