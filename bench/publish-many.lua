@@ -1,7 +1,8 @@
 -- wrk script: POSTs 64-byte bodies round-robin to 10000 channels (w0 … w9999) on the
 -- publisher location. `-- close` sends each publish as Bitrix PHP does: HTTP/1.0 with
 -- Connection: close, one new connection per publish.
---   wrk -t2 -c50 -d10s -s bench/publish-many.lua http://127.0.0.1:PORT/bitrix/pub/ [-- close]
+--   wrk -t2 -c50 -d10s -s bench/publish-many.lua http://127.0.0.1:8895/bitrix/pub/ [-- close]
+-- (8895 is the built-in BitrixVM layout's publisher; any publisher location works.)
 local channels = 10000
 local counter = 0
 local close = false

@@ -1,11 +1,12 @@
 import { resolve } from "node:path";
 import { PushServer } from "./app.js";
+import { allModesConfig } from "./config/layouts/all-modes.js";
 import { bitrixPush2Config } from "./config/layouts/bitrix-push2.js";
 import { bitrixVmConfig } from "./config/layouts/bitrixvm.js";
 import { effectiveConfig, loadConfigFile, normalizeConfig, type ConfigResult, type LocationConfig } from "./config/schema.js";
 import { Logger, type LogLevel } from "./log.js";
 import { StatsLog } from "./observe/stats-log.js";
-import { VERSION } from "./version.js";
+import { BUILD_COMMIT, VERSION } from "./version.js";
 
 /** Exit codes: what went wrong, for systemd and scripts. */
 const EXIT_OK = 0;
@@ -16,26 +17,31 @@ const EXIT_LISTEN = 3;
 const HELP = `pushwire ${VERSION} — real-time HTTP push server speaking the nginx-push-stream-module protocol
 
 Usage: pushwire [--config FILE] [--check] [--print-config] [--log-level LEVEL] [--version] [--help]
-       pushwire [--layout bitrix|bitrix-push2] [--ssl-cert FILE --ssl-key FILE] [--check] [--print-config] …
+       pushwire [--layout bitrix|bitrix-push2|all] [--ssl-cert FILE --ssl-key FILE] [--check] [--print-config] …
 
   --config FILE      JSON configuration (keys = push_stream_* directives, camelCased).
                      Without it: the built-in BitrixVM layout — long-polling subscribers on
                      :8893 /bitrix/sub, admin publisher on 127.0.0.1:8895 /bitrix/pub/.
-  --layout NAME      built-in layout: bitrix (default; push-stream, nginx_version 2) or
+  --layout NAME      built-in layout: bitrix (default; push-stream, nginx_version 2),
                      bitrix-push2 (Bitrix Push server 2.0, "version 4": protobuf, signed ids;
-                     the key comes from PUSHWIRE_SECURITY_KEY)
+                     the key comes from PUSHWIRE_SECURITY_KEY), or all (bitrix plus one
+                     location per mode, statistics, /metrics, /health, each with a note:
+                     \`--print-config --layout all > pushwire.json\` is a starter file)
   --ssl-cert FILE    built-in layout only: PEM certificate (chain) for TLS on :8894
   --ssl-key FILE     built-in layout only: its PEM private key
   --check            validate the configuration, print one line per problem, exit 0 or 1
   --print-config     print the effective configuration as JSON (a starting point for a file)
   --log-level LEVEL  debug, info (default), warn, error
-  --version          print the version
+  --version          print the version and the commit it was built from
   --help             this text
 
 Signals: SIGTERM/SIGINT answer held subscribers (304) and exit 0. SIGHUP re-reads the
 configuration and certificates; held subscribers and stored messages stay.
 Exit codes: 0 ok, 1 invalid configuration, 2 bad command line, 3 cannot listen.
 `;
+
+const LAYOUTS = ["bitrix", "bitrix-push2", "all"] as const;
+type Layout = (typeof LAYOUTS)[number];
 
 interface Options {
   config?: string;
@@ -44,7 +50,7 @@ interface Options {
   logLevel: LogLevel;
   sslCert?: string;
   sslKey?: string;
-  layout: "bitrix" | "bitrix-push2";
+  layout: Layout;
 }
 
 function parseArgs(argv: string[]): Options | string {
@@ -70,8 +76,9 @@ function parseArgs(argv: string[]): Options | string {
         break;
       }
       case "--layout": {
-        const layout = value();
-        if (layout !== "bitrix" && layout !== "bitrix-push2") return "--layout takes bitrix or bitrix-push2";
+        const given = value();
+        const layout = LAYOUTS.find((name) => name === given);
+        if (!layout) return "--layout takes bitrix, bitrix-push2 or all";
         options.layout = layout;
         break;
       }
@@ -105,6 +112,7 @@ function loadConfig(options: Options): { result: ConfigResult; source: string } 
     if (options.layout === "bitrix-push2") {
       return { result: normalizeConfig(bitrixPush2Config(process.env["PUSHWIRE_SECURITY_KEY"] ?? "", tls)), source: "built-in bitrix-push2 layout" };
     }
+    if (options.layout === "all") return { result: normalizeConfig(allModesConfig(tls)), source: "built-in all-modes layout" };
     return { result: normalizeConfig(bitrixVmConfig(tls)), source: "built-in BitrixVM layout" };
   }
   const result = loadConfigFile(options.config);
@@ -134,7 +142,7 @@ async function main(argv: string[]): Promise<number> {
     return EXIT_OK;
   }
   if (argv.includes("--version") || argv.includes("-v")) {
-    process.stdout.write(`pushwire ${VERSION}\n`);
+    process.stdout.write(`pushwire ${VERSION} (commit ${BUILD_COMMIT})\n`);
     return EXIT_OK;
   }
   const options = parseArgs(argv);

@@ -185,6 +185,8 @@ export const LOCATION_KEYS: Record<Exclude<keyof LocationConfig, "access"> | "al
 export const DEFAULT_CLIENT_REQUESTS_PER_SECOND = 10;
 
 const SERVER_ONLY = new Set(["listen", "locations", "ssl"]);
+/** A note for the reader, allowed at every level and ignored (JSON has no comments; npm's convention). */
+const COMMENT_KEY = "//";
 
 /** A valid configuration comes with the JSON it was made from (what `effectiveConfig` reads). */
 export type ConfigResult = { config: PushwireConfig; raw: Record<string, unknown>; errors?: undefined } | { config?: undefined; errors: string[] };
@@ -207,7 +209,7 @@ export function normalizeConfig(input: unknown, baseDir = "."): ConfigResult {
   const topLocation = pickLocationKeys(input, "", errors);
   checkInheritedKeys(topLocation, "", errors, baseDir);
   for (const key of Object.keys(input)) {
-    if (!(key in HTTP_KEYS) && !(key in LOCATION_KEYS) && key !== "servers") errors.push(`${key}: ${keyProblem(key)}`);
+    if (!(key in HTTP_KEYS) && !(key in LOCATION_KEYS) && key !== "servers" && key !== COMMENT_KEY) errors.push(`${key}: ${keyProblem(key)}`);
   }
 
   const servers: ServerConfig[] = [];
@@ -220,7 +222,7 @@ export function normalizeConfig(input: unknown, baseDir = "."): ConfigResult {
       const where = `servers[${si}]`;
       if (!isObject(rawServer)) return errors.push(`${where}: must be an object`);
       for (const key of Object.keys(rawServer)) {
-        if (!SERVER_ONLY.has(key) && !(key in LOCATION_KEYS)) errors.push(`${where}.${key}: ${keyProblem(key)}`);
+        if (!SERVER_ONLY.has(key) && !(key in LOCATION_KEYS) && key !== COMMENT_KEY) errors.push(`${where}.${key}: ${keyProblem(key)}`);
       }
       const listen = parseListen(rawServer.listen);
       if (!listen) errors.push(`${where}.listen: must be "[host:]port", e.g. "8893" or "127.0.0.1:8895"`);
@@ -241,7 +243,7 @@ export function normalizeConfig(input: unknown, baseDir = "."): ConfigResult {
           const lwhere = `${where}.locations[${li}]`;
           if (!isObject(rawLocation)) return errors.push(`${lwhere}: must be an object`);
           for (const key of Object.keys(rawLocation)) {
-            if (!(key in LOCATION_KEYS)) errors.push(`${lwhere}.${key}: ${keyProblem(key)}`);
+            if (!(key in LOCATION_KEYS) && key !== COMMENT_KEY) errors.push(`${lwhere}.${key}: ${keyProblem(key)}`);
           }
           const own = pickLocationKeys(rawLocation, `${lwhere}.`, errors);
           const merged = { ...topLocation, ...serverLocation, ...own };
@@ -482,17 +484,18 @@ function keyProblem(key: string): string {
  * every location with its inherited and default values. What `--print-config` shows.
  */
 export function effectiveConfig(input: Raw): Raw {
-  const out: Raw = {};
+  const out: Raw = comment(input);
   for (const [key, spec] of Object.entries(HTTP_KEYS)) out[key] = input[key] ?? spec.default;
   const top = pickLocationKeys(input, "", []);
   out.servers = (input.servers as Raw[]).map((server) => {
     const inherited = { ...top, ...pickLocationKeys(server, "servers[].", []) };
     return {
+      ...comment(server),
       listen: String(server.listen),
       ...(server.ssl === undefined ? {} : { ssl: server.ssl }),
       locations: (server.locations as Raw[]).map((location) => {
         const merged: Raw = { ...inherited, ...pickLocationKeys(location, "locations[].", []) };
-        const result: Raw = {};
+        const result: Raw = comment(location);
         for (const [key, spec] of Object.entries(LOCATION_KEYS)) {
           if (key === "headerTemplateFile" || (key === "headerTemplate" && merged.headerTemplateFile !== undefined)) continue;
           const value = merged[key] ?? spec.default;
@@ -504,4 +507,9 @@ export function effectiveConfig(input: Raw): Raw {
     };
   });
   return out;
+}
+
+/** The reader's note of one level, kept first in the printed configuration. */
+function comment(raw: Raw): Raw {
+  return raw[COMMENT_KEY] === undefined ? {} : { [COMMENT_KEY]: raw[COMMENT_KEY] };
 }

@@ -5,14 +5,15 @@ import { push2Of } from "../../src/bitrix-push2/state.js";
 import { Push2Channels, push2ConfigResult } from "../support/bitrix-push2-site.js";
 import { assertPush2Received, bitrixPush2Scenarios, siteSigner, withPush2Scene } from "../support/bitrix-push2-scenarios.js";
 import { chromiumForSuite } from "../support/chromium-pull-client.js";
+import { browserSkipReason } from "../support/chromium-path.js";
 
 /**
  * Bitrix's own pull client with server version 4 in headless Chromium (the browser's own
  * XMLHttpRequest with `arraybuffer` responses, WebSocket with binary frames, CORS) against the
- * bitrix-push2 layout. PUSHWIRE_SKIP_BROWSER=1 skips it where no browser can be installed.
+ * bitrix-push2 layout. Skipped, with the reason, where there is no Chromium (test/support/chromium-path.ts).
  */
 
-const skip = process.env["PUSHWIRE_SKIP_BROWSER"] === "1" ? "PUSHWIRE_SKIP_BROWSER=1" : false;
+const skip = browserSkipReason();
 
 describe("Bitrix pull client (b24jssdk), server version 4, in Chromium", { skip }, () => {
   const factory = chromiumForSuite();

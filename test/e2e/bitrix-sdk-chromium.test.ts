@@ -3,15 +3,16 @@ import assert from "node:assert/strict";
 import { envelopes } from "../support/helpers.js";
 import { assertReceived, bitrixScenarios, withScene } from "../support/bitrix-scenarios.js";
 import { chromiumForSuite } from "../support/chromium-pull-client.js";
+import { browserSkipReason } from "../support/chromium-path.js";
 
 /**
  * Bitrix's own pull client (`@bitrix24/b24jssdk` PullClient, bundled by esbuild at run time) in
  * headless Chromium against the built-in BitrixVM layout: the browser's own XMLHttpRequest,
- * WebSocket, CORS and localStorage. Needs Debian's chromium at /usr/bin/chromium (.ci/run
- * installs it); PUSHWIRE_SKIP_BROWSER=1 skips this file where no browser can be installed.
+ * WebSocket, CORS and localStorage. Skipped, with the reason, where there is no Chromium
+ * (test/support/chromium-path.ts).
  */
 
-const skip = process.env["PUSHWIRE_SKIP_BROWSER"] === "1" ? "PUSHWIRE_SKIP_BROWSER=1" : false;
+const skip = browserSkipReason();
 
 interface XhrLike {
   status: number;

@@ -54,11 +54,11 @@ test("--help explains usage and exits 0", () => {
   assert.match(stdout, /Usage: pushwire \[--config FILE\] \[--check\] \[--print-config\]/);
 });
 
-test("--version prints the package version", () => {
+test("--version prints the package version and the commit of the build", () => {
   const { status, stdout } = run("--version");
   assert.equal(status, 0);
   const { version } = require("../../../package.json") as { version: string };
-  assert.equal(stdout, `pushwire ${version}\n`);
+  assert.match(stdout, new RegExp(`^pushwire ${version.replaceAll(".", "\\.")} \\(commit [0-9a-f]{12}(-dirty)?\\)\n$`));
 });
 
 test("an unknown argument is a usage error: exit 2", () => {

@@ -1,11 +1,10 @@
-import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { after, before } from "node:test";
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import { build } from "esbuild";
 import { chromium, type Browser, type Page } from "playwright-core";
+import { findChromium } from "./chromium-path.js";
 import { SITE_ID, USER_ID, type ConfigSource, type PullClientUnderTest, type ReceivedEvent, type WireEvent } from "./pull-client.js";
 
 /**
@@ -15,11 +14,13 @@ import { SITE_ID, USER_ID, type ConfigSource, type PullClientUnderTest, type Rec
  * `pull.config.get` from that page server, which answers what the test says.
  */
 
-export const CHROMIUM = "/usr/bin/chromium";
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
+/** Headless Chromium for the browser suites; they skip (browserSkipReason) when there is none. */
 export function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  const executablePath = findChromium();
+  if (!executablePath) throw new Error("no Chromium: the suite should have been skipped (browserSkipReason)");
+  return chromium.launch({ executablePath, headless: true, args: ARGS, timeout: 15_000 });
 }
 
 /** The page script: the SDK's PullClient, a REST stub over fetch, handlers that report to the test. */
@@ -104,7 +105,6 @@ export interface ChromiumPullClient extends PullClientUnderTest {
 export function chromiumForSuite(): (config: ConfigSource) => Promise<ChromiumPullClient> {
   let browser: Browser | null = null;
   before(async () => {
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium (or PUSHWIRE_SKIP_BROWSER=1)`);
     browser = await launchChromium();
   });
   after(async () => {
