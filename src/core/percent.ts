@@ -4,6 +4,22 @@
  */
 export function percentDecode(value: string): string {
   if (!value.includes("%")) return value;
+  return decodedBytes(value).toString("utf8");
+}
+
+/**
+ * Like {@link percentDecode}, but undefined when the decoded bytes are not UTF-8: read leniently,
+ * `%FF` and `%FE` would both become U+FFFD and two different values would read as one.
+ */
+export function percentDecodeUtf8(value: string): string | undefined {
+  if (!value.includes("%")) return value;
+  const bytes = decodedBytes(value);
+  const text = bytes.toString("utf8");
+  // Only a replacement character can hide a bad sequence; a valid U+FFFD round-trips to the same bytes.
+  return text.includes("\uFFFD") && !Buffer.from(text, "utf8").equals(bytes) ? undefined : text;
+}
+
+function decodedBytes(value: string): Buffer {
   const bytes = Buffer.from(value, "utf8");
   const out = Buffer.allocUnsafe(bytes.length);
   let o = 0;
@@ -16,11 +32,13 @@ export function percentDecode(value: string): string {
       out[o++] = c;
     }
   }
-  return out.toString("utf8", 0, o);
+  return out.subarray(0, o);
 }
 
 /**
  * The channels path: decoded, and cut after a decoded `?` as push-stream does (`Xq%3Fz` → `Xq?`).
+ * push2's token lists read it so (their tokens are hex, so nothing else gets through); the
+ * push-stream roles read the stricter readChannelsPath (core/channel-path).
  */
 export function decodeChannelsPath(value: string): string {
   const decoded = percentDecode(value);

@@ -3,16 +3,15 @@ import type { Channel } from "../store/channel.js";
 import type { Channels } from "../store/channels.js";
 import type { ChannelStore } from "../store/channel-store.js";
 import type { History } from "../store/history.js";
-import { DEFAULT_FORMAT, type ChannelRow, type GroupHead } from "./stats-formats.js";
+import type { ChannelRow, GroupHead, StatsFormat } from "./stats-formats.js";
 
 /**
- * push-stream's channel info JSON (PROTOCOL.md §4.5), byte for byte: one object for one channel,
- * the group object for several — the statistics location's JSON format, which the publisher's
- * replies share.
+ * push-stream's channel info (PROTOCOL.md §4.5), byte for byte: one channel alone, the group for
+ * several — in the statistics format the request's `Accept` chose, as the module answers.
  */
-export function channelInfoJson(channels: Pick<Channels, "store" | "history">, found: readonly Channel[]): string {
-  if (found.length === 1) return DEFAULT_FORMAT.single(channelRow(channels.history, found[0]!));
-  return DEFAULT_FORMAT.group(groupHead(channels.store), found.map((channel) => channelRow(channels.history, channel)));
+export function channelInfo(format: StatsFormat, channels: Pick<Channels, "store" | "history">, found: readonly Channel[]): string {
+  if (found.length === 1) return format.single(channelRow(channels.history, found[0]!));
+  return format.group(groupHead(channels.store), found.map((channel) => channelRow(channels.history, channel)));
 }
 
 /** One channel's counters, as every statistics format prints them. */

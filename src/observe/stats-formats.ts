@@ -1,9 +1,14 @@
 /**
  * The channel statistics bodies, byte for byte as push-stream writes them (PROTOCOL.md §11.3):
- * JSON, plain text, YAML and XML, every line ending in CRLF, channel ids inserted as they are.
+ * JSON, plain text, YAML and XML, every line ending in CRLF. Unlike push-stream, a channel id (and
+ * the host name) is escaped for its format where it needs it — JSON string escapes, XML entities,
+ * a double-quoted YAML scalar — so no id can break the document; ordinary ids come out as push-stream
+ * writes them. Plain text needs nothing: ids carry no control characters (core/channel-path).
  * HTML is pushwire's own, for a person with a browser. Each format renders a single channel,
  * a group (ALL, prefix*, several ids) and the summary.
  */
+
+import { escapeJsonString } from "../core/escape.js";
 
 export interface ChannelRow {
   id: string;
@@ -55,7 +60,7 @@ function items<T>(list: readonly T[], render: (item: T) => string, separator: st
 }
 
 const jsonChannel = (r: ChannelRow): string =>
-  `{"channel": "${r.id}", "published_messages": ${r.publishedMessages}, "stored_messages": ${r.storedMessages}, "subscribers": ${r.subscribers}}`;
+  `{"channel": "${escapeJsonString(r.id)}", "published_messages": ${r.publishedMessages}, "stored_messages": ${r.storedMessages}, "subscribers": ${r.subscribers}}`;
 const jsonWorker = (w: WorkerRow): string => `{"pid": "${w.pid}", "subscribers": ${w.subscribers}, "uptime": ${w.uptime}}`;
 
 function json(contentType: string): StatsFormat {
@@ -63,10 +68,10 @@ function json(contentType: string): StatsFormat {
     contentType,
     single: (r) => jsonChannel(r) + CRLF,
     group: (h, rows) =>
-      `{"hostname": "${h.hostname}", "time": "${h.time}", "channels": ${h.channels}, "wildcard_channels": ${h.wildcardChannels}, "uptime": ${h.uptime}, "infos": [${CRLF}`
+      `{"hostname": "${escapeJsonString(h.hostname)}", "time": "${h.time}", "channels": ${h.channels}, "wildcard_channels": ${h.wildcardChannels}, "uptime": ${h.uptime}, "infos": [${CRLF}`
       + items(rows, jsonChannel, `,${CRLF}`, CRLF) + `]}${CRLF}`,
     summary: (s) =>
-      `{"hostname": "${s.hostname}", "time": "${s.time}", "channels": ${s.channels}, "wildcard_channels": ${s.wildcardChannels}, `
+      `{"hostname": "${escapeJsonString(s.hostname)}", "time": "${s.time}", "channels": ${s.channels}, "wildcard_channels": ${s.wildcardChannels}, `
       + `"published_messages": ${s.publishedMessages}, "stored_messages": ${s.storedMessages}, "messages_in_trash": ${s.messagesInTrash}, `
       + `"channels_in_delete": ${s.channelsInDelete}, "channels_in_trash": ${s.channelsInTrash}, "subscribers": ${s.subscribers}, `
       + `"uptime": ${s.uptime}, "by_worker": [${CRLF}` + items(s.workers, jsonWorker, `,${CRLF}`, "") + `${CRLF}]}${CRLF}`,
@@ -77,10 +82,10 @@ const plainChannel = (r: ChannelRow): string =>
   `channel: ${r.id}${CRLF}published_messages: ${r.publishedMessages}${CRLF}stored_messages: ${r.storedMessages}${CRLF}active_subscribers: ${r.subscribers}`;
 const plainWorker = (w: WorkerRow): string => `  pid: ${w.pid}${CRLF}  subscribers: ${w.subscribers}${CRLF}  uptime: ${w.uptime}`;
 
-/** The summary's fields in push-stream's order, as [name, value]. */
-function summaryFields(s: Summary): Array<[string, string | number]> {
+/** The summary's fields in push-stream's order, as [name, value]; `host` writes the host name for the format. */
+function summaryFields(s: Summary, host: (name: string) => string = String): Array<[string, string | number]> {
   return [
-    ["hostname", s.hostname], ["time", s.time], ["channels", s.channels], ["wildcard_channels", s.wildcardChannels],
+    ["hostname", host(s.hostname)], ["time", s.time], ["channels", s.channels], ["wildcard_channels", s.wildcardChannels],
     ["published_messages", s.publishedMessages], ["stored_messages", s.storedMessages], ["messages_in_trash", s.messagesInTrash],
     ["channels_in_delete", s.channelsInDelete], ["channels_in_trash", s.channelsInTrash], ["subscribers", s.subscribers], ["uptime", s.uptime],
   ];
@@ -97,8 +102,21 @@ const plain: StatsFormat = {
     + `by_worker:${CRLF}` + items(s.workers, plainWorker, `,${CRLF}`, "") + CRLF,
 };
 
+/** Plain scalars YAML would read as a number, a boolean or null rather than as this text. */
+const YAML_NUMBER = /^[-+]?(?:\.[0-9]|[0-9])[0-9_]*(?:\.[0-9_]*)?(?:e[-+]?[0-9]+)?$|^0[xob][0-9a-f_]+$/i;
+const YAML_WORD = /^(?:true|false|yes|no|on|off|y|n|null|\.inf|\.nan)$/i;
+const YAML_PLAIN = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+
+/**
+ * A YAML scalar that reads back as `text`: plain when it safely can (what push-stream writes),
+ * else double-quoted with JSON's escapes, which YAML's double-quoted style shares.
+ */
+function yamlScalar(text: string): string {
+  return YAML_PLAIN.test(text) && !YAML_NUMBER.test(text) && !YAML_WORD.test(text) ? text : JSON.stringify(text);
+}
+
 const yamlChannel = (r: ChannelRow): string =>
-  `  channel: ${r.id}${CRLF}  published_messages: ${r.publishedMessages}${CRLF}  stored_messages: ${r.storedMessages}${CRLF}  subscribers: ${r.subscribers}`;
+  `  channel: ${yamlScalar(r.id)}${CRLF}  published_messages: ${r.publishedMessages}${CRLF}  stored_messages: ${r.storedMessages}${CRLF}  subscribers: ${r.subscribers}`;
 const yamlWorker = (w: WorkerRow): string => `   -${CRLF}    pid: ${w.pid}${CRLF}    subscribers: ${w.subscribers}${CRLF}    uptime: ${w.uptime}`;
 
 function yaml(contentType: string): StatsFormat {
@@ -106,17 +124,17 @@ function yaml(contentType: string): StatsFormat {
     contentType,
     single: (r) => yamlChannel(r) + CRLF,
     group: (h, rows) =>
-      `hostname: ${h.hostname}${CRLF}time: ${h.time}${CRLF}channels: ${h.channels}${CRLF}wildcard_channels: ${h.wildcardChannels}${CRLF}`
+      `hostname: ${yamlScalar(h.hostname)}${CRLF}time: ${h.time}${CRLF}channels: ${h.channels}${CRLF}wildcard_channels: ${h.wildcardChannels}${CRLF}`
       + `uptime: ${h.uptime}${CRLF}infos: ${CRLF}` + items(rows, (r) => ` -${CRLF}${yamlChannel(r)}`, CRLF, "") + CRLF,
     summary: (s) =>
-      summaryFields(s).map(([name, value]) => `  ${name}: ${value}${CRLF}`).join("")
+      summaryFields(s, yamlScalar).map(([name, value]) => `  ${name}: ${value}${CRLF}`).join("")
       + `  by_worker:${CRLF}` + items(s.workers, yamlWorker, CRLF, "") + CRLF,
   };
 }
 
 const XML_DECLARATION = `<?xml version="1.0" encoding="UTF-8" ?>${CRLF}`;
 const xmlChannel = (r: ChannelRow): string =>
-  `<channel>${CRLF}  <name>${r.id}</name>${CRLF}  <published_messages>${r.publishedMessages}</published_messages>${CRLF}`
+  `<channel>${CRLF}  <name>${escapeMarkup(r.id)}</name>${CRLF}  <published_messages>${r.publishedMessages}</published_messages>${CRLF}`
   + `  <stored_messages>${r.storedMessages}</stored_messages>${CRLF}  <subscribers>${r.subscribers}</subscribers>${CRLF}</channel>${CRLF}`;
 const xmlWorker = (w: WorkerRow): string =>
   `<worker>${CRLF}  <pid>${w.pid}</pid>${CRLF}  <subscribers>${w.subscribers}</subscribers>${CRLF}  <uptime>${w.uptime}</uptime>${CRLF}</worker>${CRLF}`;
@@ -125,25 +143,26 @@ const xml: StatsFormat = {
   contentType: "application/xml",
   single: (r) => XML_DECLARATION + xmlChannel(r) + CRLF,
   group: (h, rows) =>
-    `${XML_DECLARATION}<root>${CRLF}  <hostname>${h.hostname}</hostname>${CRLF}  <time>${h.time}</time>${CRLF}`
+    `${XML_DECLARATION}<root>${CRLF}  <hostname>${escapeMarkup(h.hostname)}</hostname>${CRLF}  <time>${h.time}</time>${CRLF}`
     + `  <channels>${h.channels}</channels>${CRLF}  <wildcard_channels>${h.wildcardChannels}</wildcard_channels>${CRLF}`
     + `  <uptime>${h.uptime}</uptime>${CRLF}  <infos>${CRLF}` + rows.map(xmlChannel).join("") + `  </infos>${CRLF}</root>${CRLF}`,
   summary: (s) =>
-    `${XML_DECLARATION}<infos>${CRLF}` + summaryFields(s).map(([name, value]) => `  <${name}>${value}</${name}>${CRLF}`).join("")
+    `${XML_DECLARATION}<infos>${CRLF}` + summaryFields(s, escapeMarkup).map(([name, value]) => `  <${name}>${value}</${name}>${CRLF}`).join("")
     + `  <by_worker>${s.workers.map(xmlWorker).join("")}</by_worker>${CRLF}</infos>${CRLF}`,
 };
 
-function escapeHtml(text: string): string {
+/** Text inside an XML or HTML element or a double-quoted attribute. */
+function escapeMarkup(text: string): string {
   return text.replace(/[&<>"]/g, (c) => (c === "&" ? "&amp;" : c === "<" ? "&lt;" : c === ">" ? "&gt;" : "&quot;"));
 }
 
 function htmlPage(title: string, body: string): string {
-  return `<!DOCTYPE html>${CRLF}<html><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head><body>${CRLF}`
-    + `<h1>${escapeHtml(title)}</h1>${CRLF}${body}</body></html>${CRLF}`;
+  return `<!DOCTYPE html>${CRLF}<html><head><meta charset="utf-8"><title>${escapeMarkup(title)}</title></head><body>${CRLF}`
+    + `<h1>${escapeMarkup(title)}</h1>${CRLF}${body}</body></html>${CRLF}`;
 }
 
 function htmlTable(headings: readonly string[], rows: ReadonlyArray<ReadonlyArray<string | number>>): string {
-  const cells = (tag: string, row: ReadonlyArray<string | number>): string => `<tr>${row.map((c) => `<${tag}>${escapeHtml(String(c))}</${tag}>`).join("")}</tr>${CRLF}`;
+  const cells = (tag: string, row: ReadonlyArray<string | number>): string => `<tr>${row.map((c) => `<${tag}>${escapeMarkup(String(c))}</${tag}>`).join("")}</tr>${CRLF}`;
   return `<table>${CRLF}${cells("th", headings)}${rows.map((row) => cells("td", row)).join("")}</table>${CRLF}`;
 }
 
@@ -173,7 +192,7 @@ const SUBTYPES: ReadonlyArray<[string, StatsFormat]> = [
   ["html", html],
 ];
 
-export const DEFAULT_FORMAT = SUBTYPES[1]![1];
+const DEFAULT_FORMAT = SUBTYPES[1]![1];
 
 /**
  * push-stream's negotiation (PROTOCOL.md §11.2): at each `/` of the Accept value, the first subtype

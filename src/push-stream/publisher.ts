@@ -1,6 +1,7 @@
 import { Refusal, refusals } from "../core/refusal.js";
 import type { Headers, PushReply, PushRequest } from "../http/exchange.js";
-import { channelInfoJson } from "../observe/channel-info.js";
+import { channelInfo } from "../observe/channel-info.js";
+import { statsFormat } from "../observe/stats-formats.js";
 import { addCors, addNoCache, EXPLAIN_HEADER } from "../routing/answers.js";
 import type { RequestVars } from "../routing/request-vars.js";
 import type { Handler, Route } from "../routing/route.js";
@@ -9,7 +10,8 @@ import type { Channel } from "../store/channel.js";
 /**
  * Publisher locations (PROTOCOL.md §4): POST/PUT publish the body to every channel named,
  * GET answers channel info, DELETE (admin) removes channels. The body is read (or discarded)
- * before answering, so a GET with a body keeps its keep-alive connection usable.
+ * before answering, so a GET with a body keeps its keep-alive connection usable. Channel info
+ * comes in the format `Accept` chooses, as on statistics locations (JSON by default).
  */
 
 const channelNotFound = new Refusal(404, "Channel not found.");
@@ -28,7 +30,7 @@ export const publisherHandler: Handler = (route, request, reply, vars) => {
   if (ids instanceof Refusal) return route.refuse(reply, ids, headers);
 
   route.readBody(request, reply, headers, (body) => {
-    if (method === "GET") return answerInfo(route, reply, headers, ids);
+    if (method === "GET") return answerInfo(route, request, reply, headers, ids);
     const events = route.ctx.events;
     if (events && ids.includes(events.channel.id)) return route.refuse(reply, refusals.eventsChannelReadOnly, headers);
     if (method === "DELETE") return deleteChannels(route, reply, headers, ids, body);
@@ -49,7 +51,7 @@ function channelIds(route: Route, vars: RequestVars): string[] | Refusal {
   return ids;
 }
 
-function answerInfo(route: Route, reply: PushReply, headers: Headers, ids: string[]): void {
+function answerInfo(route: Route, request: PushRequest, reply: PushReply, headers: Headers, ids: string[]): void {
   const { store } = route.ctx;
   // Every id as requested, a repeated one listed again, as the module answers (a/a: two infos).
   const found: Channel[] = [];
@@ -58,7 +60,7 @@ function answerInfo(route: Route, reply: PushReply, headers: Headers, ids: strin
     if (channel) found.push(channel);
   }
   if (found.length === 0) return route.refuse(reply, channelNotFound, headers);
-  sendJson(reply, headers, channelInfoJson(route.ctx, found));
+  sendInfo(route, request, reply, headers, found);
 }
 
 function publish(route: Route, request: PushRequest, reply: PushReply, headers: Headers, ids: string[], body: Buffer): void {
@@ -80,7 +82,7 @@ function publish(route: Route, request: PushRequest, reply: PushReply, headers: 
   ctx.broker.publish(channels, body, options);
   ctx.metrics.publishLatency.observe((performance.now() - started) / 1000);
   if (!route.config.channelInfoOnPublish) return reply.send(200, headers);
-  sendJson(reply, headers, channelInfoJson(ctx, channels));
+  sendInfo(route, request, reply, headers, channels);
 }
 
 function deleteChannels(route: Route, reply: PushReply, headers: Headers, ids: string[], body: Buffer): void {
@@ -98,9 +100,10 @@ function deleteChannels(route: Route, reply: PushReply, headers: Headers, ids: s
   reply.send(200, headers);
 }
 
-function sendJson(reply: PushReply, headers: Headers, json: string): void {
-  headers.unshift("Content-Type", "application/json");
-  reply.send(200, headers, [Buffer.from(json)]);
+function sendInfo(route: Route, request: PushRequest, reply: PushReply, headers: Headers, channels: readonly Channel[]): void {
+  const format = statsFormat(request.header("accept"));
+  headers.unshift("Content-Type", format.contentType);
+  reply.send(200, headers, [Buffer.from(channelInfo(format, route.ctx, channels))]);
 }
 
 /** `Message-Expiry: <seconds>` (what Bitrix sends); anything but a positive integer is ignored. */

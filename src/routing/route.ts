@@ -1,7 +1,7 @@
 import type { LocationConfig } from "../config/schema.js";
 import type { PushContext } from "../context.js";
-import { parseChannelsPath, type ChannelRequest } from "../core/channel-path.js";
-import { decodeChannelsPath, percentDecode } from "../core/percent.js";
+import { readChannelsPath, type ChannelRequest } from "../core/channel-path.js";
+import { percentDecode } from "../core/percent.js";
 import { Refusal, refusals } from "../core/refusal.js";
 import { Template } from "../core/template.js";
 import type { Headers, PushReply, PushRequest } from "../http/exchange.js";
@@ -33,10 +33,14 @@ export class Route {
     this.footer = Buffer.from(config.footerTemplate);
   }
 
-  /** The channels the request names (`channelsPath`, decoded, `.bN` split off), within the per-request cap. */
+  /**
+   * The channels the request names (`channelsPath`, decoded, `.bN` split off), within the per-request
+   * cap; ids that are not UTF-8, carry control characters or go on after a `?` are refused.
+   */
   requestedChannels(vars: RequestVars): ChannelRequest[] | Refusal {
     const raw = this.config.channelsPath?.evaluate(vars);
-    const requested = raw ? parseChannelsPath(decodeChannelsPath(raw)) : [];
+    const requested = raw ? readChannelsPath(raw) : [];
+    if (requested instanceof Refusal) return requested;
     if (requested.length === 0) return refusals.noChannelId;
     const max = this.config.maxChannelsPerRequest;
     if (max > 0 && requested.length > max) return refusals.tooManyChannelsInRequest;

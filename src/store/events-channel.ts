@@ -1,3 +1,4 @@
+import { escapeJsonString } from "../core/escape.js";
 import { Refusal } from "../core/refusal.js";
 import type { Broker, PublishOptions } from "./broker.js";
 import type { Channel } from "./channel.js";
@@ -48,10 +49,10 @@ export class EventsChannel implements StoreObserver {
     this.send("client_unsubscribed", channel);
   }
 
-  /** push-stream's text: a space after `:` and `,`, the channel id inserted unescaped. */
+  /** push-stream's text: a space after `:` and `,`; the channel id escaped for a JSON string (push-stream: raw). */
   private send(type: ChannelEventType, channel: Channel): void {
     if (channel.forEvents) return;
-    const text = Buffer.from(`{"type": "${type}", "channel": "${channel.id}"}`);
+    const text = Buffer.from(`{"type": "${type}", "channel": "${escapeJsonString(channel.id)}"}`);
     this.broker.publish(this.target, text, this.options[type]);
   }
 }

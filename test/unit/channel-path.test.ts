@@ -1,6 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { parseChannelsPath } from "../../src/core/channel-path.js";
+import { parseChannelsPath, readChannelsPath } from "../../src/core/channel-path.js";
+import { refusals } from "../../src/core/refusal.js";
 
 describe("parseChannelsPath", () => {
   test("a single id has backtrack 0", () => {
@@ -90,5 +91,25 @@ describe("parseChannelsPath", () => {
 
   test("a huge backtrack is clamped to a safe integer", () => {
     assert.deepEqual(parseChannelsPath("a.b99999999999999999999"), [{ id: "a", backtrack: Number.MAX_SAFE_INTEGER }]);
+  });
+});
+
+describe("readChannelsPath", () => {
+  test("decodes, then splits", () => {
+    assert.deepEqual(readChannelsPath("a%2Fq%22x.b2"), [{ id: "a", backtrack: 0 }, { id: 'q"x', backtrack: 2 }]);
+  });
+
+  test("bytes that are not UTF-8 are refused, so u%FFx and u%FEx never meet as one channel", () => {
+    for (const raw of ["u%FFx", "u%FEx", "%C0%AF", "%ED%A0%80", "ok/%E2%82"]) assert.equal(readChannelsPath(raw), refusals.channelIdNotUtf8, raw);
+    assert.deepEqual(readChannelsPath("%EF%BF%BD"), [{ id: "\uFFFD", backtrack: 0 }]);
+  });
+
+  test("control characters are refused, NUL and CR/LF included", () => {
+    for (const raw of ["q%00x", "a%0d%0aX", "t%09", "d%7F", "ok/%1F"]) assert.equal(readChannelsPath(raw), refusals.channelIdControlCharacter, raw);
+  });
+
+  test("text after a ? is refused (push-stream would cut it off); a final ? is kept", () => {
+    for (const raw of ["a?b", "a?bc", "a%3Fxyz", "a?/c", "?a"]) assert.equal(readChannelsPath(raw), refusals.channelIdTextAfterQuestionMark, raw);
+    assert.deepEqual(readChannelsPath("a%3F"), [{ id: "a?", backtrack: 0 }]);
   });
 });

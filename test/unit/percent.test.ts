@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { decodeChannelsPath, percentDecode } from "../../src/core/percent.js";
+import { decodeChannelsPath, percentDecode, percentDecodeUtf8 } from "../../src/core/percent.js";
 
 describe("percentDecode", () => {
   test("text without % is returned as is", () => {
@@ -87,5 +87,17 @@ describe("percent-decoding: which bytes are hex digits", () => {
     assert.equal(decodeChannelsPath("%3Fabc"), "?");
     assert.equal(decodeChannelsPath("a%3F"), "a?");
     assert.equal(decodeChannelsPath("abc"), "abc");
+  });
+});
+
+describe("percentDecodeUtf8", () => {
+  test("decodes like percentDecode when the bytes are UTF-8", () => {
+    assert.equal(percentDecodeUtf8("a%20%D0%BA%E2%82%AC"), "a к€");
+    assert.equal(percentDecodeUtf8("plain"), "plain");
+    assert.equal(percentDecodeUtf8("%EF%BF%BD"), "\uFFFD");
+  });
+
+  test("undefined when they are not: lone, overlong, surrogate and cut sequences", () => {
+    for (const raw of ["a%FFb", "%FE", "%C0%AF", "%ED%A0%80", "%E2%82"]) assert.equal(percentDecodeUtf8(raw), undefined, raw);
   });
 });

@@ -247,3 +247,30 @@ describe("Template with special messages", () => {
     );
   });
 });
+
+describe("Template: ~channel~ between double quotes is escaped for the string", () => {
+  const hostile = 'q"x\\y';
+
+  test("in Bitrix's envelope the id reads back unchanged from JSON", () => {
+    const out = render(BITRIX_MESSAGE_TEMPLATE, message({ channel: hostile, text: "1" }));
+    const json = JSON.parse(/#!NGINXNMS!#(.*)#!NGINXNME!#/s.exec(out)![1]!) as { channel: string };
+    assert.equal(json.channel, hostile);
+  });
+
+  test("outside quotes the id is inserted as it is, as push-stream does", () => {
+    assert.equal(render("<~channel~>", message({ channel: hostile })), `<${hostile}>`);
+    assert.equal(render('"a" ~channel~ "b"', message({ channel: hostile })), `"a" ${hostile} "b"`);
+  });
+
+  test("an escaped quote in the template does not end its string", () => {
+    assert.equal(render('"say \\" ~channel~"', message({ channel: hostile })), '"say \\" q\\"x\\\\y"');
+  });
+
+  test("other values between quotes stay as they are", () => {
+    assert.equal(render('"~event-id~"', message({ eventId: 'e"1' })), '"e"1"');
+  });
+
+  test("an ordinary id comes out byte for byte", () => {
+    assert.equal(render('{"channel":"~channel~"}', message({ channel: "room-9" })), '{"channel":"room-9"}');
+  });
+});
