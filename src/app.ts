@@ -33,8 +33,9 @@ export interface Listener {
   router: Router;
 }
 
-/** What a reload changed, one phrase per change, for the log. */
+/** What a reload did beyond taking the new values, one phrase per action, for the log. */
 export interface ReloadReport {
+  /** Listeners opened or closed, certificates loaded, parsers swapped. */
   changes: string[];
   /** http-level keys whose new value needs a restart (the old value stays in force). */
   needRestart: string[];
@@ -50,6 +51,11 @@ export const RESTART_KEYS: readonly (keyof HttpSettings)[] = ["clientMaxHeaderSi
 /** "127.0.0.1:8895", "*:8893": how listeners are told apart across a reload. */
 export function listenKey(config: ServerConfig): string {
   return `${config.listen.host ?? "*"}:${config.listen.port}`;
+}
+
+/** A load balancer checks this listener: it stays open through a graceful stop. */
+function servesHealth(listener: Listener): boolean {
+  return listener.config.locations.some((location) => location.health);
 }
 
 /** Idle keep-alive connections are closed after this (nginx's keepalive_timeout default is 75 s). */
@@ -259,7 +265,6 @@ export class PushServer {
         report.needRestart.push(key);
         continue;
       }
-      report.changes.push(`${key} ${JSON.stringify(http[key])} → ${JSON.stringify(next[key])}`);
       http[key] = next[key]; // the store reads its limits from this same object
     }
     this.config = { http: this.ctx.http, servers: this.listeners.map((l) => l.config) };
@@ -276,9 +281,16 @@ export class PushServer {
     else setTimeout(() => server.closeAllConnections(), graceMs).unref();
   }
 
+  /** Listeners that stay open through a graceful stop: those with a health location. */
+  get healthListeners(): Listener[] {
+    return this.listeners.filter(servesHealth);
+  }
+
   /**
    * Graceful stop: no new connections, every held subscriber gets its timeout answer (304),
-   * idle keep-alive connections close; whatever is still open after `graceMs` is cut.
+   * idle keep-alive connections close; whatever is still open after `graceMs` is cut. A listener
+   * with a health location keeps accepting until then, so a load balancer's checks get 503
+   * (draining) instead of a refused connection, and it stops sending before the port goes away.
    */
   async close(graceMs = 5000): Promise<void> {
     const { ctx } = this;
@@ -286,12 +298,14 @@ export class PushServer {
     ctx.metrics.loopDelay?.disable();
     clearInterval(this.tick);
     clearInterval(this.sweeper);
-    const closed = this.listeners.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve())));
-    for (const server of this.retired) closed.push(new Promise<void>((resolve) => server.once("close", () => resolve())));
+    const lingering = graceMs > 0 ? this.healthListeners.map((l) => l.server) : [];
     const servers = [...this.listeners.map((l) => l.server), ...this.retired];
+    const closed = servers.map((server) => new Promise<void>((resolve) => server.once("close", () => resolve())));
+    for (const { server } of this.listeners) if (!lingering.includes(server)) server.close();
     for (const held of [...ctx.held]) held.shutdown();
-    for (const server of servers) server.closeIdleConnections();
+    for (const server of servers) if (!lingering.includes(server)) server.closeIdleConnections();
     const force = setTimeout(() => {
+      for (const server of lingering) server.close();
       for (const server of servers) server.closeAllConnections();
     }, graceMs);
     await Promise.all(closed);

@@ -3,7 +3,10 @@ import { PushServer } from "./app.js";
 import { allModesConfig } from "./config/layouts/all-modes.js";
 import { bitrixPush2Config } from "./config/layouts/bitrix-push2.js";
 import { bitrixVmConfig } from "./config/layouts/bitrixvm.js";
+import { configChanges, summarizeChanges } from "./config/diff.js";
 import { effectiveConfig, loadConfigFile, normalizeConfig, type ConfigResult, type LocationConfig } from "./config/schema.js";
+import { didYouMean } from "./config/suggest.js";
+import { configWarnings } from "./config/warnings.js";
 import { Logger, type LogLevel } from "./log.js";
 import { StatsLog } from "./observe/stats-log.js";
 import { BUILD_COMMIT, VERSION } from "./version.js";
@@ -13,6 +16,8 @@ const EXIT_OK = 0;
 const EXIT_CONFIG = 1;
 const EXIT_USAGE = 2;
 const EXIT_LISTEN = 3;
+/** An uncaught exception: a bug (sysexits' EX_SOFTWARE). */
+const EXIT_SOFTWARE = 70;
 
 const HELP = `pushwire ${VERSION} — real-time HTTP push server speaking the nginx-push-stream-module protocol
 
@@ -37,11 +42,15 @@ Usage: pushwire [--config FILE] [--check] [--print-config] [--log-level LEVEL] [
 
 Signals: SIGTERM/SIGINT answer held subscribers (304) and exit 0. SIGHUP re-reads the
 configuration and certificates; held subscribers and stored messages stay.
-Exit codes: 0 ok, 1 invalid configuration, 2 bad command line, 3 cannot listen.
+Exit codes: 0 ok, 1 invalid configuration, 2 bad command line, 3 cannot listen,
+70 internal error (a bug; the stack is logged).
 `;
 
 const LAYOUTS = ["bitrix", "bitrix-push2", "all"] as const;
 type Layout = (typeof LAYOUTS)[number];
+
+/** Every option word, for "did you mean". */
+const OPTIONS = ["--config", "--check", "--print-config", "--log-level", "--layout", "--ssl-cert", "--ssl-key", "--version", "--help"];
 
 interface Options {
   config?: string;
@@ -78,7 +87,7 @@ function parseArgs(argv: string[]): Options | string {
       case "--layout": {
         const given = value();
         const layout = LAYOUTS.find((name) => name === given);
-        if (!layout) return "--layout takes bitrix, bitrix-push2 or all";
+        if (!layout) return `--layout takes bitrix, bitrix-push2 or all${didYouMean(given ?? "", LAYOUTS, "")}`;
         options.layout = layout;
         break;
       }
@@ -96,7 +105,7 @@ function parseArgs(argv: string[]): Options | string {
         break;
       }
       default:
-        return `unknown argument ${arg}`;
+        return `unknown argument ${arg}${didYouMean(name!, OPTIONS, "")}`;
     }
   }
   if (!options.sslCert !== !options.sslKey) return "--ssl-cert and --ssl-key go together";
@@ -161,7 +170,9 @@ async function main(argv: string[]): Promise<number> {
     return EXIT_OK;
   }
   if (options.check) {
-    process.stdout.write(`pushwire: configuration ${source} is ok\n`);
+    const warnings = configWarnings(result.config, { check: true });
+    for (const warning of warnings) process.stderr.write(`pushwire: config: warning: ${warning}\n`);
+    process.stdout.write(`pushwire: configuration ${source} is ok${warnings.length > 0 ? ` (${warnings.length} warning${warnings.length > 1 ? "s" : ""})` : ""}\n`);
     return EXIT_OK;
   }
 
@@ -175,12 +186,15 @@ async function main(argv: string[]): Promise<number> {
   }
   const http = result.config.http;
   log.info(`pushwire ${VERSION} started pid=${process.pid} runtime=${runtime()} config="${source}" listen: ${describe(push)}`);
+  for (const warning of configWarnings(result.config)) log.warn(`config: ${warning}`);
   log.info(`limits maxMessagesStoredPerChannel=${http.maxMessagesStoredPerChannel} messageTtl=${http.messageTtl}s maxChannelIdLength=${http.maxChannelIdLength} maxNumberOfChannels=${http.maxNumberOfChannels} maxSubscribersPerChannel=${http.maxSubscribersPerChannel} clientMaxHeaderSize=${http.clientMaxHeaderSize} logStatsInterval=${http.logStatsInterval}s accessLog=${http.accessLog ? "on" : "off"}`);
   logTls(log, push, options);
   const stats = new StatsLog(push.ctx, () => push.connections, log);
   stats.every(http.logStatsInterval);
 
   return new Promise<number>((resolve) => {
+    /** The configuration in force, in the file's shape: what a reload's log line compares against. */
+    let running = result.raw;
     let stopping = false;
     let reloading = false;
     const stop = (signal: string): void => {
@@ -191,8 +205,10 @@ async function main(argv: string[]): Promise<number> {
       }
       stopping = true;
       stats.stop();
-      log.info(`${signal}: stopping, answering ${push.ctx.held.size} held subscriber(s)`);
-      push.close(5000).then(() => {
+      const graceSeconds = push.ctx.http.workerShutdownTimeout;
+      const health = push.healthListeners.length > 0 && graceSeconds > 0 ? `; health checks answer 503 for ${graceSeconds}s` : "";
+      log.info(`${signal}: stopping, answering ${push.ctx.held.size} held subscriber(s)${health}`);
+      push.close(graceSeconds * 1000).then(() => {
         log.info("stopped");
         resolve(EXIT_OK);
       });
@@ -216,7 +232,11 @@ async function main(argv: string[]): Promise<number> {
         for (const key of report.needRestart) {
           log.warn(`reload: ${key} changed but needs a restart; ${JSON.stringify((push.ctx.http as unknown as Record<string, unknown>)[key])} stays in force`);
         }
-        log.info(`reload: ${source} applied (${report.changes.length > 0 ? report.changes.join("; ") : "no listener or http-level change"}); listen: ${describe(push)}`);
+        const applied = configChanges(effectiveConfig(running), effectiveConfig(result.raw)).filter((change) => !report.needRestart.includes(change.path));
+        running = result.raw;
+        const changes = [...applied.map((change) => change.text), ...report.changes];
+        log.info(`reload: applied: ${changes.length > 0 ? summarizeChanges(changes) : "no change"}; listen: ${describe(push)}`);
+        for (const warning of configWarnings(result.config)) log.warn(`reload: config: ${warning}`);
         stats.every(push.ctx.http.logStatsInterval);
       } finally {
         reloading = false;
@@ -252,7 +272,7 @@ function runtime(): string {
 
 process.on("uncaughtException", (error) => {
   process.stderr.write(`error uncaught exception: ${error.stack ?? error}\n`);
-  process.exit(70);
+  process.exit(EXIT_SOFTWARE);
 });
 
 main(process.argv.slice(2)).then((code) => {

@@ -5,6 +5,7 @@ import { PaddingRules } from "../core/padding.js";
 import type { StoreLimits } from "../store/channel-store.js";
 import { ComplexValue } from "./complex-value.js";
 import { parseSsl, type SslConfig } from "./ssl.js";
+import { didYouMean } from "./suggest.js";
 import { parseDuration, parseSize } from "./units.js";
 
 /**
@@ -36,6 +37,8 @@ export interface HttpSettings extends StoreLimits {
   onlineTtl: number;
   /** Which HTTP parser serves subscriber-only servers (pushwire). */
   subscriberParser: SubscriberParser;
+  /** Seconds a graceful stop may take; health listeners stay open that long (nginx's worker_shutdown_timeout). */
+  workerShutdownTimeout: number;
 }
 
 /** "lean": pushwire's own parser on node:net/node:tls; "node": node:http. */
@@ -139,6 +142,7 @@ export const HTTP_KEYS: Record<keyof HttpSettings, KeySpec> = {
   securityAlgo: { kind: "string", default: "sha1", help: "bitrix-push2: HMAC hash of channel signatures (pushwire; Push server 2.0 security.algo)" },
   onlineTtl: { kind: "duration", default: 120, help: "bitrix-push2: a channel stays online this long after its last subscriber left (pushwire; Push server 2.0 onlineTTL)" },
   subscriberParser: { kind: "parser", default: defaultSubscriberParser(), help: "\"lean\" (pushwire's own HTTP/1.1 parser on node:net, less memory per held connection) or \"node\" (node:http) for servers whose locations are all subscribers (pushwire)" },
+  workerShutdownTimeout: { kind: "duration", default: 5, help: "graceful stop (SIGTERM): connections still open after this are cut; a listener with a health location keeps answering (503) until then (nginx's worker_shutdown_timeout)" },
 };
 
 /** Location-level keys (also allowed at the top level and on a server, and inherited). */
@@ -225,7 +229,7 @@ export function normalizeConfig(input: unknown, baseDir = "."): ConfigResult {
         if (!SERVER_ONLY.has(key) && !(key in LOCATION_KEYS) && key !== COMMENT_KEY) errors.push(`${where}.${key}: ${keyProblem(key)}`);
       }
       const listen = parseListen(rawServer.listen);
-      if (!listen) errors.push(`${where}.listen: must be "[host:]port", e.g. "8893" or "127.0.0.1:8895"`);
+      if (typeof listen === "string") errors.push(`${where}.listen: ${listen}`);
       else {
         const id = `${listen.host ?? "*"}:${listen.port}`;
         if (listen.port !== 0 && seen.has(id)) errors.push(`${where}.listen: ${id} is already used by ${seen.get(id)}`);
@@ -256,7 +260,7 @@ export function normalizeConfig(input: unknown, baseDir = "."): ConfigResult {
         });
       }
       const ssl = rawServer.ssl === undefined ? undefined : parseSsl(rawServer.ssl, `${where}.ssl`, errors, baseDir);
-      if (listen) servers.push({ listen, locations, ssl });
+      if (typeof listen !== "string") servers.push({ listen, locations, ssl });
     });
   }
 
@@ -277,10 +281,22 @@ export function loadConfigFile(file: string): ConfigResult {
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    return { errors: [`${file}: invalid JSON: ${(error as Error).message}`] };
+    return { errors: [`${file}: invalid JSON: ${jsonProblem(text, error as Error)}`] };
   }
   const dir = file.includes("/") ? file.slice(0, file.lastIndexOf("/")) || "/" : ".";
   return normalizeConfig(parsed, dir);
+}
+
+/** V8's JSON error with the line and column of its offset ("position 126" says little in a config file). */
+function jsonProblem(text: string, error: Error): string {
+  const message = error.message;
+  const position = / at position (\d+)/.exec(message);
+  const offset = position ? Number(position[1]) : /^Unexpected end of JSON input/.test(message) ? text.length : undefined;
+  if (offset === undefined) return message;
+  const before = text.slice(0, offset);
+  const line = before.split("\n").length;
+  const column = offset - before.lastIndexOf("\n");
+  return `${message.replace(/ at position \d+.*$/, "")} at line ${line} column ${column}`;
 }
 
 /** The location keys present in one object, with the template-file conflict checked per level. */
@@ -423,12 +439,12 @@ function convert(value: unknown, spec: KeySpec, where: string, errors: string[],
       return Array.isArray(value) && value.every((v) => typeof v === "string" && v !== "") ? value : fail("must be an array of non-empty strings");
     case "publisher": {
       const mode = typeof value === "string" ? value.toLowerCase() : "";
-      return mode === "normal" || mode === "admin" ? mode : fail(`invalid publisher mode value: ${String(value)}, accepted values (normal, admin)`);
+      return mode === "normal" || mode === "admin" ? mode : fail(`invalid publisher mode value: ${String(value)}, accepted values (normal, admin)${didYouMean(mode, ["normal", "admin"])}`);
     }
     case "subscriber": {
       const mode = typeof value === "string" ? value.toLowerCase() : "";
       if ((SUBSCRIBER_MODES as readonly string[]).includes(mode)) return mode;
-      return fail(`invalid subscriber mode value: ${String(value)}, accepted values (${SUBSCRIBER_MODES.join(", ")})`);
+      return fail(`invalid subscriber mode value: ${String(value)}, accepted values (${SUBSCRIBER_MODES.join(", ")})${didYouMean(mode, SUBSCRIBER_MODES)}`);
     }
     case "protocol":
       return value === "push-stream" || value === "bitrix-push2" ? value : fail(`invalid protocol ${JSON.stringify(value)}, accepted values (push-stream, bitrix-push2)`);
@@ -456,13 +472,15 @@ function convert(value: unknown, spec: KeySpec, where: string, errors: string[],
   }
 }
 
-function parseListen(value: unknown): ListenAddress | undefined {
+/** The address, or why it is not one. */
+function parseListen(value: unknown): ListenAddress | string {
+  const malformed = 'must be "[host:]port", e.g. "8893" or "127.0.0.1:8895"';
   const text = typeof value === "number" ? String(value) : value;
-  if (typeof text !== "string") return undefined;
-  const m = /^(?:(\[[0-9a-fA-F:.]+\]|[^:\s]+):)?(\d{1,5})$/.exec(text.trim());
-  if (!m) return undefined;
+  if (typeof text !== "string") return malformed;
+  const m = /^(?:(\[[0-9a-fA-F:.]+\]|[^:\s]+):)?(\d+)$/.exec(text.trim());
+  if (!m) return malformed;
   const port = Number(m[2]);
-  if (port > 65535) return undefined;
+  if (port > 65535) return `port ${m[2]} is out of range (0-65535)`;
   const host = m[1]?.replace(/^\[|\]$/g, "");
   return { host: host === "*" ? undefined : host, port };
 }

@@ -1,3 +1,6 @@
+/** The response header that carries a refusal's reason (push-stream's name). */
+export const EXPLAIN_HEADER = "X-Nginx-PushStream-Explain";
+
 /**
  * A request the server turns down: an HTTP status and push-stream's explain text
  * (sent as `X-Nginx-PushStream-Explain`, or inside a WebSocket close frame). Errors are values;
@@ -30,4 +33,5 @@ export const refusals = {
   websocketNotUpgrade: new Refusal(400, "A WebSocket location needs an upgrade request (Connection: Upgrade)."),
   eventsChannelReadOnly: new Refusal(403, "Only internal routines can change events channel."),
   eventsChannelSubscription: new Refusal(403, "Subscription to events channel is not allowed."),
+  expectationFailed: new Refusal(417, "Unsupported Expect header; only 100-continue is supported."),
 } as const;

@@ -1,5 +1,6 @@
 import type { Socket } from "node:net";
-import type { ListenerContext } from "./exchange.js";
+import { EXPLAIN_HEADER, refusals } from "../core/refusal.js";
+import type { ListenerContext, PushReply } from "./exchange.js";
 
 /** A request that could not be parsed: the status line's reason and push-stream's explain, by status. */
 const ANSWERS: Record<number, [reason: string, explain: string]> = {
@@ -19,5 +20,15 @@ export function answerClientError(ctx: ListenerContext, socket: Socket, status: 
   const [reason, explain] = ANSWERS[status] ?? ANSWERS[400]!;
   ctx.metrics.countRejected(status);
   ctx.log.info(`client error ${status} from ${socket.remoteAddress}: ${code}`);
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Length: 0\r\nConnection: close\r\nX-Nginx-PushStream-Explain: ${explain}\r\n\r\n`);
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Length: 0\r\nConnection: close\r\n${EXPLAIN_HEADER}: ${explain}\r\n\r\n`);
+}
+
+/**
+ * An `Expect` other than 100-continue: 417, as node:http answers it by default, but with the
+ * reason in the explain header and counted like every refusal. Both HTTP stacks answer it here.
+ */
+export function refuseExpectation(ctx: ListenerContext, reply: PushReply): void {
+  const { status, explain } = refusals.expectationFailed;
+  ctx.metrics.countRejected(status);
+  reply.send(status, [EXPLAIN_HEADER, explain]);
 }

@@ -1,7 +1,7 @@
 import { createServer as createNetServer, type Socket } from "node:net";
 import { createServer as createTlsServer, type TlsOptions } from "node:tls";
 import type { WheelEntry } from "../core/timer-wheel.js";
-import { answerClientError } from "./client-error.js";
+import { answerClientError, refuseExpectation } from "./client-error.js";
 import type { BodyFailure, HttpServer, ListenerContext, Serve } from "./exchange.js";
 import { LeanReply, LeanRequest, UpgradeOwner, type LeanOwner } from "./lean-reply.js";
 import { ChunkedBodyReader, RequestParser, type BodySink, type HeadError, type RequestHead } from "./request-parser.js";
@@ -219,8 +219,8 @@ class LeanConnection implements WheelEntry, LeanOwner, BodySink {
     this.reply = reply;
     const expect = head.versionMinor === 1 ? head.headers["expect"] : undefined;
     if (expect !== undefined) {
-      // As node:http without checkContinue/checkExpectation listeners: 100 Continue, or 417 for any other expectation.
-      if (!CONTINUE_EXPECTED.test(expect)) return reply.send(417, []);
+      // As node:http: 100 Continue, or 417 (with the explain header) for any other expectation.
+      if (!CONTINUE_EXPECTED.test(expect)) return refuseExpectation(listener.ctx, reply);
       socket.write(CONTINUE);
     }
     try {

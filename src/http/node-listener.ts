@@ -3,7 +3,7 @@ import { createServer as createHttpsServer } from "node:https";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { TlsOptions } from "node:tls";
-import { answerClientError } from "./client-error.js";
+import { answerClientError, refuseExpectation } from "./client-error.js";
 import type { BodyFailure, ClientWatcher, Headers, HttpServer, ListenerContext, PushReply, PushRequest, Serve } from "./exchange.js";
 import { UpgradeOwner } from "./lean-reply.js";
 
@@ -38,6 +38,8 @@ export function createNodeServer(ctx: ListenerContext, options: NodeServerOption
   const onRequest = (req: IncomingMessage, res: PushResponse): void => serve(new NodeRequest(req, false), new NodeReply(res, ctx));
   const server: HttpServer = options.tls ? createHttpsServer({ ...serverOptions, ...options.tls }, onRequest) : createServer(serverOptions, onRequest);
   server.on("clientError", (error: NodeClientError, socket: Socket) => answerNodeClientError(ctx, error, socket));
+  // Without this listener node answers 417 itself, with no explain header.
+  server.on("checkExpectation", (_req: IncomingMessage, res: PushResponse) => refuseExpectation(ctx, new NodeReply(res, ctx)));
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const owner = new UpgradeOwner(socket as Socket, head);
     serve(new NodeRequest(req, true), owner.createReply(req.method ?? "GET", req.httpVersionMinor));

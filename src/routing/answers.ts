@@ -1,11 +1,11 @@
-import { Refusal } from "../core/refusal.js";
+import { EXPLAIN_HEADER, Refusal } from "../core/refusal.js";
 import type { BodyFailure, Headers, PushReply, PushRequest } from "../http/exchange.js";
 
 /**
  * Headers and answers every handler shares: push-stream's no-cache pair and CORS headers, and
  * refusals — no body, the reason in the explain header, counted by status for /metrics.
  */
-export const EXPLAIN_HEADER = "X-Nginx-PushStream-Explain";
+export { EXPLAIN_HEADER };
 const EXPIRES = "Thu, 01 Jan 1970 00:00:01 GMT";
 const CACHE_CONTROL = "no-cache, no-store, must-revalidate";
 export const CORS_ALLOW_HEADERS = "If-Modified-Since,If-None-Match,Etag,Event-Id,Event-Type,Last-Event-Id";

@@ -264,4 +264,23 @@ describe("requests node:http would refuse silently", () => {
       assert.equal(old.status, 404, "HTTP/1.0 without Host reaches the publisher (unknown channel: 404)");
     });
   });
+
+  test("an Expect other than 100-continue → 417 with the explain header, on both parsers; 100-continue still works", async () => {
+    for (const parser of ["lean", "node"]) {
+      await withServer({ http: { subscriberParser: parser } }, async (app) => {
+        // Port 0: the subscriber server (lean or node:http); port 1: the publisher (always node:http).
+        for (const [port, path] of [[app.port(0), "/bitrix/sub?CHANNEL_ID=e"], [app.port(1), "/bitrix/pub/?CHANNEL_ID=e"]] as const) {
+          const where = `${parser} ${path}`;
+          const refused = parseHead((await rawExchange(port, `GET ${path} HTTP/1.1\r\nHost: x\r\nExpect: x\r\nConnection: close\r\n\r\n`)).text);
+          assert.equal(refused.status, 417, where);
+          assert.equal(refused.headers.get("x-nginx-pushstream-explain"), "Unsupported Expect header; only 100-continue is supported.", where);
+          assert.equal(refused.headers.get("content-length"), "0", where);
+          assert.equal(refused.body, "", where);
+        }
+        const published = await rawExchange(app.port(1), "POST /bitrix/pub/?CHANNEL_ID=e HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nExpect: 100-continue\r\nConnection: close\r\n\r\nx");
+        assert.match(published.text, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /, parser);
+        assert.equal(app.push.ctx.metrics.rejected.get(417), 2, `${parser}: both refusals counted`);
+      });
+    }
+  });
 });

@@ -35,6 +35,30 @@ test("--layout bitrix-push2 --print-config: BitrixVM 7.3+'s ports and paths, the
   assert.equal(check.status, 0, check.stderr);
 });
 
+test("no security key: --check warns (and still exits 0), the start-up logs the warning; with a key, no warning", async () => {
+  const check = run(["--layout", "bitrix-push2", "--check"], { PUSHWIRE_SECURITY_KEY: "" });
+  assert.equal(check.status, 0, check.stderr);
+  assert.equal(check.stdout, "pushwire: configuration built-in bitrix-push2 layout is ok (1 warning)\n");
+  assert.equal(check.stderr, "pushwire: config: warning: securityKey: empty, so bitrix-push2 subscribers' signed channel ids are refused (400 or WebSocket close 4010 \"Wrong Channel Id.\"); set the site's signature_key in PUSHWIRE_SECURITY_KEY or \"securityKey\"\n");
+  const keyed = run(["--layout", "bitrix-push2", "--check"], { PUSHWIRE_SECURITY_KEY: "site-key-1" });
+  assert.equal(keyed.stdout, "pushwire: configuration built-in bitrix-push2 layout is ok\n");
+  assert.equal(keyed.stderr, "");
+
+  const file = join(scratch, "push2-no-key.json");
+  writeFileSync(file, JSON.stringify(push2Config({ key: "" })));
+  const saved = process.env["PUSHWIRE_SECURITY_KEY"];
+  process.env["PUSHWIRE_SECURITY_KEY"] = "";
+  const app = await launch(["--config", file]).finally(() => {
+    if (saved === undefined) delete process.env["PUSHWIRE_SECURITY_KEY"];
+    else process.env["PUSHWIRE_SECURITY_KEY"] = saved;
+  });
+  try {
+    await app.waitFor(/warn config: securityKey: empty, so bitrix-push2 subscribers' signed channel ids are refused/);
+  } finally {
+    await app.stop();
+  }
+});
+
 test("--layout: an unknown name, or with --config, is a usage error (exit 2)", () => {
   assert.equal(run(["--layout", "nginx"]).status, 2);
   const file = join(scratch, "c.json");
@@ -69,6 +93,7 @@ test("a --config file with an empty securityKey takes PUSHWIRE_SECURITY_KEY: ids
     assert.equal((await request(app.ports[0]!, `/bitrix/sub/?CHANNEL_ID=${bad}`)).status, 400);
     const poll = openRequest(app.ports[0]!, `/bitrix/sub/?CHANNEL_ID=${good}`);
     assert.equal((await poll.reply).status, 304);
+    assert.doesNotMatch(app.output(), /securityKey: empty/);
   } finally {
     await app.stop();
   }

@@ -52,6 +52,8 @@ test("--help explains usage and exits 0", () => {
   assert.equal(status, 0);
   assert.match(stdout, /^pushwire \d+\.\d+\.\d+ /);
   assert.match(stdout, /Usage: pushwire \[--config FILE\] \[--check\] \[--print-config\]/);
+  // Every code the program exits with (src/main.ts: EXIT_* and the uncaught-exception handler).
+  assert.match(stdout, /Exit codes: 0 ok, 1 invalid configuration, 2 bad command line, 3 cannot listen,\s+70 internal error/);
 });
 
 test("--version prints the package version and the commit of the build", () => {
@@ -65,6 +67,48 @@ test("an unknown argument is a usage error: exit 2", () => {
   const { status, stderr } = run("--frobnicate");
   assert.equal(status, 2);
   assert.match(stderr, /unknown argument --frobnicate/);
+});
+
+test("a mistyped option is a usage error that names the option meant", () => {
+  const { status, stderr } = run("--chek");
+  assert.equal(status, 2);
+  assert.equal(stderr, "pushwire: unknown argument --chek (did you mean --check?)\nTry 'pushwire --help'.\n");
+  assert.match(run("--log-levle=warn").stderr, /unknown argument --log-levle=warn \(did you mean --log-level\?\)/);
+});
+
+test("--check messages: a JSON syntax error by line and column, a port out of range, a mode with did-you-mean", () => {
+  const syntax = run("--check", "--config", tempFile("syntax.json", '{\n  "servers": [\n    { "listen": "8893", }\n  ]\n}\n'));
+  assert.equal(syntax.status, 1);
+  assert.match(syntax.stderr, /syntax\.json: invalid JSON: Expected double-quoted property name in JSON at line 3 column 25\n/);
+  const truncated = run("--check", "--config", tempFile("truncated.json", '{\n  "servers": [\n'));
+  assert.match(truncated.stderr, /truncated\.json: invalid JSON: Unexpected end of JSON input at line 3 column 1\n/);
+  const values = run("--check", "--config", tempFile("values.json", JSON.stringify({
+    servers: [{ listen: "88930", locations: [{ path: "/sub", subscriber: "long-poll", channelsPath: "$arg_id" }, { path: "/pub", publisher: "admn", channelsPath: "$arg_id" }] }],
+  })));
+  assert.equal(values.status, 1);
+  assert.deepEqual(values.stderr.trim().split("\n").slice(0, 3), [
+    "pushwire: config: servers[0].listen: port 88930 is out of range (0-65535)",
+    'pushwire: config: servers[0].locations[0].subscriber: invalid subscriber mode value: long-poll, accepted values (streaming, polling, long-polling, eventsource, websocket) (did you mean "long-polling"?)',
+    'pushwire: config: servers[0].locations[1].publisher: invalid publisher mode value: admn, accepted values (normal, admin) (did you mean "admin"?)',
+  ]);
+});
+
+test("port 0: --check warns that the system picks the port; the start-up line names the port bound", async () => {
+  const file = tempFile("port0.json", JSON.stringify({ servers: [{ listen: "127.0.0.1:0", locations: [{ path: "/", deny: "all" }] }] }));
+  const check = run("--check", "--config", file);
+  assert.equal(check.status, 0);
+  assert.equal(check.stdout, `pushwire: configuration ${file} is ok (1 warning)\n`);
+  assert.equal(check.stderr, "pushwire: config: warning: servers[0].listen: port 0 binds a free port the system picks at each start; the start-up line names it\n");
+  const app = await launch(["--config", file]);
+  try {
+    const [port] = app.ports;
+    assert.ok(port! > 0);
+    assert.match(app.output(), new RegExp(` started .* listen: 127\\.0\\.0\\.1:${port} \\[/ deny\\]`));
+    assert.equal((await request(port!, "/")).status, 403, "the port named is the one bound");
+  } finally {
+    app.child.kill("SIGTERM");
+    await app.exited;
+  }
 });
 
 test("--check accepts the built-in layout", () => {
@@ -85,7 +129,7 @@ test("--check on a broken config names each problem and exits 1", () => {
   assert.deepEqual(lines, [
     'pushwire: config: messageTtl: invalid duration "forever" (use seconds or an nginx time such as "40s", "30m", "24h")',
     'pushwire: config: push_stream_max_channel_id_length: unknown key (did you mean "maxChannelIdLength"?)',
-    'pushwire: config: servers[0].listen: must be "[host:]port", e.g. "8893" or "127.0.0.1:8895"',
+    "pushwire: config: servers[0].listen: port 99999 is out of range (0-65535)",
     "pushwire: config: servers[0].locations[0].channelsPath: must be set on a publisher or subscriber location",
     `pushwire: configuration ${file} is invalid (4 problems)`,
   ]);

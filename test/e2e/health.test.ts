@@ -1,7 +1,12 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { Agent } from "node:http";
 import { connect } from "node:net";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { assertNoCache, assertRefusal, parseHead, request, sleep, start, withServer, type RawConfig } from "../support/helpers.js";
+import { launch } from "../support/launch.js";
 
 /** GET /health: 200 with a one-line JSON status while serving; 503 once PushServer.close() drains. */
 
@@ -62,5 +67,44 @@ describe("GET /health", () => {
     assert.equal(status, 503);
     assert.equal(headers.get("content-type"), "application/json");
     assert.equal(JSON.parse(body).status, "draining");
+  });
+
+  test("SIGTERM: the health listener stays open for workerShutdownTimeout and answers 503 on kept and new connections; others close at once", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pushwire-health-"));
+    const file = join(dir, "pushwire.json");
+    writeFileSync(file, JSON.stringify({
+      workerShutdownTimeout: "1s",
+      servers: [
+        { listen: "127.0.0.1:0", locations: [{ path: "/sub", subscriber: "long-polling", channelsPath: "$arg_id" }, { path: "/health", health: true }] },
+        { listen: "127.0.0.1:0", locations: [{ path: "/pub", publisher: "normal", channelsPath: "$arg_id" }] },
+      ],
+    }));
+    const app = await launch(["--config", file]);
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const [healthPort, pubPort] = app.ports as [number, number];
+      const before = await request(healthPort, "/health", { agent });
+      assert.equal(before.status, 200);
+      const sent = Date.now();
+      app.child.kill("SIGTERM");
+      await app.waitFor(/SIGTERM: stopping, answering 0 held subscriber\(s\); health checks answer 503 for 1s/);
+      await sleep(50);
+      const kept = await request(healthPort, "/health", { agent });
+      assert.equal(kept.localPort, before.localPort, "the load balancer's keep-alive connection");
+      const fresh = await request(healthPort, "/health");
+      for (const reply of [kept, fresh]) {
+        assert.equal(reply.status, 503);
+        assert.equal((JSON.parse(reply.text) as { status: string }).status, "draining");
+      }
+      await assert.rejects(request(pubPort, "/pub?id=a", { method: "POST", body: "x" }), /ECONNREFUSED/, "a listener without health closes at once");
+      assert.equal(await app.exited, 0);
+      const took = Date.now() - sent;
+      assert.ok(took >= 900 && took < 3000, `exited after the 1 s drain, took ${took} ms`);
+      await assert.rejects(request(healthPort, "/health"), /ECONNREFUSED/);
+    } finally {
+      agent.destroy();
+      await app.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -42,7 +42,7 @@ test("SIGHUP applies a changed file; an invalid one is refused line by line and 
     writeFileSync(file, JSON.stringify(layout({ maxNumberOfChannels: 50 }, { ...sub, messageTemplate: "<~text~>" })));
     let mark = app.output().length;
     app.child.kill("SIGHUP");
-    await app.waitFor(/info reload: .* applied \(maxNumberOfChannels 0 → 50\); listen: 127\.0\.0\.1:\d+ \[/, 5000, mark);
+    await app.waitFor(/info reload: applied: maxNumberOfChannels 0→50; servers\[0\]\.locations\[0\]\.messageTemplate ~text~→<~text~>; listen: 127\.0\.0\.1:\d+ \[/, 5000, mark);
     assert.equal((await request(port, catchUp("a"))).text, "<one>");
 
     // An invalid file: one line per problem, then the refusal; nothing changes.
@@ -168,7 +168,7 @@ test("SIGHUP re-reads the certificate; a broken one is refused and the old one k
     copyFileSync(b.keyFile, live.certificateKey);
     mark = app.output().length;
     app.child.kill("SIGHUP");
-    await app.waitFor(new RegExp(`reload: .* applied \\(127\\.0\\.0\\.1:0 certificate ${live.certificate} loaded\\)`), 5000, mark);
+    await app.waitFor(new RegExp(`reload: applied: 127\\.0\\.0\\.1:0 certificate ${live.certificate} loaded;`), 5000, mark);
     const fresh = await httpsRequest(port, catchUp("t"), { ca });
     assert.equal(fresh.fingerprint, b.fingerprint);
     assert.equal(fresh.text, "tls", "the stored message survived both reloads");

@@ -1,12 +1,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { normalizeConfig, type PushwireConfig } from "../../src/config/schema.js";
 import {
   assertRefusal, bitrixLikeConfig, envelopes, httpDate, lastStored, openRequest, publish, publishOk, request, waitFor, withServer,
   EPOCH, type RawConfig,
 } from "../support/helpers.js";
+import { launch } from "../support/launch.js";
 
 /** PushServer.reload: what SIGHUP applies, over real sockets. */
 
@@ -78,7 +82,8 @@ test("http-level keys apply live, except those that need a restart, which are re
     const next = bitrixLikeConfig({ http: { maxNumberOfChannels: 1, clientMaxHeaderSize: "32k", channelDeletedMessageText: "gone" } });
     const report = await app.push.reload(config(next));
     assert.deepEqual(report.needRestart, ["clientMaxHeaderSize"]);
-    assert.deepEqual(report.changes, ['maxNumberOfChannels 100000 → 1', 'channelDeletedMessageText "Channel deleted" → "gone"']);
+    assert.deepEqual(report.changes, [], "no listener action (the log line names changed keys from the configuration diff)");
+    assert.equal(app.push.ctx.http.channelDeletedMessageText, "gone");
     assert.equal(app.push.ctx.http.clientMaxHeaderSize, 16384);
     assertRefusal(await publish(app.port(1), "r3b", '"2"'), 403, "Number of channels were exceeded.");
     assert.equal(app.push.ctx.store.limits.maxNumberOfChannels, 1, "the store reads the same settings object");
@@ -102,5 +107,35 @@ test("a listen address that cannot be opened refuses the whole reload; nothing c
     });
   } finally {
     blocker.close();
+  }
+});
+
+test("SIGHUP: the reload log line names each changed key with its old and new value; a secret only as changed", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "pushwire-reload-"));
+  const file = join(dir, "pushwire.json");
+  const write = (ttl: string, key: string): void => writeFileSync(file, JSON.stringify({
+    securityKey: key,
+    servers: [{
+      listen: "127.0.0.1:0",
+      locations: [{ path: "/", deny: "all" }, { path: "/sub", subscriber: "long-polling", channelsPath: "$arg_id", longpollingConnectionTtl: ttl }],
+    }],
+  }));
+  write("40s", "old-secret");
+  const app = await launch(["--config", file]);
+  try {
+    write("10s", "new-secret");
+    const from = app.output().length;
+    app.child.kill("SIGHUP");
+    const [line] = await app.waitFor(/reload: applied: [^\n]*/, 5000, from);
+    assert.equal(line, `reload: applied: securityKey changed; servers[0].locations[1].longpollingConnectionTtl 40s→10s; listen: 127.0.0.1:${app.ports[0]} [/ deny, /sub long-polling]`);
+    assert.doesNotMatch(app.output(), /secret/);
+
+    const again = app.output().length;
+    app.child.kill("SIGHUP");
+    const [unchanged] = await app.waitFor(/reload: applied: [^;]*/, 5000, again);
+    assert.equal(unchanged, "reload: applied: no change");
+  } finally {
+    await app.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -4,6 +4,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { NO_OPENSSL, makeCertificate } from "../support/certificates.js";
 import { BUNDLE } from "../support/launch.js";
 
 /** systemd/pushwire.service and systemd/install.sh: what an admin installs. */
@@ -102,4 +103,58 @@ test("install.sh refuses an edited configuration that is invalid, and a missing 
   const nothing = spawnSync("bash", [INSTALL, "--root", root, "--node", process.execPath, "--bundle", join(scratch, "none.js")], { encoding: "utf8" });
   assert.equal(nothing.status, 1);
   assert.match(nothing.stderr, /none\.js not found; run 'npm ci && npm run build' first/);
+});
+
+test("install.sh checks every argument, the certificate and a kept configuration before it changes anything", () => {
+  const untouched = join(scratch, "untouched");
+  const refusals: Array<[args: string[], status: number, message: RegExp]> = [
+    [["--ssl-cert", UNIT_FILE], 2, /--ssl-cert needs --ssl-key/],
+    [["--ssl-key", UNIT_FILE], 2, /--ssl-key needs --ssl-cert/],
+    [["--ssl-cert", join(scratch, "absent.crt"), "--ssl-key", UNIT_FILE], 1, /absent\.crt: not a readable file/],
+    [["--ssl-cert", UNIT_FILE, "--ssl-key", UNIT_FILE], 1, /unusable certificate[^]*the certificate or key was refused \(above\); nothing was changed/],
+    [["--frobnicate"], 2, /unknown argument --frobnicate/],
+    [["--node"], 2, /--node needs a value/],
+  ];
+  for (const [args, status, message] of refusals) {
+    const result = install(untouched, ...args);
+    assert.equal(result.status, status, `${args.join(" ")}: ${result.out}`);
+    assert.match(result.out, message, args.join(" "));
+    assert.equal(existsSync(untouched), false, `${args.join(" ")}: nothing created`);
+  }
+
+  // A kept configuration the new program refuses: the installed program is not replaced either.
+  const root = join(scratch, "kept-invalid");
+  assert.equal(install(root).status, 0);
+  const program = join(root, "opt/pushwire/pushwire.js");
+  writeFileSync(program, "// the version installed before\n");
+  writeFileSync(join(root, "etc/pushwire/pushwire.json"), '{"messageTtl": "never", "servers": []}');
+  const refused = install(root);
+  assert.equal(refused.status, 1);
+  assert.match(refused.out, /pushwire\.json is invalid for pushwire \S+; fix it first \(nothing was changed\)/);
+  assert.equal(readFileSync(program, "utf8"), "// the version installed before\n");
+});
+
+test("install.sh --dry-run prints each change it would make and makes none", { skip: NO_OPENSSL }, () => {
+  const root = join(scratch, "dry");
+  const certificate = makeCertificate(scratch, "install");
+  const dry = install(root, "--dry-run", "--ssl-cert", certificate.certFile, "--ssl-key", certificate.keyFile);
+  assert.equal(dry.status, 0, dry.out);
+  const lines = dry.out.trim().split("\n");
+  assert.deepEqual(lines.filter((line) => line.includes("would")), [
+    `install.sh: would run: install -d -m 0755 ${root}/opt/pushwire ${root}/etc/pushwire ${root}/etc/systemd/system`,
+    `install.sh: would run: install -m 0755 ${BUNDLE} ${root}/opt/pushwire/pushwire.js`,
+    `install.sh: would write ${root}/etc/pushwire/pushwire.json (pushwire --print-config --ssl-cert ${certificate.certFile} --ssl-key ${certificate.keyFile})`,
+    `install.sh: would write ${root}/etc/systemd/system/pushwire.service (${SYSTEMD}/pushwire.service with ExecStart=${process.execPath})`,
+  ]);
+  assert.equal(lines.at(-1), "install.sh: dry run: nothing was changed");
+  assert.equal(existsSync(root), false);
+
+  // After a real install, a dry run keeps the configuration and still writes nothing.
+  assert.equal(install(root).status, 0);
+  const unit = join(root, "etc/systemd/system/pushwire.service");
+  writeFileSync(unit, "edited\n");
+  const again = install(root, "--dry-run");
+  assert.equal(again.status, 0, again.out);
+  assert.match(again.out, /kept existing .*pushwire\.json/);
+  assert.equal(readFileSync(unit, "utf8"), "edited\n");
 });

@@ -80,6 +80,7 @@ describe("normalizeConfig: the built-in BitrixVM configuration", () => {
       onlineTtl: 120,
       // pushwire's own; PUSHWIRE_SUBSCRIBER_PARSER picks the default so the suite runs with either parser.
       subscriberParser: process.env.PUSHWIRE_SUBSCRIBER_PARSER === "node" ? "node" : "lean",
+      workerShutdownTimeout: 5,
     });
   });
 
@@ -184,9 +185,12 @@ describe("normalizeConfig: defaults", () => {
     for (const [listen, port] of [[0, 0], ["0", 0], [65535, 65535], ["127.0.0.1:65535", 65535], [1, 1]] as const) {
       assert.equal(ok({ servers: [{ listen, locations: [sub()] }] }).servers[0]!.listen.port, port, JSON.stringify(listen));
     }
-    for (const listen of [65536, "65536", "127.0.0.1:65536", 99999, -1, 1.5, "80a", "http", "", "127.0.0.1:", ":80", "1e3", null, true]) {
+    for (const listen of [-1, 1.5, "80a", "http", "", "127.0.0.1:", ":80", "1e3", null, true]) {
       const problems = errors({ servers: [{ listen, locations: [sub()] }] });
       assert.ok(problems.some((p) => p.startsWith("servers[0].listen: must be")), `${JSON.stringify(listen)}: ${problems.join("; ")}`);
+    }
+    for (const [listen, port] of [[65536, "65536"], ["65536", "65536"], ["127.0.0.1:65536", "65536"], [99999, "99999"], ["88930", "88930"], ["[::1]:1000000", "1000000"]] as const) {
+      assert.deepEqual(errors({ servers: [{ listen, locations: [sub()] }] }), [`servers[0].listen: port ${port} is out of range (0-65535)`], JSON.stringify(listen));
     }
   });
 
@@ -400,6 +404,16 @@ describe("normalizeConfig: values push-stream rejects", () => {
     ]);
   });
 
+  test("a mode close to a valid one suggests it", () => {
+    const suggested = (location: Record<string, unknown>): string => / \(did you mean .*$/.exec(errors(one([location]))[0]!)?.[0] ?? "";
+    assert.equal(suggested(sub({ subscriber: "long-poll" })), ' (did you mean "long-polling"?)');
+    assert.equal(suggested(sub({ subscriber: "longpolling" })), ' (did you mean "long-polling"?)');
+    assert.equal(suggested(sub({ subscriber: "event-source" })), ' (did you mean "eventsource"?)');
+    assert.equal(suggested(sub({ subscriber: "stream" })), ' (did you mean "streaming"?)');
+    assert.equal(suggested(pub({ publisher: "admn" })), ' (did you mean "admin"?)');
+    assert.equal(suggested(pub({ publisher: "writer" })), "");
+  });
+
   test("every push-stream subscriber mode is accepted, in any case", () => {
     for (const mode of ["streaming", "Polling", "long-polling", "eventsource", "WebSocket"]) {
       assert.equal(location(ok(one([sub({ subscriber: mode })])), 0, 0).subscriber, mode.toLowerCase());
@@ -453,7 +467,7 @@ describe("normalizeConfig: listen and paths", () => {
   });
 
   test("a bad listen", () => {
-    for (const listen of ["abc", "99999", ":80", "host:", "::1:80", "", undefined, true]) {
+    for (const listen of ["abc", ":80", "host:", "::1:80", "", undefined, true]) {
       assert.deepEqual(
         errors({ servers: [{ listen, locations: [sub()] }] }),
         ['servers[0].listen: must be "[host:]port", e.g. "8893" or "127.0.0.1:8895"'],
