@@ -130,7 +130,7 @@ test("install.sh checks every argument, the certificate and a kept configuration
   writeFileSync(join(root, "etc/pushwire/pushwire.json"), '{"messageTtl": "never", "servers": []}');
   const refused = install(root);
   assert.equal(refused.status, 1);
-  assert.match(refused.out, /pushwire\.json is invalid for pushwire \S+; fix it first \(nothing was changed\)/);
+  assert.match(refused.out, /pushwire\.json is invalid for pushwire \S+ \(commit \S+\); fix it first \(nothing was changed\)/);
   assert.equal(readFileSync(program, "utf8"), "// the version installed before\n");
 });
 
