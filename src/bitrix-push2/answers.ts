@@ -1,6 +1,7 @@
 import type { Headers, PushReply } from "../http/exchange.js";
 import { EXPLAIN_HEADER } from "../routing/answers.js";
 import type { Route } from "../routing/route.js";
+import type { Push2Error } from "./errors.js";
 import { decodeRequestBatch, encodeResponseBatch, ProtobufError, type Request } from "./protobuf.js";
 
 /** The answers of Push server 2.0's publishing paths (/bitrix/pub/, /bitrix/rest/). */
@@ -9,6 +10,11 @@ import { decodeRequestBatch, encodeResponseBatch, ProtobufError, type Request } 
 export function textAnswer(reply: PushReply, status: number, text: string, headers: Headers = []): void {
   headers.push(EXPLAIN_HEADER, text, "Content-Type", "text/plain; charset=utf-8");
   reply.send(status, headers, [Buffer.from(text)]);
+}
+
+/** A Push server 2.0 error over HTTP: its status, `<code>: <text>` as the body. */
+export function errorAnswer(reply: PushReply, error: Push2Error, headers: Headers): void {
+  textAnswer(reply, error.status, error.reason, headers);
 }
 
 /** A protobuf ResponseBatch of these Responses, or an empty 200 when there are none. */

@@ -8,7 +8,9 @@ import type { Handler, Route } from "../routing/route.js";
 import type { Channel } from "../store/channel.js";
 import { binaryBatch, textBatch } from "./frames.js";
 import type { Push2State } from "./state.js";
-import { BATCH_WINDOW_MS, openPush2Subscription, WRONG_CHANNEL_CODE } from "./subscription.js";
+import { makeRoom, type EvictableConnection } from "./connection-limit.js";
+import { Push2Error, push2Errors } from "./errors.js";
+import { BATCH_WINDOW_MS, openPush2Subscription } from "./subscription.js";
 
 /** Push server 2.0's timeout marker: with it, the client reads `Last-Message-Id` from a 304. */
 export const TIMEOUT_EXPIRES = "Thu, 01 Jan 1973 11:11:01 GMT";
@@ -28,27 +30,29 @@ function baseHeaders(origin: string | undefined): Headers {
  * answered at once; otherwise the request is held (40 s, or longpollingConnectionTtl) until a
  * message arrives — 200, 400 ms later, with it and whatever followed it in that window: a protobuf
  * ResponseBatch (`binaryMode=true`) or text envelopes — or the hold ends: 304 with `Last-Message-Id` and the 1973 `Expires` marker.
+ * Holding it may close the oldest connection of a full private channel (maxConnPerChannel, makeRoom).
  */
 export const push2LongPollingHandler: Handler = (route, request, reply, vars) => {
   const origin = route.origin(vars);
   if (request.method === "OPTIONS") return reply.send(200, baseHeaders(origin));
-  if (request.method !== "GET") return sendRefusalText(reply, 405, "Method not allowed.", baseHeaders(origin));
+  if (request.method !== "GET") return refuse(route, reply, origin, 405, "Method not allowed.");
   const subscription = openPush2Subscription(route, vars);
-  if (subscription instanceof Refusal) {
-    route.ctx.metrics.countRejected(subscription.status);
-    const text = subscription.status === 400 ? `${WRONG_CHANNEL_CODE}: ${subscription.explain}` : subscription.explain;
-    return sendRefusalText(reply, subscription.status, text, baseHeaders(origin));
-  }
-  const { state, channels, binary, mid } = subscription;
+  if (subscription instanceof Push2Error) return refuse(route, reply, origin, subscription.status, subscription.reason);
+  if (subscription instanceof Refusal) return refuse(route, reply, origin, subscription.status, subscription.explain);
+  const { state, channels, binary, mid, limited } = subscription;
   const replay = mid ? state.resume(channels, mid) : [];
   if (replay.length > 0) return answer(route, reply, origin, binary, replay);
   const newest = mid ?? state.newestMid(channels);
   const lastMid = newest ? midText(newest) : "";
   if (route.ctx.draining) return timeout(route, reply, origin, lastMid);
+  makeRoom(limited, route.ctx.http.maxConnPerChannel);
   new Push2LongPoll(route, state, reply, channels, origin, binary, lastMid).hold();
 };
 
-function sendRefusalText(reply: PushReply, status: number, text: string, headers: Headers): void {
+/** A refusal as Push server 2.0 sends it: the text as the body (`4010: …`); the explain header without the code. */
+function refuse(route: Route, reply: PushReply, origin: string | undefined, status: number, text: string): void {
+  route.ctx.metrics.countRejected(status);
+  const headers = baseHeaders(origin);
   headers.push(EXPLAIN_HEADER, text.replace(/^\d+: /, ""), "Content-Type", "text/plain; charset=utf-8");
   reply.send(status, headers, [Buffer.from(text)]);
 }
@@ -68,7 +72,7 @@ function timeout(route: Route, reply: PushReply, origin: string | undefined, las
 }
 
 /** One held push2 long-poll. */
-class Push2LongPoll extends HeldPoll {
+class Push2LongPoll extends HeldPoll implements EvictableConnection {
   readonly mode = "long-polling";
   /** Messages waiting for the end of the batching window. */
   private pending: Message[] = [];
@@ -107,6 +111,13 @@ class Push2LongPoll extends HeldPoll {
 
   onChannelDeleted(): void {
     this.onWheelExpire();
+  }
+
+  /** A newer connection needs the room: 429 `4029: Too many connections` (makeRoom). */
+  evict(): void {
+    const reply = this.answerable();
+    const { tooManyConnections } = push2Errors;
+    if (reply) refuse(this.route, reply, this.origin, tooManyConnections.status, tooManyConnections.reason);
   }
 
   onWheelExpire(): void {

@@ -1,6 +1,7 @@
 import { decodeChannelsPath } from "../core/percent.js";
 import type { RequestVars } from "../routing/request-vars.js";
 import type { Route } from "../routing/route.js";
+import { push2Errors, type Push2Error } from "./errors.js";
 import {
   encodeChannelStatsResponse, encodeServerStatsResponse, SENDER_BACKEND, SENDER_CLIENT, type ChannelStats, type Receiver, type Request, type Sender,
 } from "./protobuf.js";
@@ -33,33 +34,62 @@ export function clientRequester(state: Push2State, route: Route, vars: RequestVa
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
 
 /**
- * The store key a receiver names, or undefined when the requester may not use it. The site may
- * name any 16-byte id; a browser only public ids signed over `public:<id>`.
+ * Why a browser may not name this receiver: a private channel (4020), or a public id without a
+ * valid signature over `public:<id>` (4021), as Push server 2.0 checks them; undefined when it may.
  */
-function receiverKey(state: Push2State, requester: Requester, receiver: Receiver): string | undefined {
+function refuseClientReceiver(state: Push2State, receiver: Receiver): Push2Error | undefined {
+  if (receiver.isPrivate) return push2Errors.privateChannelNotAllowed;
+  if (receiver.id.length !== 16 || !state.signer.verifyPublic(hex(receiver.id), hex(receiver.signature))) return push2Errors.invalidSignature;
+  return undefined;
+}
+
+/**
+ * Push server 2.0 checks a browser's whole batch before carrying out any of it: a command a
+ * browser may not send (serverStats: 4014) or one bad receiver refuses everything. The first
+ * problem, in order, is the answer.
+ */
+function refuseClientRequests(state: Push2State, requests: readonly Request[]): Push2Error | undefined {
+  for (const request of requests) {
+    if (request.serverStats) return push2Errors.commandNotAllowed;
+    for (const message of request.incomingMessages ?? []) {
+      for (const receiver of message.receivers) {
+        const refusal = refuseClientReceiver(state, receiver);
+        if (refusal) return refusal;
+      }
+    }
+    for (const channel of request.channelStats ?? []) {
+      const refusal = refuseClientReceiver(state, channel);
+      if (refusal) return refusal;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The store key a receiver names, or undefined when it names none: the site may name any 16-byte
+ * id; a browser's receivers were checked by refuseClientRequests (public ids only).
+ */
+function receiverKey(requester: Requester, receiver: Receiver): string | undefined {
   if (receiver.id.length !== 16) return undefined;
-  const id = hex(receiver.id);
-  if (requester.trusted) return channelKey(id, receiver.isPrivate);
-  if (receiver.isPrivate || !state.signer.verifyPublic(id, hex(receiver.signature))) return undefined;
-  return channelKey(id, false);
+  return channelKey(hex(receiver.id), requester.trusted ? receiver.isPrivate : false);
 }
 
 /**
  * Carries out a decoded RequestBatch: publishes its incoming messages, answers channelStats and
- * serverStats. Returns the encoded Responses (none for a batch of publishes only) and how many
- * receivers were refused.
+ * serverStats. Returns the encoded Responses (none for a batch of publishes only), or, for a
+ * browser's batch with a request it may not make, the refusal (and nothing was carried out).
  */
-export function runRequests(state: Push2State, requester: Requester, requests: readonly Request[]): { responses: Buffer[]; refused: number } {
+export function runRequests(state: Push2State, requester: Requester, requests: readonly Request[]): { responses: Buffer[]; refusal: Push2Error | undefined } {
   const responses: Buffer[] = [];
-  let refused = 0;
+  const refusal = requester.trusted ? undefined : refuseClientRequests(state, requests);
+  if (refusal) return { responses, refusal };
   for (const request of requests) {
     if (request.incomingMessages) {
       for (const message of request.incomingMessages) {
         const keys: string[] = [];
         for (const receiver of message.receivers) {
-          const key = receiverKey(state, requester, receiver);
-          if (key === undefined) refused++;
-          else if (!keys.includes(key)) keys.push(key);
+          const key = receiverKey(requester, receiver);
+          if (key !== undefined && !keys.includes(key)) keys.push(key);
         }
         if (keys.length === 0) continue;
         state.publish(keys, {
@@ -74,18 +104,14 @@ export function runRequests(state: Push2State, requester: Requester, requests: r
     } else if (request.channelStats) {
       const stats: ChannelStats[] = [];
       for (const channel of request.channelStats) {
-        const key = receiverKey(state, requester, channel);
-        if (key === undefined) {
-          refused++;
-          continue;
-        }
+        const key = receiverKey(requester, channel);
+        if (key === undefined) continue;
         stats.push({ id: channel.id, isPrivate: channel.isPrivate, isOnline: state.isOnline(key) });
       }
       responses.push(encodeChannelStatsResponse(stats));
     } else if (request.serverStats) {
-      if (requester.trusted) responses.push(encodeServerStatsResponse(state.serverStatJson()));
-      else refused++;
+      responses.push(encodeServerStatsResponse(state.serverStatJson())); // the site's only: a browser's was refused above
     }
   }
-  return { responses, refused };
+  return { responses, refusal: undefined };
 }

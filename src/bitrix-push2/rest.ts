@@ -1,7 +1,8 @@
 import type { Headers } from "../http/exchange.js";
 import type { RequestVars } from "../routing/request-vars.js";
 import type { Handler, Route } from "../routing/route.js";
-import { answerBatch, decodeBatch, guarded, textAnswer } from "./answers.js";
+import { answerBatch, decodeBatch, errorAnswer, guarded, textAnswer } from "./answers.js";
+import { push2Errors } from "./errors.js";
 import { RateLimiter } from "./rate-limit.js";
 import { clientRequester, runRequests } from "./requests.js";
 import { push2Of } from "./state.js";
@@ -9,7 +10,7 @@ import { push2Of } from "./state.js";
 /**
  * The browsers' publisher (`publisher: "normal"`, /bitrix/rest/): protobuf RequestBatches only,
  * publishing to signed public channels and presence, on behalf of the signed `private:public` pair
- * in `CHANNEL_ID`, rate-limited per address.
+ * in `CHANNEL_ID`, rate-limited per address. Push server 2.0's errors are 400 `<code>: <text>`.
  */
 
 const limiters = new WeakMap<Route, RateLimiter>();
@@ -32,11 +33,12 @@ export const push2RestHandler: Handler = (route, request, reply, vars) => {
   }
   const state = push2Of(route.ctx);
   const requester = clientRequester(state, route, vars);
-  if (!requester) return route.readBody(request, reply, headers, () => textAnswer(reply, 400, "4012: Wrong Public Channel Id.", headers));
+  if (!requester) return route.readBody(request, reply, headers, () => errorAnswer(reply, push2Errors.publicChannelRequired, headers));
   route.readBody(request, reply, headers, guarded(route, reply, (body) => {
     const requests = decodeBatch(body);
-    if (!requests) return textAnswer(reply, 400, "Malformed protobuf RequestBatch.", headers);
-    const { responses } = runRequests(state, requester, requests);
+    if (!requests) return errorAnswer(reply, push2Errors.wrongRequestData, headers);
+    const { responses, refusal } = runRequests(state, requester, requests);
+    if (refusal) return errorAnswer(reply, refusal, headers);
     answerBatch(reply, responses, headers);
   }));
 };

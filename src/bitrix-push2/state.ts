@@ -161,7 +161,7 @@ export class Push2State {
       messagesFromBackend: this.publishedFromBackend,
       messagesFromClients: this.publishedFromClients,
       limits: {
-        maxConnPerChannel: http.maxSubscribersPerChannel,
+        maxConnPerChannel: http.maxConnPerChannel,
         maxMessagesPerChannel: http.maxMessagesStoredPerChannel,
         messageTTL: http.messageTtl,
         onlineTTL: http.onlineTtl,

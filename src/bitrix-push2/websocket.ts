@@ -5,17 +5,17 @@ import { HeldConnection } from "../hold/held-connection.js";
 import type { Handler, Route } from "../routing/route.js";
 import type { Channel } from "../store/channel.js";
 import { WebSocketConnection, type WebSocketPeer } from "../websocket/connection.js";
-import { CLOSE_GOING_AWAY, CLOSE_INVALID_PAYLOAD, frame, OPCODE_BINARY, OPCODE_TEXT, PING_FRAME } from "../websocket/frame.js";
+import { CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION, frame, OPCODE_BINARY, OPCODE_TEXT, PING_FRAME } from "../websocket/frame.js";
 import { acceptWebSocket } from "../websocket/handshake.js";
+import { makeRoom, type EvictableConnection } from "./connection-limit.js";
+import { Push2Error, push2Errors } from "./errors.js";
 import { binaryBatch, textBatch } from "./frames.js";
 import { decodeRequestBatch, encodeResponseBatch, ProtobufError } from "./protobuf.js";
 import { clientRequester, runRequests, type Requester } from "./requests.js";
 import type { Push2State } from "./state.js";
-import { BATCH_WINDOW_MS, openPush2Subscription, WRONG_CHANNEL_CODE } from "./subscription.js";
+import { BATCH_WINDOW_MS, openPush2Subscription } from "./subscription.js";
 
 const DEFAULT_PING_SECONDS = 120;
-const TOO_MANY_CONNECTIONS_CODE = 4029;
-const WRONG_PUBLIC_CHANNEL_CODE = 4012;
 
 /** One-message frames are built once per message and shared by every socket. */
 const BINARY_FRAME = {};
@@ -28,28 +28,29 @@ const REFUSED: WebSocketPeer = { onText() {}, onBinary() {}, onPong() {}, leave(
 
 /**
  * bitrix-push2 WebSocket (`/bitrix/subws/`): the handshake, then a bad channel list closes with
- * 4010 "Wrong Channel Id."; otherwise messages stored after `mid=` are sent, then live ones —
+ * 4010 "4010: Wrong Channel Id."; otherwise messages stored after `mid=` are sent, then live ones —
  * batched over 400 ms into one protobuf ResponseBatch (`binaryMode=true`) or text frame. A ping
  * every 120 s (pingMessageInterval); a client that has not answered the previous one is dropped.
  * Binary client frames are RequestBatches on behalf of the signed pair in CHANNEL_ID (publishing
- * to public channels, presence), as on /bitrix/rest/.
+ * to public channels, presence), as on /bitrix/rest/; a refused one closes the socket with its code.
  */
 export const push2WebSocketHandler: Handler = (route, request, reply, vars) => {
   const accepted = acceptWebSocket(route, request, reply);
   if (!accepted) return;
   const subscription = openPush2Subscription(route, vars);
-  if (subscription instanceof Refusal) {
+  if (subscription instanceof Push2Error || subscription instanceof Refusal) {
     route.ctx.metrics.countRejected(subscription.status);
-    const code = subscription.status === 400 ? WRONG_CHANNEL_CODE : TOO_MANY_CONNECTIONS_CODE;
-    return new WebSocketConnection(route.ctx, accepted.socket, REFUSED, route.config.websocketMaxFrameSize, true).close(code, subscription.explain);
+    const refused = new WebSocketConnection(route.ctx, accepted.socket, REFUSED, route.config.websocketMaxFrameSize, true);
+    if (subscription instanceof Push2Error) return refused.close(subscription.code, subscription.reason);
+    return refused.close(CLOSE_POLICY_VIOLATION, subscription.explain); // a store cap (maxNumberOfChannels), not in Push server 2.0
   }
-  const { state, channels, binary, mid } = subscription;
+  const { state, channels, binary, mid, limited } = subscription;
   const socket = new Push2Socket(route, state, accepted.socket, channels, binary, clientRequester(state, route, vars));
-  socket.start(mid ? state.resume(channels, mid) : [], accepted.head);
+  socket.start(mid ? state.resume(channels, mid) : [], accepted.head, limited);
 };
 
 /** A Push server 2.0 subscriber on a WebSocket: batched frames, its own ping rhythm, client requests. */
-class Push2Socket extends HeldConnection implements WebSocketPeer {
+class Push2Socket extends HeldConnection implements WebSocketPeer, EvictableConnection {
   readonly mode = "websocket";
   private readonly connection: WebSocketConnection;
   private readonly pingMs: number;
@@ -73,10 +74,12 @@ class Push2Socket extends HeldConnection implements WebSocketPeer {
     this.pingMs = (route.config.pingMessageInterval ?? DEFAULT_PING_SECONDS) * 1000;
   }
 
-  start(replay: readonly Message[], head: Buffer): void {
+  /** Sends the replay, then joins the channels, closing the oldest connections of a full `limited` channel. */
+  start(replay: readonly Message[], head: Buffer, limited: readonly Channel[]): void {
     const { ctx } = this;
     if (replay.length > 0) this.write(replay);
     if (ctx.draining) return this.connection.close(CLOSE_GOING_AWAY, "");
+    makeRoom(limited, ctx.http.maxConnPerChannel);
     this.join();
     this.state.websockets++;
     this.pingAt = ctx.clock.now() + this.pingMs;
@@ -97,6 +100,11 @@ class Push2Socket extends HeldConnection implements WebSocketPeer {
   }
 
   onChannelDeleted(): void {}
+
+  /** A newer connection needs the room (makeRoom). */
+  evict(): void {
+    this.closeWithError(push2Errors.tooManyConnections);
+  }
 
   onWheelExpire(): void {
     if (!this.holding) return;
@@ -147,15 +155,16 @@ class Push2Socket extends HeldConnection implements WebSocketPeer {
 
   onBinary(payload: Buffer): void {
     if (!this.holding) return;
-    if (!this.requester) return this.closeWith(WRONG_PUBLIC_CHANNEL_CODE, "Wrong Public Channel Id.");
+    if (!this.requester) return this.closeWithError(push2Errors.publicChannelRequired);
     let requests;
     try {
       requests = decodeRequestBatch(payload);
     } catch (error) {
-      if (error instanceof ProtobufError) return this.closeWith(CLOSE_INVALID_PAYLOAD, "Malformed protobuf RequestBatch.");
+      if (error instanceof ProtobufError) return this.closeWithError(push2Errors.wrongRequestData);
       throw error;
     }
-    const { responses } = runRequests(this.state, this.requester, requests);
+    const { responses, refusal } = runRequests(this.state, this.requester, requests);
+    if (refusal) return this.closeWithError(refusal);
     if (responses.length > 0) this.connection.write(frame(OPCODE_BINARY, encodeResponseBatch(responses)));
   }
 
@@ -171,6 +180,10 @@ class Push2Socket extends HeldConnection implements WebSocketPeer {
   private closeWith(code: number, reason: string): void {
     this.release();
     this.connection.close(code, reason);
+  }
+
+  private closeWithError(error: Push2Error): void {
+    this.closeWith(error.code, error.reason);
   }
 
   // --- Held

@@ -21,8 +21,9 @@ export const publisherHandler: Handler = (route, request, reply, vars) => {
   const methods = admin ? "GET, POST, PUT, DELETE" : "GET, POST, PUT";
   const origin = route.origin(vars);
   const method = request.method;
-  if (method === "OPTIONS") return reply.send(200, addCors([], origin, methods));
+  // Every publisher answer carries the no-cache pair, OPTIONS too (PROTOCOL.md §3.1).
   const headers = addCors(addNoCache([]), origin, methods);
+  if (method === "OPTIONS") return reply.send(200, headers);
   if (method !== "GET" && method !== "POST" && method !== "PUT" && !(admin && method === "DELETE")) {
     return route.refuse(reply, refusals.methodNotAllowed, [...headers, "Allow", methods]);
   }

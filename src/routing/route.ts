@@ -15,6 +15,8 @@ export type Handler = (route: Route, request: PushRequest, reply: PushReply, var
 export type HandlerTable = (location: LocationConfig) => Handler | undefined;
 
 const accessDenied = new Refusal(403, "Access denied for this address.");
+/** A location without a role that denies the address: nginx's `location / { deny all; }`, which serves nothing. */
+const noLocationHere = new Refusal(403, "No location serves this path on this port.");
 const noHandler = new Refusal(404, "This location has no publisher or subscriber.");
 
 /** One location, compiled: its settings, its templates as bytes, and its handler. */
@@ -66,7 +68,7 @@ export class Route {
   /** allow/deny, rejectArgs, then the location's handler. */
   handle(request: PushRequest, reply: PushReply, vars: RequestVars): void {
     const config = this.config;
-    if (config.access && !config.access.permits(request.remoteAddress)) return this.refuse(reply, accessDenied, []);
+    if (config.access && !config.access.permits(request.remoteAddress)) return this.refuse(reply, this.handler ? accessDenied : noLocationHere, []);
     for (const name of config.rejectArgs) {
       if (vars.arg(name)) return this.refuse(reply, new Refusal(400, `Argument ${name} is not allowed here.`), addNoCache([]));
     }

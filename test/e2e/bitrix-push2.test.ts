@@ -2,7 +2,7 @@ import { afterEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { ChannelSigner } from "../../src/bitrix-push2/signature.js";
 import { midText } from "../../src/core/mid.js";
-import { decodeResponseBatch, encodeRequestBatch, SENDER_BACKEND, SENDER_CLIENT, type OutgoingMessage } from "../../src/bitrix-push2/protobuf.js";
+import { decodeResponseBatch, encodeRequestBatch, SENDER_BACKEND, SENDER_CLIENT, type OutgoingMessage, type Receiver } from "../../src/bitrix-push2/protobuf.js";
 import { openRequest, request, sleep, start, waitFor, type Reply, type Running } from "../support/helpers.js";
 import { phpExchange, Push2Channels, push2Config, Push2Site, SITE_KEY } from "../support/bitrix-push2-site.js";
 import { eventBody } from "../support/bitrix-site.js";
@@ -28,6 +28,23 @@ async function withPush2(options: Parameters<typeof push2Config>[0], body: (app:
 }
 
 const subPath = (channels: string, extra = "binaryMode=true"): string => `/bitrix/sub/?CHANNEL_ID=${encodeURIComponent(channels)}&${extra}&revision=19`;
+const wsPath = (channels: string): string => `/bitrix/subws/?CHANNEL_ID=${encodeURIComponent(channels)}&binaryMode=true`;
+
+/** A receiver as a browser names it: an id, public unless told, with a hex signature. */
+const receiver = (id: string, signature: string, isPrivate = false): Receiver => ({ id: Buffer.from(id, "hex"), isPrivate, signature: Buffer.from(signature, "hex") });
+
+/** A browser's RequestBatch: one message with this body to each receiver list. */
+function clientPublish(...messages: Array<[string, Receiver[]]>): Buffer {
+  return encodeRequestBatch([{ incomingMessages: messages.map(([body, receivers]) => ({ receivers, sender: undefined, body, expiry: 0, type: "" })) }]);
+}
+
+/** The next frame is a close with this code and, as Push server 2.0 sends it, `<code>: <text>` as the reason. */
+async function assertClosedWith(ws: WsClient, code: number, reason: string): Promise<void> {
+  const close = await ws.nextFrame();
+  assert.equal(close.opcode, OP.close);
+  assert.equal(close.closeCode, code);
+  assert.equal(close.payload.subarray(2).toString(), reason);
+}
 
 describe("bitrix-push2 publisher and long polling", () => {
   test("a protobuf publish reaches a held binary long-poll as a ResponseBatch with mid, body, expiry and the backend sender", async () => {
@@ -195,6 +212,7 @@ describe("bitrix-push2 publisher and long polling", () => {
       assert.equal(stat!["pid"], process.pid);
       assert.equal(stat!["pollings"], 1);
       assert.equal(stat!["websockets"], 0);
+      assert.equal((stat!["limits"] as Record<string, unknown>)["maxConnPerChannel"], 100, "Push server 2.0's default");
       poll.reply.catch(() => {});
       poll.abort();
     });
@@ -202,32 +220,66 @@ describe("bitrix-push2 publisher and long polling", () => {
 });
 
 describe("bitrix-push2 /bitrix/rest/ (browser publishing)", () => {
-  test("a public channel with a valid public: signature gets the message, with the client sender; others are refused", async () => {
+  test("a public channel with a valid public: signature gets the message, with the client sender (never the backend's it claims)", async () => {
     await withPush2({}, async (app) => {
       const alice = new Push2Channels(signer);
       const bob = new Push2Channels(signer);
       const poll = openRequest(app.port(0), subPath(bob.pair));
       await waitFor(() => (app.push.ctx.store.find(`public:${bob.publicId}`)?.subscribers.size ?? 0) === 1);
-      const receiver = (pub: string, sig: string, isPrivate = false) => ({ id: Buffer.from(pub, "hex"), isPrivate, signature: Buffer.from(sig, "hex") });
       const [, goodSig] = bob.signedPublic.split(".");
       const batch = encodeRequestBatch([{ incomingMessages: [
-        { receivers: [receiver(bob.publicId, "00".repeat(20))], sender: undefined, body: '{"n":"forged"}', expiry: 0, type: "" },
-        { receivers: [receiver(bob.privateId, goodSig!, true)], sender: undefined, body: '{"n":"private"}', expiry: 0, type: "" },
         { receivers: [receiver(bob.publicId, goodSig!)], sender: { type: SENDER_BACKEND, id: new Uint8Array(0) }, body: '{"n":"hello"}', expiry: 0, type: "" },
       ] }]);
       const rest = `/bitrix/rest/?CHANNEL_ID=${encodeURIComponent(`${alice.pair}/${alice.shared}`)}`;
       const sent = await request(app.port(0), rest, { method: "POST", body: batch, headers: { Origin: "http://x" } });
       assert.equal(sent.status, 200);
+      assert.equal(sent.body.length, 0);
       assert.equal(sent.headers["access-control-allow-origin"], "*");
       const [message, ...more] = outgoing(await poll.reply);
       assert.equal(more.length, 0);
       assert.equal(message!.body, '{"n":"hello"}');
       assert.equal(message!.sender!.type, SENDER_CLIENT, "a browser cannot claim to be the backend");
       assert.equal(Buffer.from(message!.sender!.id).toString("hex"), alice.publicId);
+    });
+  });
 
-      const noPair = await request(app.port(0), `/bitrix/rest/?CHANNEL_ID=${alice.shared}`, { method: "POST", body: batch });
+  test("one bad receiver refuses the whole request, nothing is published: 400 '4021: Channel has an invalid signature.' / '4020: Private channel is not allowed.'", async () => {
+    await withPush2({}, async (app) => {
+      const alice = new Push2Channels(signer);
+      const bob = new Push2Channels(signer);
+      const poll = openRequest(app.port(0), subPath(bob.pair));
+      await waitFor(() => (app.push.ctx.store.find(`public:${bob.publicId}`)?.subscribers.size ?? 0) === 1);
+      const [, goodSig] = bob.signedPublic.split(".");
+      const good = receiver(bob.publicId, goodSig!);
+      const rest = `/bitrix/rest/?CHANNEL_ID=${encodeURIComponent(alice.pair)}`;
+      const refusals: Array<[Buffer, string]> = [
+        [clientPublish(['{"n":"before the forged one"}', [good]], ['{"n":"forged"}', [good, receiver(bob.publicId, "00".repeat(20))]]), "4021: Channel has an invalid signature."],
+        [clientPublish(['{"n":"unsigned"}', [receiver(bob.publicId, "")]]), "4021: Channel has an invalid signature."],
+        [clientPublish(['{"n":"private"}', [good, receiver(bob.privateId, goodSig!, true)]]), "4020: Private channel is not allowed."],
+        [encodeRequestBatch([{ channelStats: [receiver(bob.privateId, "", true)] }]), "4020: Private channel is not allowed."],
+        [encodeRequestBatch([{ serverStats: true }]), "4014: Request command is not allowed."],
+      ];
+      for (const [body, text] of refusals) {
+        const refused = await request(app.port(0), rest, { method: "POST", body, headers: { Origin: "http://x" } });
+        assert.equal(refused.status, 400, text);
+        assert.equal(refused.text, text);
+        assert.equal(refused.headers["access-control-allow-origin"], "*");
+      }
+      await sleep(450); // past the poll's batching window: a message published by a refused request would be answered now
+      assert.equal((await request(app.port(0), rest, { method: "POST", body: clientPublish(['{"n":"valid"}', [good]]) })).status, 200);
+      assert.deepEqual(outgoing(await poll.reply).map((m) => m.body), ['{"n":"valid"}'], "only the request without a bad receiver was published");
+    });
+  });
+
+  test("Push server 2.0's texts: no signed pair in CHANNEL_ID → 400 '4012: Public Channel Id is Required.'; not a RequestBatch → 400 '4013: Wrong Request Data.'", async () => {
+    await withPush2({}, async (app) => {
+      const alice = new Push2Channels(signer);
+      const noPair = await request(app.port(0), `/bitrix/rest/?CHANNEL_ID=${alice.shared}`, { method: "POST", body: encodeRequestBatch([]) });
       assert.equal(noPair.status, 400);
-      assert.equal(noPair.text, "4012: Wrong Public Channel Id.");
+      assert.equal(noPair.text, "4012: Public Channel Id is Required.");
+      const garbage = await request(app.port(0), `/bitrix/rest/?CHANNEL_ID=${encodeURIComponent(alice.pair)}`, { method: "POST", body: Buffer.from([0x0a, 0x05, 0x00]) });
+      assert.equal(garbage.status, 400);
+      assert.equal(garbage.text, "4013: Wrong Request Data.");
     });
   });
 
@@ -292,14 +344,11 @@ describe("bitrix-push2 WebSocket", () => {
     });
   });
 
-  test("wrong channel ids: the socket is accepted and closed with 4010 \"Wrong Channel Id.\"", async () => {
+  test("wrong channel ids: the socket is accepted and closed with 4010 \"4010: Wrong Channel Id.\" (Push server 2.0's reason)", async () => {
     await withPush2({}, async (app) => {
       const c = new Push2Channels(signer);
       const ws = await WsClient.upgrade(app.port(0), `/bitrix/subws/?CHANNEL_ID=${c.privateId}&binaryMode=true`);
-      const close = await ws.nextFrame();
-      assert.equal(close.opcode, OP.close);
-      assert.equal(close.closeCode, 4010);
-      assert.equal(close.payload.subarray(2).toString(), "Wrong Channel Id.");
+      await assertClosedWith(ws, 4010, "4010: Wrong Channel Id.");
     });
   });
 
@@ -330,6 +379,78 @@ describe("bitrix-push2 WebSocket", () => {
       const [message] = outgoing((await bobWs.nextFrame()).payload);
       assert.equal(bodyOf(message!).params["n"], 1);
       assert.equal(message!.sender!.type, SENDER_CLIENT);
+    });
+  });
+
+  test("a client RequestBatch with one bad receiver closes the socket with 4021 / 4020 and publishes nothing", async () => {
+    await withPush2({}, async (app) => {
+      const alice = new Push2Channels(signer);
+      const bob = new Push2Channels(signer);
+      const bobWs = await WsClient.upgrade(app.port(0), wsPath(bob.pair));
+      const [, goodSig] = bob.signedPublic.split(".");
+      const good = receiver(bob.publicId, goodSig!);
+      const cases: Array<[Buffer, number, string]> = [
+        [clientPublish(['{"n":1}', [good]], ['{"n":2}', [receiver(bob.publicId, "00".repeat(20)), good]]), 4021, "4021: Channel has an invalid signature."],
+        [clientPublish(['{"n":3}', [good, receiver(bob.privateId, goodSig!, true)]]), 4020, "4020: Private channel is not allowed."],
+      ];
+      for (const [batch, code, reason] of cases) {
+        const aliceWs = await WsClient.upgrade(app.port(0), wsPath(alice.pair));
+        await waitFor(() => (app.push.ctx.store.find(alice.privateId)?.subscribers.size ?? 0) === 1);
+        aliceWs.send(OP.binary, batch);
+        await assertClosedWith(aliceWs, code, reason);
+        await waitFor(() => (app.push.ctx.store.find(alice.privateId)?.subscribers.size ?? 0) === 0, 2000, "the closed socket to leave its channels");
+      }
+      assert.equal((await bobWs.quietFor(600)).length, 0, "nothing reached the valid receiver");
+    });
+  });
+
+  test("Push server 2.0's close reasons for client frames: no signed pair → 4012 '4012: Public Channel Id is Required.'; not a RequestBatch → 4013 '4013: Wrong Request Data.'", async () => {
+    await withPush2({}, async (app) => {
+      const c = new Push2Channels(signer);
+      const sharedOnly = await WsClient.upgrade(app.port(0), wsPath(c.shared));
+      await waitFor(() => (app.push.ctx.store.find(c.sharedId)?.subscribers.size ?? 0) === 1);
+      sharedOnly.send(OP.binary, encodeRequestBatch([]));
+      await assertClosedWith(sharedOnly, 4012, "4012: Public Channel Id is Required.");
+      const paired = await WsClient.upgrade(app.port(0), wsPath(c.pair));
+      await waitFor(() => (app.push.ctx.store.find(c.privateId)?.subscribers.size ?? 0) === 1);
+      paired.send(OP.binary, Buffer.from([0x0a, 0x05, 0x00]));
+      await assertClosedWith(paired, 4013, "4013: Wrong Request Data.");
+    });
+  });
+});
+
+describe("bitrix-push2 connections per channel (maxConnPerChannel)", () => {
+  afterEach(() => WsClient.destroyAll());
+
+  test("a user's private channel holds maxConnPerChannel connections: one more closes the oldest (WebSocket 4029, long-poll 429 '4029: Too many connections'); the shared channel is unlimited", async () => {
+    await withPush2({ hold: "4s", http: { maxConnPerChannel: 2 } }, async (app, site) => {
+      const c = new Push2Channels(signer);
+      const subscribers = (key: string): number => app.push.ctx.store.find(key)?.subscribers.size ?? 0;
+      const oldest = await WsClient.upgrade(app.port(0), wsPath(`${c.pair}/${c.shared}`));
+      await waitFor(() => subscribers(c.privateId) === 1);
+      const poll = openRequest(app.port(0), subPath(c.pair), { headers: { Origin: "http://x" } });
+      await waitFor(() => subscribers(c.privateId) === 2);
+      const newest = await WsClient.upgrade(app.port(0), wsPath(c.pair));
+      await assertClosedWith(oldest, 4029, "4029: Too many connections");
+      assert.equal(subscribers(c.privateId), 2);
+      assert.equal(subscribers(c.sharedId), 0, "the closed socket left all its channels");
+
+      // The long-poll is the oldest now: the next connection pushes it out.
+      const latest = openRequest(app.port(0), subPath(c.pair));
+      const evicted = await poll.reply;
+      assert.equal(evicted.status, 429);
+      assert.equal(evicted.text, "4029: Too many connections");
+      assert.equal(evicted.headers["access-control-allow-origin"], "*");
+      await waitFor(() => subscribers(c.privateId) === 2);
+
+      await site.publish([c.privateId], "message", { n: 1 });
+      assert.deepEqual(outgoing((await newest.nextFrame()).payload).map((m) => bodyOf(m).params["n"]), [1]);
+      assert.deepEqual(outgoing(await latest.reply).map((m) => bodyOf(m).params["n"]), [1], "the newer connections stay");
+
+      const shared = [];
+      for (let i = 0; i < 3; i++) shared.push(await WsClient.upgrade(app.port(0), wsPath(c.shared)));
+      await waitFor(() => subscribers(c.sharedId) === 3);
+      for (const ws of shared) assert.equal((await ws.quietFor(50)).length, 0, "no socket of the shared channel is closed");
     });
   });
 });

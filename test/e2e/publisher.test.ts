@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { hostname } from "node:os";
 import {
-  assertCors, assertRefusal, bitrixLikeConfig, parseHead, publish, rawExchange, request, waitFor, withServer,
+  assertCors, assertNoCache, assertRefusal, bitrixLikeConfig, parseHead, publish, rawExchange, request, waitFor, withServer,
   CACHE_CONTROL, EXPIRES, EXPLAIN, type RawConfig, type Reply, type Running,
 } from "../support/helpers.js";
 
@@ -269,6 +269,34 @@ describe("DELETE and the method matrix", () => {
       assert.equal(bare.status, 200);
       assert.equal(bare.headers["content-length"], "0");
       assert.equal(app.push.ctx.store.find("m"), undefined);
+    });
+  });
+});
+
+describe("publisher OPTIONS", () => {
+  test("OPTIONS on a publisher location (normal and admin, with and without CORS): 200 empty with the no-cache pair, as the module sends", async () => {
+    for (const pub of [{}, { publisher: "normal" }, { allowedOrigins: "*" }]) {
+      await withServer({ pub }, async (app) => {
+        const options = await request(app.port(1), pubPath("o"), { method: "OPTIONS" });
+        assert.equal(options.status, 200, JSON.stringify(pub));
+        assert.equal(options.body.length, 0);
+        assertNoCache(options);
+      });
+    }
+  });
+});
+
+describe("the catch-all location of the built-in layout", () => {
+  test("the site's publisher path on the browsers' port: 403 saying no location serves it there, not an address denial", async () => {
+    await withServer({}, async (app) => {
+      assertRefusal(await request(app.port(0), pubPath("x"), { method: "POST", body: "x" }), 403, "No location serves this path on this port.");
+      assertRefusal(await request(app.port(0), pubPath("x")), 403, "No location serves this path on this port.");
+      assertRefusal(await request(app.port(1), "/bitrix/sub?CHANNEL_ID=x"), 403, "No location serves this path on this port.");
+      assert.equal(app.push.ctx.store.find("x"), undefined);
+    });
+    // A location with a role keeps the address denial.
+    await withServer({ pub: { allow: ["10.9.9.9"] } }, async (app) => {
+      assertRefusal(await publish(app.port(1), "x", "y"), 403, "Access denied for this address.");
     });
   });
 });

@@ -36,7 +36,7 @@ test("location changes apply to new requests; a held long-poll and stored messag
     assert.deepEqual(report, { changes: [], needRestart: [] });
     assert.deepEqual([app.port(0), app.port(1)], ports, "both listeners kept");
 
-    assertRefusal(await request(app.port(0), catchUp("r1")), 403, "Access denied for this address."); // now caught by "/" deny all
+    assertRefusal(await request(app.port(0), catchUp("r1")), 403, "No location serves this path on this port."); // now caught by "/" deny all
     const moved = await request(app.port(0), `/v2/sub?CHANNEL_ID=r1&tag=0&time=${encodeURIComponent(EPOCH)}`);
     assert.equal(moved.status, 200);
     assert.equal(moved.text, '["stored"]', "the stored message, with the new template");

@@ -78,6 +78,7 @@ describe("normalizeConfig: the built-in BitrixVM configuration", () => {
       securityKey: "",
       securityAlgo: "sha1",
       onlineTtl: 120,
+      maxConnPerChannel: 100,
       // pushwire's own; PUSHWIRE_SUBSCRIBER_PARSER picks the default so the suite runs with either parser.
       subscriberParser: process.env.PUSHWIRE_SUBSCRIBER_PARSER === "node" ? "node" : "lean",
       workerShutdownTimeout: 5,

@@ -44,6 +44,7 @@ export function bitrixPush2Config(securityKey: string, tls?: BitrixVmTls): Recor
     maxMessagesStoredPerChannel: 1000,
     maxNumberOfChannels: 100000,
     onlineTtl: "120s",
+    maxConnPerChannel: 100,
     servers: bitrixVmServers(subscriberLocations, siteLocations, tls),
   };
 }
