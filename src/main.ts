@@ -185,12 +185,7 @@ async function main(argv: string[]): Promise<number> {
     return EXIT_LISTEN;
   }
   const http = result.config.http;
-  log.info(`pushwire ${VERSION} started pid=${process.pid} runtime=${runtime()} config="${source}" listen: ${describe(push)}`);
-  for (const warning of configWarnings(result.config)) log.warn(`config: ${warning}`);
-  log.info(`limits maxMessagesStoredPerChannel=${http.maxMessagesStoredPerChannel} messageTtl=${http.messageTtl}s maxChannelIdLength=${http.maxChannelIdLength} maxNumberOfChannels=${http.maxNumberOfChannels} maxSubscribersPerChannel=${http.maxSubscribersPerChannel} clientMaxHeaderSize=${http.clientMaxHeaderSize} logStatsInterval=${http.logStatsInterval}s accessLog=${http.accessLog ? "on" : "off"}`);
-  logTls(log, push, options);
   const stats = new StatsLog(push.ctx, () => push.connections, log);
-  stats.every(http.logStatsInterval);
 
   return new Promise<number>((resolve) => {
     /** The configuration in force, in the file's shape: what a reload's log line compares against. */
@@ -248,6 +243,12 @@ async function main(argv: string[]): Promise<number> {
       log.info(`SIGHUP: reloading ${source}`);
       void reload();
     });
+    // Only now that the signals are ours: a SIGHUP sent once "started" is logged must reload, not kill.
+    log.info(`pushwire ${VERSION} started pid=${process.pid} runtime=${runtime()} config="${source}" listen: ${describe(push)}`);
+    for (const warning of configWarnings(result.config)) log.warn(`config: ${warning}`);
+    log.info(`limits maxMessagesStoredPerChannel=${http.maxMessagesStoredPerChannel} messageTtl=${http.messageTtl}s maxChannelIdLength=${http.maxChannelIdLength} maxNumberOfChannels=${http.maxNumberOfChannels} maxSubscribersPerChannel=${http.maxSubscribersPerChannel} clientMaxHeaderSize=${http.clientMaxHeaderSize} logStatsInterval=${http.logStatsInterval}s accessLog=${http.accessLog ? "on" : "off"}`);
+    logTls(log, push, options);
+    stats.every(http.logStatsInterval);
   });
 }
 
