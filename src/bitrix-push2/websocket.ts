@@ -41,7 +41,7 @@ export const push2WebSocketHandler: Handler = (route, request, reply, vars) => {
   if (subscription instanceof Refusal) {
     route.ctx.metrics.countRejected(subscription.status);
     const code = subscription.status === 400 ? WRONG_CHANNEL_CODE : TOO_MANY_CONNECTIONS_CODE;
-    return new WebSocketConnection(route.ctx, accepted.socket, REFUSED, route.config.websocketMaxFrameSize, true).close(code, subscription.explain);
+    return new WebSocketConnection(route.ctx, accepted.socket, REFUSED, route.config, true).close(code, subscription.explain);
   }
   const { state, channels, binary, mid } = subscription;
   const socket = new Push2Socket(route, state, accepted.socket, channels, binary, clientRequester(state, route, vars));
@@ -69,7 +69,7 @@ class Push2Socket extends HeldConnection implements WebSocketPeer {
     private readonly requester: Requester | undefined,
   ) {
     super(route.ctx, channels);
-    this.connection = new WebSocketConnection(route.ctx, socket, this, route.config.websocketMaxFrameSize, true);
+    this.connection = new WebSocketConnection(route.ctx, socket, this, route.config, true);
     this.pingMs = (route.config.pingMessageInterval ?? DEFAULT_PING_SECONDS) * 1000;
   }
 
@@ -81,6 +81,7 @@ class Push2Socket extends HeldConnection implements WebSocketPeer {
     this.state.websockets++;
     this.pingAt = ctx.clock.now() + this.pingMs;
     this.reschedule();
+    this.connection.limitBacklog();
     if (head.length > 0) this.connection.received(head);
   }
 
@@ -127,19 +128,15 @@ class Push2Socket extends HeldConnection implements WebSocketPeer {
     if (messages.length > 0) this.write(messages);
   }
 
+  /** One frame of messages; the connection cuts a client past subscriberMaxBacklog. */
   private write(messages: readonly Message[]): void {
-    const { connection, route } = this;
+    const { connection } = this;
     if (messages.length === 1) {
       connection.write(this.binary ? messages[0]!.rendered(BINARY_FRAME, binaryFrame) : messages[0]!.rendered(TEXT_FRAME, textFrame));
     } else {
       connection.write(this.binary ? frame(OPCODE_BINARY, binaryBatch(messages)) : frame(OPCODE_TEXT, textBatch(messages)));
     }
     this.ctx.metrics.deliveredMessages += messages.length;
-    if (connection.backlog > route.config.subscriberMaxBacklog) {
-      this.ctx.log.info(`bitrix-push2 websocket ${connection.remoteAddress}: ${connection.backlog} bytes unsent, dropped`);
-      this.release();
-      connection.destroy();
-    }
   }
 
   // --- client frames
