@@ -21,3 +21,15 @@ export function answerClientError(ctx: ListenerContext, socket: Socket, status: 
   ctx.log.info(`client error ${status} from ${socket.remoteAddress}: ${code}`);
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Length: 0\r\nConnection: close\r\nX-Nginx-PushStream-Explain: ${explain}\r\n\r\n`);
 }
+
+/**
+ * A request that turned out malformed after it was dispatched (its body): its answer is already
+ * on the wire or on its way, so a second one would be read as the next request's. The connection
+ * only closes — after the answer when it is complete, at once when it is not. Logged, not counted
+ * as a refusal (nothing was refused).
+ */
+export function closeAfterAnswer(ctx: ListenerContext, socket: Socket, code: string, answerComplete: boolean): void {
+  ctx.log.info(`client error from ${socket.remoteAddress}: ${code} after the request was answered; connection closed`);
+  if (answerComplete) socket.end();
+  else socket.destroy();
+}
