@@ -61,6 +61,7 @@ export function renderMetrics(ctx: PushContext): string {
   out.gauge("pushwire_process_resident_memory_bytes", "Resident set size of the process.", memory.rss);
   out.gauge("pushwire_process_heap_used_bytes", "V8 heap in use.", memory.heapUsed);
   out.gauge("pushwire_process_heap_total_bytes", "V8 heap allocated.", memory.heapTotal);
+  out.gauge("pushwire_process_array_buffers_bytes", "Memory of Buffers and ArrayBuffers outside the V8 heap (message bodies, socket buffers).", memory.arrayBuffers);
   const loop = metrics.loopDelay;
   const sampled = loop !== undefined && loop.count > 0;
   out.gauge("pushwire_event_loop_lag_seconds", "Mean event-loop delay since the previous scrape.", sampled ? loop.mean / 1e9 : 0);
