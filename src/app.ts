@@ -11,6 +11,7 @@ import { createNodeServer } from "./http/node-listener.js";
 import { Logger } from "./log.js";
 import { logAccess } from "./observe/access-log.js";
 import { EvictionLog } from "./observe/eviction-log.js";
+import { isOutOfDescriptors, OpenFiles } from "./observe/open-files.js";
 import { handlerFor, servedLean } from "./roles.js";
 import { Router } from "./routing/router.js";
 import { memoryChannels } from "./store/channels.js";
@@ -80,8 +81,11 @@ export class PushServer {
   };
   private readonly connectionOpened = (socket: Socket): void => {
     this.connections++;
+    this.openFiles?.accepted(this.connections);
     socket.once("close", this.connectionClosed);
   };
+  /** Set once the listeners are open (their descriptors are part of what it counts). */
+  private openFiles: OpenFiles | undefined;
 
   private constructor(public config: PushwireConfig, options: StartOptions) {
     const clock = options.clock ?? systemClock;
@@ -105,7 +109,10 @@ export class PushServer {
       this.ctx.metrics.loopDelay.enable();
     }
     this.tick = setInterval(() => this.guard("timer", () => this.ctx.wheel.advance(clock.now())), tickMs);
-    this.sweeper = setInterval(() => this.guard("sweep", () => this.ctx.broker.sweep()), options.sweepMs ?? 1000);
+    this.sweeper = setInterval(() => this.guard("sweep", () => {
+      this.ctx.broker.sweep();
+      this.openFiles?.check(this.connections);
+    }), options.sweepMs ?? 1000);
   }
 
   /** Runs periodic work; a failure is logged, never fatal. */
@@ -126,6 +133,7 @@ export class PushServer {
       await push.close(0);
       throw error;
     }
+    push.ctx.metrics.openFiles = push.openFiles = new OpenFiles(push.ctx.log, push.ctx.clock);
     return push;
   }
 
@@ -166,7 +174,10 @@ export class PushServer {
       server.once("error", reject);
       server.listen({ host, port }, () => {
         server.off("error", reject);
-        server.on("error", (error) => this.ctx.log.error(`listener ${host ?? "*"}:${port}: ${error.message}`));
+        server.on("error", (error) => {
+          if (isOutOfDescriptors(error) && this.openFiles) this.openFiles.refused(this.connections, error);
+          else this.ctx.log.error(`listener ${host ?? "*"}:${port}: ${error.message}`);
+        });
         resolve();
       });
     });

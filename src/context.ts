@@ -16,6 +16,17 @@ export interface Held {
   abort(): void;
 }
 
+/** The process's file descriptors against its open-file limit (observe/open-files.ts). */
+export interface OpenFilesView {
+  /** The soft limit; undefined when the system does not say (outside Linux). */
+  readonly limit: number | undefined;
+  readonly inUse: number;
+  /** At the limit now: new connections are closed by the runtime unanswered. */
+  readonly exhausted: boolean;
+  /** Times the limit was reached. */
+  readonly exhaustedTotal: number;
+}
+
 /**
  * Counters the handlers bump as traffic passes (GET /metrics reads them). Plain fields, so a
  * transport counts with one line: `ctx.metrics.deliveredMessages += n`.
@@ -31,6 +42,8 @@ export class ServerMetrics {
   readonly publishLatency = new LatencyHistogram();
   /** Event-loop delay samples, when a metrics location exists. */
   loopDelay: IntervalHistogram | undefined = undefined;
+  /** Open files against the limit, once the listeners are open. */
+  openFiles: OpenFilesView | undefined = undefined;
 
   countRejected(status: number): void {
     this.rejected.set(status, (this.rejected.get(status) ?? 0) + 1);

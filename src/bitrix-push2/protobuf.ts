@@ -123,9 +123,10 @@ class Reader {
     return [start, start + length];
   }
 
+  /** A copy: a sender id is stored with its message, and a view would keep the whole request alive (Buffer's slice is one). */
   bytes(): Uint8Array {
     const [start, end] = this.delimited();
-    return this.buf.slice(start, end);
+    return Uint8Array.prototype.slice.call(this.buf, start, end);
   }
 
   string(): string {

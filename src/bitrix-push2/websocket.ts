@@ -40,7 +40,7 @@ export const push2WebSocketHandler: Handler = (route, request, reply, vars) => {
   const subscription = openPush2Subscription(route, vars);
   if (subscription instanceof Push2Error || subscription instanceof Refusal) {
     route.ctx.metrics.countRejected(subscription.status);
-    const refused = new WebSocketConnection(route.ctx, accepted.socket, REFUSED, route.config.websocketMaxFrameSize, true);
+    const refused = new WebSocketConnection(route.ctx, accepted.socket, REFUSED, route.config, true);
     if (subscription instanceof Push2Error) return refused.close(subscription.code, subscription.reason);
     return refused.close(CLOSE_POLICY_VIOLATION, subscription.explain); // a store cap (maxNumberOfChannels), not in Push server 2.0
   }
@@ -70,7 +70,7 @@ class Push2Socket extends HeldConnection implements WebSocketPeer, EvictableConn
     private readonly requester: Requester | undefined,
   ) {
     super(route.ctx, channels);
-    this.connection = new WebSocketConnection(route.ctx, socket, this, route.config.websocketMaxFrameSize, true);
+    this.connection = new WebSocketConnection(route.ctx, socket, this, route.config, true);
     this.pingMs = (route.config.pingMessageInterval ?? DEFAULT_PING_SECONDS) * 1000;
   }
 
@@ -84,6 +84,7 @@ class Push2Socket extends HeldConnection implements WebSocketPeer, EvictableConn
     this.state.websockets++;
     this.pingAt = ctx.clock.now() + this.pingMs;
     this.reschedule();
+    this.connection.limitBacklog();
     if (head.length > 0) this.connection.received(head);
   }
 
@@ -135,19 +136,15 @@ class Push2Socket extends HeldConnection implements WebSocketPeer, EvictableConn
     if (messages.length > 0) this.write(messages);
   }
 
+  /** One frame of messages; the connection cuts a client past subscriberMaxBacklog. */
   private write(messages: readonly Message[]): void {
-    const { connection, route } = this;
+    const { connection } = this;
     if (messages.length === 1) {
       connection.write(this.binary ? messages[0]!.rendered(BINARY_FRAME, binaryFrame) : messages[0]!.rendered(TEXT_FRAME, textFrame));
     } else {
       connection.write(this.binary ? frame(OPCODE_BINARY, binaryBatch(messages)) : frame(OPCODE_TEXT, textBatch(messages)));
     }
     this.ctx.metrics.deliveredMessages += messages.length;
-    if (connection.backlog > route.config.subscriberMaxBacklog) {
-      this.ctx.log.info(`bitrix-push2 websocket ${connection.remoteAddress}: ${connection.backlog} bytes unsent, dropped`);
-      this.release();
-      connection.destroy();
-    }
   }
 
   // --- client frames

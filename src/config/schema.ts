@@ -87,6 +87,8 @@ export interface LocationConfig {
   userAgent: ComplexValue | undefined;
   websocketAllowPublish: boolean;
   websocketMaxFrameSize: number;
+  /** Pings and pongs a WebSocket client may send per second; more close with 1008 (0 = no cap) (pushwire). */
+  websocketMaxControlFramesPerSecond: number;
   subscriberMaxBacklog: number;
   allowConnectionsToEventsChannel: boolean;
   channelsStatistics: boolean;
@@ -180,7 +182,8 @@ export const LOCATION_KEYS: Record<Exclude<keyof LocationConfig, "access"> | "al
   userAgent: { kind: "complex", help: "value matched by paddingByUserAgent (default: the User-Agent header)" },
   websocketAllowPublish: { kind: "boolean", default: false, help: "a WebSocket subscriber's text messages are published to all its channels" },
   websocketMaxFrameSize: { kind: "size", default: 1048576, help: "largest client WebSocket message; larger closes with 1009 (pushwire)" },
-  subscriberMaxBacklog: { kind: "size", default: 4194304, help: "bytes waiting for one slow streaming/eventsource/websocket subscriber; past it the connection is closed (pushwire)" },
+  websocketMaxControlFramesPerSecond: { kind: "count", default: 50, help: "pings and pongs a WebSocket client may send per second; more close with 1008, logged (0 = no cap) (pushwire)" },
+  subscriberMaxBacklog: { kind: "size", default: 4194304, help: "bytes waiting for one slow streaming/eventsource/websocket subscriber (messages, pongs, close frames); past it the connection is closed (pushwire)" },
   allowConnectionsToEventsChannel: { kind: "boolean", help: "subscribers here may subscribe to the events channel (default false: 403)" },
   channelsStatistics: { kind: "boolean", help: "the location answers channel statistics (GET only)" },
   metrics: { kind: "boolean", help: "the location answers Prometheus metrics (pushwire)" },
@@ -386,6 +389,7 @@ function buildLocation(raw: Raw, own: Set<string>, where: string, errors: string
     userAgent: value("userAgent") as ComplexValue | undefined,
     websocketAllowPublish: value("websocketAllowPublish") as boolean,
     websocketMaxFrameSize: value("websocketMaxFrameSize") as number,
+    websocketMaxControlFramesPerSecond: value("websocketMaxControlFramesPerSecond") as number,
     subscriberMaxBacklog: value("subscriberMaxBacklog") as number,
     allowConnectionsToEventsChannel: value("allowConnectionsToEventsChannel") === true,
     channelsStatistics,

@@ -64,6 +64,19 @@ export class Message {
   }
 }
 
+/**
+ * The bytes in an allocation of their own, for a body that is kept: a view into a larger buffer (a
+ * socket read, an 8 KB pool slab shared with other small Buffers) would keep all of that alive as
+ * long as the body is stored, beyond what sharedMemorySize counts. Bytes that already own their
+ * allocation are returned as they are.
+ */
+export function ownBytes(bytes: Buffer): Buffer {
+  if (bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length) return bytes;
+  const copy = Buffer.allocUnsafeSlow(bytes.length);
+  bytes.copy(copy);
+  return copy;
+}
+
 /** A pseudo-message (ping, channel deleted, timed out): tag 0, time 0. */
 export function specialMessage(id: number, channel: string, text: string): Message {
   return new Message(id, channel, 0, 0, 0, Buffer.from(text), "", "", Infinity);

@@ -32,3 +32,15 @@ export function refuseExpectation(ctx: ListenerContext, reply: PushReply): void 
   ctx.metrics.countRejected(status);
   reply.send(status, [EXPLAIN_HEADER, explain]);
 }
+
+/**
+ * A request that turned out malformed after it was dispatched (its body): its answer is already
+ * on the wire or on its way, so a second one would be read as the next request's. The connection
+ * only closes — after the answer when it is complete, at once when it is not. Logged, not counted
+ * as a refusal (nothing was refused).
+ */
+export function closeAfterAnswer(ctx: ListenerContext, socket: Socket, code: string, answerComplete: boolean): void {
+  ctx.log.info(`client error from ${socket.remoteAddress}: ${code} after the request was answered; connection closed`);
+  if (answerComplete) socket.end();
+  else socket.destroy();
+}

@@ -1,7 +1,7 @@
 import { createServer as createNetServer, type Socket } from "node:net";
 import { createServer as createTlsServer, type TlsOptions } from "node:tls";
 import type { WheelEntry } from "../core/timer-wheel.js";
-import { answerClientError, refuseExpectation } from "./client-error.js";
+import { answerClientError, closeAfterAnswer, refuseExpectation } from "./client-error.js";
 import type { BodyFailure, HttpServer, ListenerContext, Serve } from "./exchange.js";
 import { LeanReply, LeanRequest, UpgradeOwner, type LeanOwner } from "./lean-reply.js";
 import { ChunkedBodyReader, RequestParser, type BodySink, type HeadError, type RequestHead } from "./request-parser.js";
@@ -177,11 +177,7 @@ class LeanConnection implements WheelEntry, LeanOwner, BodySink {
       if (this.chunkedBody) {
         const end = this.chunkedBody.feed(chunk, at, this.body ? this : undefined);
         if (end === -1) return;
-        if (typeof end !== "number") {
-          // Mid-reply, there is no clean way to answer: cut.
-          if (this.reply) return void this.socket.destroy();
-          return this.refuse(end);
-        }
+        if (typeof end !== "number") return this.bodyMalformed(end);
         this.chunkedBody = null;
         at = end;
         this.bodyEnded();
@@ -280,6 +276,26 @@ class LeanConnection implements WheelEntry, LeanOwner, BodySink {
     this.pending = null;
     if (!this.socket.writableEnded && !this.socket.destroyed) this.socket.end();
     this.time(Timing.Linger);
+  }
+
+  /**
+   * The current request's body cannot be read. While nothing of its answer is out, the 400 is its
+   * answer (the reply is dropped: a held subscriber lets go). Once the answer began, a second one
+   * would be read as the next request's: the connection only closes — a FIN after a finished
+   * answer, a cut mid-answer (closed() then tells the reply).
+   */
+  private bodyMalformed(error: HeadError): void {
+    const reply = this.reply;
+    if (reply && !reply.headersSent) {
+      this.reply = null;
+      reply.socketClosed();
+      return this.refuse(error);
+    }
+    this.done = true;
+    this.pending = null;
+    this.chunkedBody = null;
+    closeAfterAnswer(this.listener.ctx, this.socket, error.code, reply === null);
+    if (reply === null) this.close();
   }
 
   /** A head that cannot be served: answered (400/405/408/431), then the connection closes. */

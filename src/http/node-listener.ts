@@ -3,7 +3,7 @@ import { createServer as createHttpsServer } from "node:https";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { TlsOptions } from "node:tls";
-import { answerClientError, refuseExpectation } from "./client-error.js";
+import { answerClientError, closeAfterAnswer, refuseExpectation } from "./client-error.js";
 import type { BodyFailure, ClientWatcher, Headers, HttpServer, ListenerContext, PushReply, PushRequest, Serve } from "./exchange.js";
 import { UpgradeOwner } from "./lean-reply.js";
 
@@ -21,6 +21,10 @@ export interface NodeServerOptions {
   tls?: TlsOptions | undefined;
 }
 
+/** The response to the latest request on a socket: a parse error while its answer is under way gets no answer of its own. */
+const LAST_RESPONSE = Symbol("pushwire.lastResponse");
+type ExchangeSocket = Socket & { [LAST_RESPONSE]?: PushResponse };
+
 /** node's response with one extra slot, so one shared 'close' listener finds its reply without a closure per request. */
 class PushResponse extends ServerResponse<IncomingMessage> {
   reply: NodeReply | null = null;
@@ -35,7 +39,10 @@ export function createNodeServer(ctx: ListenerContext, options: NodeServerOption
     requestTimeout: 0, // holds are timed by the wheel
     requireHostHeader: false, // the router answers it, with an explain header
   };
-  const onRequest = (req: IncomingMessage, res: PushResponse): void => serve(new NodeRequest(req, false), new NodeReply(res, ctx));
+  const onRequest = (req: IncomingMessage, res: PushResponse): void => {
+    (req.socket as ExchangeSocket)[LAST_RESPONSE] = res;
+    serve(new NodeRequest(req, false), new NodeReply(res, ctx));
+  };
   const server: HttpServer = options.tls ? createHttpsServer({ ...serverOptions, ...options.tls }, onRequest) : createServer(serverOptions, onRequest);
   server.on("clientError", (error: NodeClientError, socket: Socket) => answerNodeClientError(ctx, error, socket));
   // Without this listener node answers 417 itself, with no explain header.
@@ -197,10 +204,19 @@ function onResponseClose(this: PushResponse): void {
 
 type NodeClientError = NodeJS.ErrnoException & { bytesParsed?: number; rawPacket?: Buffer };
 
-/** A request node:http could not parse: answered with the reason, then closed; nothing else is affected. */
-function answerNodeClientError(ctx: ListenerContext, error: NodeClientError, socket: Socket): void {
+/**
+ * A request node:http could not parse: answered with the reason, then closed; nothing else is
+ * affected. Unless an answer is already under way: the 400 would be read as that request's
+ * answer (or the next one's), so the connection only closes. That is the case when the error is
+ * in the body of a request whose answer began, or in a pipelined request while an earlier answer
+ * is pending.
+ */
+function answerNodeClientError(ctx: ListenerContext, error: NodeClientError, socket: ExchangeSocket): void {
   if (!socket.writable || (error.bytesParsed === 0 && error.code === "ECONNRESET")) return void socket.destroy();
-  answerClientError(ctx, socket, clientErrorStatus(error), error.code ?? error.message);
+  const code = error.code ?? error.message;
+  const last = socket[LAST_RESPONSE];
+  if (last && (last.req.complete ? !last.writableEnded : last.headersSent)) return closeAfterAnswer(ctx, socket, code, last.writableEnded);
+  answerClientError(ctx, socket, clientErrorStatus(error), code);
 }
 
 /** A request line with a method token we do not know (`FOO / HTTP/1.1`), as opposed to garbage. */

@@ -12,7 +12,9 @@ export const healthHandler: Handler = (route, request, reply) => {
   if (request.method !== "GET" && request.method !== "HEAD") return route.refuse(reply, refusals.methodNotAllowed, [...headers, "Allow", "GET, HEAD"]);
   const { ctx } = route;
   const draining = ctx.draining;
-  const body = `{"status": "${draining ? "draining" : "ok"}", "uptime": ${ctx.store.uptime}, "channels": ${ctx.store.channelCount}, "subscribers": ${ctx.held.size}}\n`;
+  const files = ctx.metrics.openFiles;
+  const fds = files ? `, "fd_limit": ${files.limit ?? null}, "fd_in_use": ${files.inUse}, "fd_exhausted": ${files.exhausted}` : "";
+  const body = `{"status": "${draining ? "draining" : "ok"}", "uptime": ${ctx.store.uptime}, "channels": ${ctx.store.channelCount}, "subscribers": ${ctx.held.size}${fds}}\n`;
   headers.unshift("Content-Type", "application/json");
   reply.send(draining ? 503 : 200, headers, [Buffer.from(body)]);
 };

@@ -49,10 +49,19 @@ export function renderMetrics(ctx: PushContext): string {
   for (const status of [...metrics.rejected.keys()].sort((a, b) => a - b)) {
     out.sample("pushwire_rejected_requests_total", metrics.rejected.get(status)!, `status="${status}"`);
   }
+  const files = metrics.openFiles;
+  if (files) {
+    out.family("pushwire_fd_limit", "gauge", "The process's open-file limit (ulimit -n, LimitNOFILE); no sample when the system does not say.");
+    if (files.limit !== undefined) out.sample("pushwire_fd_limit", files.limit);
+    out.gauge("pushwire_fd_in_use", "File descriptors in use: client connections plus the process's own.", files.inUse);
+    out.gauge("pushwire_fd_exhausted", "1 while the open-file limit is reached (new connections are closed unanswered by the runtime).", files.exhausted ? 1 : 0);
+    out.counter("pushwire_fd_exhausted_total", "Times the open-file limit was reached.", files.exhaustedTotal);
+  }
   const memory = process.memoryUsage();
   out.gauge("pushwire_process_resident_memory_bytes", "Resident set size of the process.", memory.rss);
   out.gauge("pushwire_process_heap_used_bytes", "V8 heap in use.", memory.heapUsed);
   out.gauge("pushwire_process_heap_total_bytes", "V8 heap allocated.", memory.heapTotal);
+  out.gauge("pushwire_process_array_buffers_bytes", "Memory of Buffers and ArrayBuffers outside the V8 heap (message bodies, socket buffers).", memory.arrayBuffers);
   const loop = metrics.loopDelay;
   const sampled = loop !== undefined && loop.count > 0;
   out.gauge("pushwire_event_loop_lag_seconds", "Mean event-loop delay since the previous scrape.", sampled ? loop.mean / 1e9 : 0);

@@ -24,7 +24,7 @@ export const websocketHandler: Handler = (route, request, reply, vars) => {
     route.ctx.metrics.countRejected(subscription.status);
     const json = `{"http_status": ${subscription.status}, "explain":"${subscription.explain}"}`;
     // Nothing to wait for: a refused client gets its reason and the connection ends (push-stream does the same).
-    return new WebSocketConnection(route.ctx, accepted.socket, REFUSED, route.config.websocketMaxFrameSize).close(CLOSE_POLICY_VIOLATION, json, false);
+    return new WebSocketConnection(route.ctx, accepted.socket, REFUSED, route.config).close(CLOSE_POLICY_VIOLATION, json, false);
   }
   const messages = catchUp(route, subscription, readCursor(route, vars));
   new WebSocketSubscriber(route, subscription.channels, accepted.socket).start(messages, accepted.head);
@@ -65,7 +65,7 @@ class WebSocketSubscriber extends LiveSubscriber implements WebSocketPeer {
   constructor(route: Route, channels: Channel[], socket: Socket) {
     super(route, channels);
     this.frames = TextFrames.of(route.messageTemplate);
-    this.connection = new WebSocketConnection(route.ctx, socket, this, route.config.websocketMaxFrameSize);
+    this.connection = new WebSocketConnection(route.ctx, socket, this, route.config);
   }
 
   start(messages: readonly Message[], head: Buffer): void {
@@ -74,6 +74,7 @@ class WebSocketSubscriber extends LiveSubscriber implements WebSocketPeer {
     this.replay(messages);
     if (this.ctx.draining) return this.writeEnd("shutdown");
     this.register();
+    this.connection.limitBacklog();
     if (head.length > 0) this.connection.received(head);
   }
 

@@ -1,5 +1,5 @@
 import type { Clock } from "../core/clock.js";
-import { DELETED_MESSAGE_ID, type Message, specialMessage } from "../core/message.js";
+import { DELETED_MESSAGE_ID, type Message, ownBytes, specialMessage } from "../core/message.js";
 import type { Broker, PublishOptions } from "./broker.js";
 import type { Channel } from "./channel.js";
 import type { ChannelStore, StoreLimits } from "./channel-store.js";
@@ -22,8 +22,10 @@ export class LocalBroker implements Broker {
     this.sequencer = new Sequencer(clock, () => limits.messageTtl);
   }
 
-  publish(channels: readonly Channel[], text: Buffer, options: PublishOptions): Message[] {
+  publish(channels: readonly Channel[], body: Buffer, options: PublishOptions): Message[] {
     const now = this.clock.now();
+    // A stored body gets its own allocation, once for all its channels, so the budget bounds real memory.
+    const text = options.store ? ownBytes(body) : body;
     const push2 = this.sequencer.push2Fields(options, now);
     const messages: Message[] = [];
     let failure: unknown;

@@ -1,10 +1,20 @@
 import type { Socket } from "node:net";
 import type { Held, PushContext } from "../context.js";
 import type { WheelEntry } from "../core/timer-wheel.js";
-import { closeFrame, EMPTY_CLOSE_FRAME, frame, OPCODE_PONG, WebSocketReader, type WebSocketSink } from "./frame.js";
+import { CLOSE_POLICY_VIOLATION, closeFrame, EMPTY_CLOSE_FRAME, frame, OPCODE_PONG, WebSocketReader, type WebSocketSink } from "./frame.js";
 
 /** After the server's close frame, how long the client may take to close its side. */
 const CLOSE_WAIT_MS = 5000;
+
+/** The location keys a WebSocket connection obeys (a LocationConfig has them all). */
+export interface WebSocketLimits {
+  /** Largest client message; larger closes with 1009. */
+  readonly websocketMaxFrameSize: number;
+  /** Bytes a client may leave unread (messages, pongs, everything we write); past it the connection is cut. */
+  readonly subscriberMaxBacklog: number;
+  /** Pings and pongs a client may send per second; past it the connection closes with 1008 (0 = no cap). */
+  readonly websocketMaxControlFramesPerSecond: number;
+}
 
 /** What a protocol (push-stream, Bitrix push2) adds to a WebSocket connection. */
 export interface WebSocketPeer {
@@ -26,6 +36,10 @@ type WebSocketSocket = Socket & { [CONNECTION]?: WebSocketConnection };
  * protocol error, and runs the close handshake — our close frame and FIN, then up to
  * CLOSE_WAIT_MS for the client on the wheel, in the held set so a shutdown can cut it. The
  * protocol's subscriber is its peer: it is told of messages and when to leave its channels.
+ *
+ * Every byte it writes (messages, pongs, the close) counts against subscriberMaxBacklog once the
+ * peer is live, so a client that sends but never reads cannot make the server buffer without end;
+ * client pings and pongs are capped per second.
  */
 export class WebSocketConnection implements WebSocketSink, WheelEntry, Held {
   readonly mode = "websocket";
@@ -38,12 +52,17 @@ export class WebSocketConnection implements WebSocketSink, WheelEntry, Held {
   private closing = false;
   /** In the held set and on the wheel for the close wait. */
   private lingering = false;
+  /** Writes count against subscriberMaxBacklog (from the end of catch-up on). */
+  private backlogLimited = false;
+  /** Client control frames in the current one-second window, and when it began. */
+  private controlFrames = 0;
+  private controlWindowStart = 0;
 
   constructor(
     private readonly ctx: PushContext,
     readonly socket: WebSocketSocket,
     private readonly peer: WebSocketPeer,
-    private readonly maxMessageSize: number,
+    private readonly limits: WebSocketLimits,
     /** Binary messages go to the peer instead of closing with 1003 (bitrix-push2). */
     private readonly acceptBinary = false,
   ) {
@@ -67,14 +86,37 @@ export class WebSocketConnection implements WebSocketSink, WheelEntry, Held {
     return this.socket.remoteAddress;
   }
 
+  /**
+   * From now on a write that finds more than subscriberMaxBacklog bytes still unread from earlier
+   * writes cuts the connection (one large write alone never does). Called when the peer goes live:
+   * a reconnecting client may legitimately be sent a lot of catch-up at once.
+   */
+  limitBacklog(): void {
+    this.backlogLimited = true;
+  }
+
+  /** Writes bytes; a client that left too much of the earlier ones unread is cut (see limitBacklog). */
   write(bytes: Buffer): void {
-    this.socket.write(bytes);
+    const { socket } = this;
+    if (socket.destroyed) return;
+    socket.write(bytes);
+    this.withinBacklog(socket.writableLength - bytes.length);
+  }
+
+  /** Cuts a client that left more than subscriberMaxBacklog unread; true when it is within it. */
+  private withinBacklog(unread: number): boolean {
+    const limit = this.limits.subscriberMaxBacklog;
+    if (!this.backlogLimited || unread <= limit) return true;
+    this.ctx.log.warn(`websocket subscriber ${this.socket.remoteAddress ?? "?"} dropped: ${unread} bytes not read (subscriberMaxBacklog ${limit})`);
+    this.peer.leave();
+    this.socket.destroy();
+    return false;
   }
 
   /** Client bytes (also those that came right after the handshake). A failure handling them costs this connection only. */
   received(chunk: Buffer): void {
     try {
-      (this.reader ??= new WebSocketReader(this, this.maxMessageSize, this.acceptBinary)).feed(chunk);
+      (this.reader ??= new WebSocketReader(this, this.limits.websocketMaxFrameSize, this.acceptBinary)).feed(chunk);
     } catch (error) {
       this.ctx.log.error(`websocket ${this.socket.remoteAddress}: ${(error as Error).stack ?? error}`);
       this.peer.leave();
@@ -91,6 +133,8 @@ export class WebSocketConnection implements WebSocketSink, WheelEntry, Held {
   close(code: number | undefined, reason: string, wait = true): void {
     const { socket, ctx } = this;
     if (this.closing || socket.destroyed) return;
+    // A client that does not read would not read our close either.
+    if (!this.withinBacklog(socket.writableLength)) return;
     this.closing = true;
     // The server closes TCP first (RFC 6455 §7.1.1): the frame, then our FIN; we still read the
     // client's close on the half-open socket.
@@ -119,11 +163,29 @@ export class WebSocketConnection implements WebSocketSink, WheelEntry, Held {
   }
 
   onPing(payload: Buffer): void {
-    if (!this.closing) this.socket.write(frame(OPCODE_PONG, payload));
+    if (this.closing || this.tooManyControlFrames()) return;
+    this.write(frame(OPCODE_PONG, payload));
   }
 
   onPong(payload: Buffer): void {
+    if (this.closing || this.tooManyControlFrames()) return;
     this.peer.onPong(payload);
+  }
+
+  /** Counts a client ping or pong; past websocketMaxControlFramesPerSecond, closes with 1008 and says so in the log. */
+  private tooManyControlFrames(): boolean {
+    const cap = this.limits.websocketMaxControlFramesPerSecond;
+    if (cap === 0) return false;
+    const now = this.ctx.clock.now();
+    if (now - this.controlWindowStart >= 1000) {
+      this.controlWindowStart = now;
+      this.controlFrames = 0;
+    }
+    if (++this.controlFrames <= cap) return false;
+    this.ctx.log.warn(`websocket ${this.socket.remoteAddress ?? "?"}: closed with 1008: more than ${cap} control frames in a second (websocketMaxControlFramesPerSecond)`);
+    this.peer.leave();
+    this.close(CLOSE_POLICY_VIOLATION, "Too many control frames.");
+    return true;
   }
 
   onClose(code: number | undefined): void {
@@ -154,9 +216,26 @@ export class WebSocketConnection implements WebSocketSink, WheelEntry, Held {
     this.socket.destroy();
   }
 
-  /** The socket ended or closed: the peer leaves, the close wait is over. */
+  /**
+   * The client closed its side: the peer leaves, and we close ours. What we still have to send
+   * gets the close wait to leave; a client that does not read it is cut when the wait ends.
+   */
+  clientEnded(): void {
+    this.peer.leave();
+    const { socket, ctx } = this;
+    socket.end();
+    if (this.lingering || socket.destroyed) return;
+    if (ctx.draining) return void socket.destroySoon();
+    this.closing = true;
+    this.lingering = true;
+    ctx.held.add(this);
+    ctx.wheel.schedule(this, ctx.clock.now() + CLOSE_WAIT_MS);
+  }
+
+  /** The socket closed: the peer leaves, the close wait is over, nothing of the client is kept. */
   gone(): void {
     this.peer.leave();
+    this.reader = null;
     if (!this.lingering) return;
     this.lingering = false;
     this.ctx.wheel.cancel(this);
@@ -170,8 +249,9 @@ function onSocketData(this: WebSocketSocket, chunk: Buffer): void {
 
 /** The client closed its side: close ours (the socket allows half-open connections). */
 function onSocketEnd(this: WebSocketSocket): void {
-  this[CONNECTION]?.gone();
-  this.end();
+  const connection = this[CONNECTION];
+  if (connection) connection.clientEnded();
+  else this.end();
 }
 
 function onSocketClose(this: WebSocketSocket): void {

@@ -6,7 +6,20 @@ import { decodeResponseBatch, encodeRequestBatch, SENDER_BACKEND, SENDER_CLIENT,
 import { openRequest, request, sleep, start, waitFor, type Reply, type Running } from "../support/helpers.js";
 import { phpExchange, Push2Channels, push2Config, Push2Site, SITE_KEY } from "../support/bitrix-push2-site.js";
 import { eventBody } from "../support/bitrix-site.js";
-import { OP, WsClient } from "../support/ws-client.js";
+import { encodeFrame, OP, WsClient } from "../support/ws-client.js";
+import { RecordingLogger } from "../support/context.js";
+import type { StartOptions } from "../../src/app.js";
+
+/** Waits until the subscriber server has no socket open (upgraded ones included). */
+async function waitForNoConnections(app: Running): Promise<void> {
+  const server = app.push.listeners[0]!.server;
+  const open = (): Promise<number> => new Promise((resolve, reject) => server.getConnections((error, n) => (error ? reject(error) : resolve(n))));
+  const until = Date.now() + 2000;
+  while ((await open()) > 0) {
+    if (Date.now() > until) assert.fail("the server still holds a socket");
+    await sleep(20);
+  }
+}
 
 const signer = new ChannelSigner(SITE_KEY, "sha1");
 
@@ -17,8 +30,8 @@ function outgoing(reply: Reply | Buffer): OutgoingMessage[] {
 
 const bodyOf = (m: OutgoingMessage): { params: Record<string, unknown> } => JSON.parse(m.body) as { params: Record<string, unknown> };
 
-async function withPush2(options: Parameters<typeof push2Config>[0], body: (app: Running, site: Push2Site) => Promise<void>): Promise<void> {
-  const app = await start(push2Config(options));
+async function withPush2(options: Parameters<typeof push2Config>[0], body: (app: Running, site: Push2Site) => Promise<void>, startOptions: StartOptions = {}): Promise<void> {
+  const app = await start(push2Config(options), startOptions);
   try {
     await body(app, new Push2Site(() => app.port(1)));
   } finally {
@@ -364,6 +377,35 @@ describe("bitrix-push2 WebSocket", () => {
       assert.equal((await polite.nextFrame(2000)).opcode, OP.ping, "the answering client is pinged again, not dropped");
       assert.equal(app.push.ctx.store.find(c.sharedId)?.subscribers.size ?? 0, 0);
       assert.equal(app.push.ctx.store.find(c.privateId)!.subscribers.size, 1);
+    });
+  });
+
+  test("a client that pings and never reads is cut once its pongs pass subscriberMaxBacklog, and its socket let go", async () => {
+    const log = new RecordingLogger();
+    await withPush2({ ws: { subscriberMaxBacklog: "64k", websocketMaxControlFramesPerSecond: 0 } }, async (app) => {
+      const c = new Push2Channels(signer);
+      const ws = await WsClient.upgrade(app.port(0), `/bitrix/subws/?CHANNEL_ID=${c.shared}&binaryMode=true`);
+      const subscribed = (): boolean => (app.push.ctx.store.find(c.sharedId)?.subscribers.size ?? 0) === 1;
+      await waitFor(subscribed, 2000, "the subscription");
+      const sent = await ws.floodPingsWithoutReading(() => !subscribed(), 48 << 20);
+      await waitFor(() => !subscribed(), 2000, "the client to be dropped");
+      assert.ok(sent < 48 << 20, `dropped after ${sent} bytes of pings`);
+      assert.ok(log.lines.some((l) => /^warn websocket subscriber \S+ dropped: \d+ bytes not read \(subscriberMaxBacklog 65536\)$/.test(l)), log.lines.join("\n"));
+      await waitForNoConnections(app);
+      assert.equal(app.push.ctx.held.size, 0);
+    }, { log });
+  });
+
+  test("more than websocketMaxControlFramesPerSecond pongs in a second close with 1008 \"Too many control frames.\"", async () => {
+    await withPush2({ ws: { websocketMaxControlFramesPerSecond: 3 } }, async (app) => {
+      const c = new Push2Channels(signer);
+      const ws = await WsClient.upgrade(app.port(0), `/bitrix/subws/?CHANNEL_ID=${c.shared}&binaryMode=true`);
+      await ws.write(Buffer.concat(Array.from({ length: 4 }, () => encodeFrame(OP.pong))));
+      const close = await ws.nextFrame();
+      assert.equal(close.opcode, OP.close);
+      assert.equal(close.closeCode, 1008);
+      assert.equal(close.payload.subarray(2).toString(), "Too many control frames.");
+      assert.equal(app.push.ctx.store.find(c.sharedId)?.subscribers.size ?? 0, 0, "the client left its channel");
     });
   });
 

@@ -177,12 +177,12 @@ describe("connections", () => {
     });
   });
 
-  test("a malformed chunked body is answered 400 and the connection closed", async () => {
+  test("a malformed chunked body after the request was answered: that answer only, then the connection closes", async () => {
     await withServer(leanLayout, async (app) => {
       const reply = await rawExchange(app.port(0), "GET /poll?id=c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
       assert.equal(reply.closedByServer, true);
       assert.match(reply.text, /^HTTP\/1\.1 304 /, "the request itself was answered");
-      assert.match(reply.text, /HTTP\/1\.1 400 Bad Request\r\n.*X-Nginx-PushStream-Explain: Malformed HTTP request\./s);
+      assert.equal(reply.text.indexOf("HTTP/1.1", 1), -1, `no second answer: ${JSON.stringify(reply.text)}`);
     });
   });
 

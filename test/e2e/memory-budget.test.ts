@@ -1,7 +1,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { normalizeConfig } from "../../src/config/schema.js";
-import { EPOCH, request, withServer, type RawConfig } from "../support/helpers.js";
+import { connect } from "node:net";
+import { EPOCH, request, sleep, waitFor, withServer, type RawConfig } from "../support/helpers.js";
 
 /**
  * sharedMemorySize over HTTP: a cap on the estimated bytes of stored messages and channels. Reaching
@@ -49,6 +50,40 @@ describe("memory budget: over HTTP", () => {
       const metrics = await request(port, "/metrics");
       assert.match(metrics.text, new RegExp(`\\npushwire_evicted_messages_total ${history.evictedMessages}\\n`));
       assert.match(metrics.text, /\npushwire_memory_budget_bytes 4096\n/);
+    });
+  });
+
+  test("pipelined publishes, bodies split across reads: the stored bodies retain no more memory than the budget counts", async () => {
+    await withServer(config({ sharedMemorySize: "64k", maxMessagesStoredPerChannel: 1 }), async (app) => {
+      const body = "p".repeat(200);
+      // One publish in ten goes to a channel of its own and stays; the others replace each other on "hot".
+      const requests = Array.from({ length: 400 }, (_, i) => `POST /pub?id=${i % 10 === 0 ? `keep${i}` : "hot"} HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      const socket = connect(app.port(), "127.0.0.1");
+      socket.setNoDelay(true);
+      let answers = "";
+      socket.on("data", (c: Buffer) => (answers += c.toString("latin1")));
+      await new Promise((resolve) => socket.once("connect", resolve));
+      // Each body cut in two writes: it reaches the server in two reads, pipelined behind the others.
+      for (const text of requests) {
+        socket.write(text.slice(0, -100));
+        await sleep(1);
+        socket.write(text.slice(-100));
+      }
+      await waitFor(() => answers.split("HTTP/1.1 200 OK").length - 1 === requests.length, 5000, "every publish answered");
+      socket.destroy();
+      const { store, history } = app.push.ctx;
+      const retained = new Set<ArrayBufferLike>();
+      for (const channel of store.all()) {
+        for (let i = 0; i < channel.messages.length; i++) {
+          const text = channel.messages.at(i)!.text;
+          assert.equal(text.buffer.byteLength, text.length, `a stored body of ${channel.id} owns its allocation`);
+          retained.add(text.buffer);
+        }
+      }
+      assert.equal(history.storedMessages, 41);
+      let bytes = 0;
+      for (const buffer of retained) bytes += buffer.byteLength;
+      assert.ok(bytes <= history.memoryUsed && history.memoryUsed <= 64 * 1024, `retained ${bytes} bytes, estimate ${history.memoryUsed}`);
     });
   });
 });

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { NO_OPENSSL, makeCertificate } from "../support/certificates.js";
 import { rawExchange, request, sleep, EPOCH, type RawConfig } from "../support/helpers.js";
@@ -77,7 +78,7 @@ test("start-up summary, periodic stats and the access log are one line each", as
     await app.waitFor(/tls off/); // the start-up lines may arrive in separate chunks
     const out = app.output();
     assert.match(out, /^\S+Z info pushwire \d+\.\d+\.\d+ started pid=\d+ runtime=node v\d+\S* config="[^"]+" listen: 127\.0\.0\.1:\d+ \[\/sub long-polling, \/pub publisher admin\]$/m);
-    assert.match(out, /^\S+Z info limits maxMessagesStoredPerChannel=0 messageTtl=1800s .* logStatsInterval=1s accessLog=on$/m);
+    assert.match(out, /^\S+Z info limits maxMessagesStoredPerChannel=0 messageTtl=1800s .* logStatsInterval=1s accessLog=on openFileLimit=(\d+|unknown)$/m);
     assert.match(out, /^\S+Z info tls off: no server in the configuration has an "ssl" block$/m);
     await request(port, "/pub?id=s", { method: "POST", body: "x" });
     await request(port, "/nowhere");
@@ -98,6 +99,42 @@ test("a malformed request is logged with the client address", async () => {
     await app.waitFor(/info client error 400 from 127\.0\.0\.1: HPE_/);
   } finally {
     await app.stop();
+  }
+});
+
+test("the open-file limit: in the start-up line; reaching it is logged, counted in /metrics and /health, and its end logged", { skip: process.platform !== "linux" }, async () => {
+  const limit = 64;
+  const file = writeConfig("nofile.json", { servers: [{ listen: "127.0.0.1:0", locations: [sub, pub, { path: "/metrics", metrics: true }, { path: "/health", health: true }] }] });
+  const app = await launch(["--config", file], ["bash", "-c", `ulimit -n ${limit} && exec "${process.execPath}" "$@"`, "pushwire"]);
+  const clients: Socket[] = [];
+  try {
+    const port = app.ports[0]!;
+    await app.waitFor(new RegExp(`info limits .* openFileLimit=${limit}$`, "m"));
+    // More connections than descriptors: the runtime closes the extra ones unanswered.
+    for (let i = 0; i < limit + 16; i++) {
+      const socket = connect(port, "127.0.0.1");
+      socket.on("error", () => {});
+      clients.push(socket);
+    }
+    const [warning] = await app.waitFor(/warn open-file limit reached: (\d+) of 64 descriptors in use, (\d+) connections; new connections are closed unanswered until some close \(raise LimitNOFILE or ulimit -n\)/);
+    assert.ok(warning);
+    const mark = app.output().length;
+    for (const socket of clients) socket.destroy();
+    await app.waitFor(/info open files back under the limit: \d+ of 64 in use, \d+ connections/, 5000, mark);
+    const metrics = (await request(port, "/metrics")).text;
+    assert.match(metrics, /^pushwire_fd_limit 64$/m);
+    assert.match(metrics, /^pushwire_fd_exhausted 0$/m);
+    assert.match(metrics, /^pushwire_fd_exhausted_total 1$/m);
+    assert.match(metrics, /^pushwire_fd_in_use \d+$/m);
+    const health = JSON.parse((await request(port, "/health")).text) as Record<string, unknown>;
+    assert.equal(health.status, "ok");
+    assert.equal(health.fd_limit, 64);
+    assert.equal(health.fd_exhausted, false);
+    assert.equal((await request(port, "/pub?id=after", { method: "POST", body: "served" })).status, 200, "new connections are served again");
+    assert.equal(app.output().match(/open-file limit reached/g)?.length, 1, "one warning for one episode");
+  } finally {
+    for (const socket of clients) socket.destroy();
+    assert.equal(await app.stop(), 0);
   }
 });
 

@@ -1,8 +1,13 @@
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import type { Socket } from "node:net";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import type { StartOptions } from "../../src/app.js";
+import { ManualClock } from "../../src/core/clock.js";
+import { RecordingLogger } from "../support/context.js";
 import {
-  bitrixLikeConfig, lastStored, publishOk, request, start, waitFor, withServer,
+  bitrixLikeConfig, lastStored, publishOk, request, sleep, start, waitFor, withServer,
   CACHE_CONTROL, EPOCH, EXPIRES, EXPLAIN, type RawConfig, type Running,
 } from "../support/helpers.js";
 import { closePayload, encodeFrame, handshakeRequest, OP, SAMPLE_ACCEPT, WsClient, type HandshakeOptions, type ParsedFrame } from "../support/ws-client.js";
@@ -36,7 +41,7 @@ function wsConfig(ws: RawConfig = {}, extra: RawConfig[] = []): RawConfig {
 }
 
 /** withServer that first cuts every client socket a failing test left open (the server's close waits for them). */
-async function serve(config: RawConfig, body: (app: Running) => Promise<void>): Promise<void> {
+async function serve(config: RawConfig, body: (app: Running) => Promise<void>, startOptions: StartOptions = {}): Promise<void> {
   await withServer(config, async (app) => {
     const sockets = trackSockets(app);
     try {
@@ -46,7 +51,7 @@ async function serve(config: RawConfig, body: (app: Running) => Promise<void>): 
       // A socket the server forgot (a bug a test found) would keep close() waiting forever.
       for (const socket of sockets) socket.destroy();
     }
-  });
+  }, startOptions);
 }
 
 /** Every socket the servers accept, so a test can cut what the server failed to close. */
@@ -71,6 +76,22 @@ async function channelInfo(app: Running, channel: string): Promise<{ published_m
   const reply = await request(app.port(1), `/bitrix/pub/?CHANNEL_ID=${channel}`);
   assert.equal(reply.status, 200, `channel info of ${channel}: ${reply.text}`);
   return JSON.parse(reply.text);
+}
+
+/** Asserts that nothing keeps `ref`'s object alive: a full collection frees it. */
+async function expectCollected(ref: WeakRef<object>, what: string): Promise<void> {
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as () => void;
+  for (let i = 0; i < 10 && ref.deref() !== undefined; i++) {
+    await sleep(20); // let the close callbacks run and their stack frames go
+    gc();
+  }
+  assert.equal(ref.deref(), undefined, `${what} is released`);
+}
+
+/** Subscribers of a channel (0 when it does not exist). */
+function subscribers(app: Running, channel: string): number {
+  return app.push.ctx.store.find(channel)?.subscribers.size ?? 0;
 }
 
 /** Open TCP connections on server `i` (upgraded sockets included). */
@@ -725,6 +746,64 @@ describe("websocket: slow readers", () => {
       assert.equal(normal.ended, false, "the normal reader stays connected");
       normal.destroy();
     });
+  });
+});
+
+describe("websocket: clients that send but never read", () => {
+  test("a client that pings and never reads is cut once its pongs pass subscriberMaxBacklog; its socket is let go", async () => {
+    const log = new RecordingLogger();
+    await serve(wsConfig({ subscriberMaxBacklog: "64k", websocketMaxControlFramesPerSecond: 0 }), async (app) => {
+      let serverSocket: WeakRef<Socket> | undefined;
+      app.push.listeners[0]!.server.once("connection", (socket: Socket) => (serverSocket = new WeakRef(socket)));
+      const client = await ws(app, "abc");
+      await waitFor(() => subscribers(app, "abc") === 1, 2000, "the subscription");
+      // Loopback buffers take several MB of pongs before the server's own backlog grows.
+      const sent = await client.floodPingsWithoutReading(() => subscribers(app, "abc") === 0, 48 << 20);
+      await waitFor(() => subscribers(app, "abc") === 0, 2000, "the client to be dropped");
+      assert.ok(sent < 48 << 20, `dropped after ${sent} bytes of pings`);
+      assert.ok(log.lines.some((l) => /^warn websocket subscriber \S+ dropped: \d+ bytes not read \(subscriberMaxBacklog 65536\)$/.test(l)), log.lines.join("\n"));
+      await expectNoConnections(app, "a client over its backlog");
+      assert.equal(app.push.ctx.held.size, 0);
+      client.destroy();
+      await expectCollected(serverSocket!, "the server's socket of the dropped client");
+    }, { log });
+  });
+
+  test("a client that half-closes and never reads what it is owed is cut after the 5 s close wait", async () => {
+    const clock = new ManualClock();
+    await serve(wsConfig({ messageTemplate: "~text~", subscriberMaxBacklog: "64M" }), async (app) => {
+      const client = await ws(app, "abc");
+      client.socket.pause();
+      // More than loopback buffers hold, so some stays in the server's socket.
+      for (let n = 0; n < 40; n++) await publishOk(app, "abc", "m".repeat(512 * 1024));
+      client.end();
+      await waitFor(() => subscribers(app, "abc") === 0, 2000, "the client to leave the channel");
+      await sleep(100);
+      assert.equal(await connections(app), 1, "within the close wait the server still tries to deliver");
+      clock.advance(5000);
+      await expectNoConnections(app, "a half-closed client that does not read");
+      assert.equal(app.push.ctx.held.size, 0, "nothing of the client is held");
+    }, { clock });
+  });
+
+  test("more than websocketMaxControlFramesPerSecond pings in a second: the pongs up to the cap, then close 1008, logged", async () => {
+    const log = new RecordingLogger();
+    const clock = new ManualClock();
+    await serve(wsConfig({ websocketMaxControlFramesPerSecond: 5 }), async (app) => {
+      const client = await ws(app, "abc");
+      const pings = (n: number): Buffer => Buffer.concat(Array.from({ length: n }, (_, i) => encodeFrame(OP.ping, `p${i}`)));
+      await client.write(pings(5));
+      for (let i = 0; i < 5; i++) assert.equal(hex(await client.nextFrame()), serverFrame(OP.pong, `p${i}`).toString("hex"));
+      clock.advance(1000); // a new second: the count starts again
+      await client.write(pings(6));
+      for (let i = 0; i < 5; i++) assert.equal(hex(await client.nextFrame()), serverFrame(OP.pong, `p${i}`).toString("hex"));
+      const close = await client.nextFrame();
+      assert.equal(close.closeCode, 1008);
+      assert.equal(close.payload.subarray(2).toString(), "Too many control frames.");
+      assert.equal(subscribers(app, "abc"), 0, "the client left its channel");
+      assert.ok(log.lines.some((l) => /^warn websocket \S+: closed with 1008: more than 5 control frames in a second \(websocketMaxControlFramesPerSecond\)$/.test(l)), log.lines.join("\n"));
+      await answerCloseAndExpectEnd(client, 1008);
+    }, { log, clock });
   });
 });
 

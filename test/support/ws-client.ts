@@ -320,6 +320,25 @@ export class WsClient {
     return this.buffer;
   }
 
+  /**
+   * Stops reading and sends 125-byte pings, batch after batch, until `stop()` holds, the socket
+   * fails, or `maxBytes` are sent (a client that wants pongs it never reads). Returns the bytes sent.
+   */
+  async floodPingsWithoutReading(stop: () => boolean, maxBytes: number): Promise<number> {
+    this.socket.pause();
+    const batch = Buffer.concat(Array.from({ length: 512 }, () => encodeFrame(OP.ping, Buffer.alloc(125, 0x70))));
+    let sent = 0;
+    while (sent < maxBytes && !stop() && !this.closed) {
+      try {
+        await this.write(batch);
+      } catch {
+        break; // the server cut the connection
+      }
+      sent += batch.length;
+    }
+    return sent;
+  }
+
   end(): void {
     this.socket.end();
   }

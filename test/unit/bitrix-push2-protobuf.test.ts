@@ -41,6 +41,14 @@ const bytes = (n: number): Buffer => randomBytes(n);
 const plain = (m: protobuf.Message, type: protobuf.Type): Record<string, unknown> =>
   type.toObject(m, { bytes: String, defaults: false, oneofs: false }) as Record<string, unknown>;
 
+test("decoded bytes fields are copies: a stored sender id does not keep the request body (a Buffer) alive", () => {
+  const id = bytes(16);
+  const body = Buffer.from(encodeRequestBatch([{ incomingMessages: [{ receivers: [], sender: { type: SENDER_CLIENT, id }, body: "x", expiry: 60, type: "" }] }]));
+  const sender = decodeRequestBatch(body)[0]!.incomingMessages![0]!.sender!;
+  assert.deepEqual(Buffer.from(sender.id), id);
+  assert.equal(sender.id.buffer.byteLength, 16, "its own 16 bytes, not a view of the request");
+});
+
 test("a RequestBatch encoded by protobufjs (as Bitrix's ProtobufTransport sends it) decodes to the same fields", () => {
   const receivers = Array.from({ length: 100 }, () => ({ id: bytes(16), isPrivate: true }));
   const reference = RequestBatch.encode(RequestBatch.fromObject({

@@ -623,6 +623,7 @@ describe("effectiveConfig", () => {
       maxChannelsPerRequest: 1000,
       websocketAllowPublish: false,
       websocketMaxFrameSize: 1048576,
+      websocketMaxControlFramesPerSecond: 50,
       subscriberMaxBacklog: 4194304,
     });
     assert.equal(root!.deny, "all");

@@ -207,6 +207,27 @@ describe("Broker.publish", () => {
     assert.deepEqual(storedTexts(a), ["kept", "third"]);
   });
 
+  test("a stored body sliced from a larger buffer is copied once into its own allocation, shared by all its channels", () => {
+    const { store, broker } = makeStore();
+    const read = Buffer.alloc(65536, "r"); // a socket read holding many pipelined requests
+    read.write("body", 1000);
+    const [a, b] = broker.publish([channel(store, "a"), channel(store, "b")], read.subarray(1000, 1004), STORE);
+    assert.equal(a!.text.toString(), "body");
+    assert.equal(a!.text.buffer.byteLength, 4, "the stored body does not keep the 64 KB read alive");
+    assert.equal(b!.text, a!.text, "one copy for both channels");
+    const pooled = Buffer.from("small"); // a slice of the shared 8 KB pool
+    assert.equal(pub(broker, channel(store, "c"), "").text.buffer.byteLength, 0);
+    assert.equal(broker.publish([channel(store, "c")], pooled, STORE)[0]!.text.buffer.byteLength, 5);
+  });
+
+  test("a body that owns its allocation is stored as it is; a body that is not stored is not copied", () => {
+    const { store, broker } = makeStore();
+    const own = Buffer.allocUnsafeSlow(3).fill("o");
+    assert.equal(broker.publish([channel(store, "a")], own, STORE)[0]!.text, own);
+    const slice = Buffer.alloc(100).subarray(10, 20);
+    assert.equal(broker.publish([channel(store, "a")], slice, NO_STORE)[0]!.text, slice);
+  });
+
   test("the ring capacity drops the oldest message and the stored counter stays right", () => {
     const { store, history, broker } = makeStore({ maxMessagesStoredPerChannel: 3 });
     const a = channel(store, "a");
