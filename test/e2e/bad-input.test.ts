@@ -107,6 +107,15 @@ describe("malformed requests get a clear answer", () => {
 });
 
 /** The responses in a raw reply, each a head and a Content-Length body; what follows the last complete one is `rest`. */
+/** A raw connection that keeps every byte the server sends, and a promise of its close. */
+function recordingSocket(port: number): { socket: Socket; received: Buffer[]; closed: Promise<unknown> } {
+  const socket = connect(port, "127.0.0.1");
+  const received: Buffer[] = [];
+  socket.on("data", (c: Buffer) => received.push(c));
+  socket.on("error", () => {});
+  return { socket, received, closed: new Promise((resolve) => socket.once("close", resolve)) };
+}
+
 function splitResponses(text: string): { responses: Array<{ status: number; body: string }>; rest: string } {
   const responses: Array<{ status: number; body: string }> = [];
   let rest = text;
@@ -153,11 +162,7 @@ for (const parser of ["lean", "node"]) {
 
     test("a malformed chunk while the long-poll is held (nothing answered yet): the 400 is its one answer, the subscriber leaves", async () => {
       await withServer(options, async (app) => {
-        const socket = connect(app.port(0), "127.0.0.1");
-        const received: Buffer[] = [];
-        socket.on("data", (c: Buffer) => received.push(c));
-        socket.on("error", () => {});
-        const closed = new Promise((resolve) => socket.once("close", resolve));
+        const { socket, received, closed } = recordingSocket(app.port(0));
         socket.write("GET /poll?CHANNEL_ID=abc HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab");
         await waitFor(() => (app.push.ctx.store.find("abc")?.subscribers.size ?? 0) === 1, 2000, "the long-poll to be held");
         socket.write("cd\r\n");
@@ -169,11 +174,7 @@ for (const parser of ["lean", "node"]) {
 
     test("a pipelined malformed request while a long-poll is held: no 400 that would read as the long-poll's answer", async () => {
       await withServer(options, async (app) => {
-        const socket = connect(app.port(0), "127.0.0.1");
-        const received: Buffer[] = [];
-        socket.on("data", (c: Buffer) => received.push(c));
-        socket.on("error", () => {});
-        const closed = new Promise((resolve) => socket.once("close", resolve));
+        const { socket, received, closed } = recordingSocket(app.port(0));
         socket.write("GET /poll?CHANNEL_ID=abc HTTP/1.1\r\nHost: x\r\n\r\n");
         await waitFor(() => (app.push.ctx.store.find("abc")?.subscribers.size ?? 0) === 1, 2000, "the long-poll to be held");
         socket.write("GARBAGE\r\n\r\n");

@@ -232,14 +232,20 @@ describe("bitrix-push2 publisher and long polling", () => {
   });
 });
 
+/** Two users; bob long-polls his pair, held; his public channel's signature for receivers. */
+async function bobLongPolling(app: Running) {
+  const alice = new Push2Channels(signer);
+  const bob = new Push2Channels(signer);
+  const poll = openRequest(app.port(0), subPath(bob.pair));
+  await waitFor(() => (app.push.ctx.store.find(`public:${bob.publicId}`)?.subscribers.size ?? 0) === 1);
+  const [, goodSig] = bob.signedPublic.split(".");
+  return { alice, bob, poll, goodSig };
+}
+
 describe("bitrix-push2 /bitrix/rest/ (browser publishing)", () => {
   test("a public channel with a valid public: signature gets the message, with the client sender (never the backend's it claims)", async () => {
     await withPush2({}, async (app) => {
-      const alice = new Push2Channels(signer);
-      const bob = new Push2Channels(signer);
-      const poll = openRequest(app.port(0), subPath(bob.pair));
-      await waitFor(() => (app.push.ctx.store.find(`public:${bob.publicId}`)?.subscribers.size ?? 0) === 1);
-      const [, goodSig] = bob.signedPublic.split(".");
+      const { alice, bob, poll, goodSig } = await bobLongPolling(app);
       const batch = encodeRequestBatch([{ incomingMessages: [
         { receivers: [receiver(bob.publicId, goodSig!)], sender: { type: SENDER_BACKEND, id: new Uint8Array(0) }, body: '{"n":"hello"}', expiry: 0, type: "" },
       ] }]);
@@ -258,11 +264,7 @@ describe("bitrix-push2 /bitrix/rest/ (browser publishing)", () => {
 
   test("one bad receiver refuses the whole request, nothing is published: 400 '4021: Channel has an invalid signature.' / '4020: Private channel is not allowed.'", async () => {
     await withPush2({}, async (app) => {
-      const alice = new Push2Channels(signer);
-      const bob = new Push2Channels(signer);
-      const poll = openRequest(app.port(0), subPath(bob.pair));
-      await waitFor(() => (app.push.ctx.store.find(`public:${bob.publicId}`)?.subscribers.size ?? 0) === 1);
-      const [, goodSig] = bob.signedPublic.split(".");
+      const { alice, bob, poll, goodSig } = await bobLongPolling(app);
       const good = receiver(bob.publicId, goodSig!);
       const rest = `/bitrix/rest/?CHANNEL_ID=${encodeURIComponent(alice.pair)}`;
       const refusals: Array<[Buffer, string]> = [
