@@ -193,7 +193,7 @@ function onResponseClose(this: PushResponse): void {
   this.reply?.closed();
 }
 
-type NodeClientError = NodeJS.ErrnoException & { bytesParsed?: number; rawPacket?: Buffer };
+export type NodeClientError = NodeJS.ErrnoException & { bytesParsed?: number; rawPacket?: Buffer };
 
 /** A request node:http could not parse: answered with the reason, then closed; nothing else is affected. */
 function answerNodeClientError(ctx: ListenerContext, error: NodeClientError, socket: Socket): void {
@@ -204,7 +204,8 @@ function answerNodeClientError(ctx: ListenerContext, error: NodeClientError, soc
 /** A request line with a method token we do not know (`FOO / HTTP/1.1`), as opposed to garbage. */
 const UNKNOWN_METHOD_LINE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ \S+ HTTP\/\d\.\d\r?$/;
 
-function clientErrorStatus(error: NodeClientError): number {
+/** The status a node:http parse error is answered with (exported for the parser fuzzer, which compares it with the lean parser's). */
+export function clientErrorStatus(error: NodeClientError): number {
   switch (error.code) {
     case "HPE_HEADER_OVERFLOW":
       return 431;
