@@ -32,11 +32,16 @@ export function createNodeServer(ctx: ListenerContext, options: NodeServerOption
     maxHeaderSize: options.maxHeaderSize,
     keepAliveTimeout: options.keepAliveMs,
     headersTimeout: options.headersTimeoutMs,
+    // node checks headersTimeout only this often (30 s by default, so a slow head lived up to twice the timeout)
+    connectionsCheckingInterval: Math.min(1000, options.headersTimeoutMs / 4),
     requestTimeout: 0, // holds are timed by the wheel
     requireHostHeader: false, // the router answers it, with an explain header
   };
   const onRequest = (req: IncomingMessage, res: PushResponse): void => serve(new NodeRequest(req, false), new NodeReply(res, ctx));
-  const server: HttpServer = options.tls ? createHttpsServer({ ...serverOptions, ...options.tls }, onRequest) : createServer(serverOptions, onRequest);
+  // A TLS handshake gets the head's time too (node's default is 120 s), as nginx's client_header_timeout covers it.
+  const server: HttpServer = options.tls
+    ? createHttpsServer({ ...serverOptions, ...options.tls, handshakeTimeout: options.headersTimeoutMs }, onRequest)
+    : createServer(serverOptions, onRequest);
   server.on("clientError", (error: NodeClientError, socket: Socket) => answerNodeClientError(ctx, error, socket));
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const owner = new UpgradeOwner(socket as Socket, head);

@@ -241,8 +241,8 @@ export class RequestParser {
     // is chunked applied twice or before another coding (RFC 9112 §6.1; llhttp refuses both).
     if (this.transferEncoding) {
       const codings = headers["transfer-encoding"]!.split(",");
-      if (codings.pop()!.trim().toLowerCase() !== "chunked") return this.fail("Transfer-Encoding without chunked last");
-      if (codings.some((coding) => coding.trim().toLowerCase() === "chunked")) return this.fail("Transfer-Encoding with chunked twice");
+      if (listItem(codings.pop()!) !== "chunked") return this.fail("Transfer-Encoding without chunked last");
+      if (codings.some((coding) => listItem(coding) === "chunked")) return this.fail("Transfer-Encoding with chunked twice");
     }
     const connection = headers["connection"];
     const keepAlive = this.versionMinor === 1 ? !hasToken(connection, "close") : hasToken(connection, "keep-alive");
@@ -298,8 +298,20 @@ function targetForm(line: Buffer, start: number, end: number, connect: boolean):
 /** Whether a comma-separated header value lists `token` (case-insensitive). */
 function hasToken(value: string | undefined, token: string): boolean {
   if (value === undefined) return false;
-  for (const part of value.split(",")) if (part.trim().toLowerCase() === token) return true;
+  for (const part of value.split(",")) if (listItem(part) === token) return true;
   return false;
+}
+
+/**
+ * One item of a comma-separated list, lower-cased, without the spaces and tabs around it — only
+ * those (String#trim would also take a latin1 0xA0, which llhttp keeps as part of the token).
+ */
+function listItem(part: string): string {
+  let from = 0;
+  let to = part.length;
+  while (from < to && (part.charCodeAt(from) === 0x20 || part.charCodeAt(from) === 0x09)) from++;
+  while (to > from && (part.charCodeAt(to - 1) === 0x20 || part.charCodeAt(to - 1) === 0x09)) to--;
+  return part.slice(from, to).toLowerCase();
 }
 
 const enum Chunk {
@@ -352,6 +364,8 @@ export class ChunkedBodyReader {
   private size = 0;
   private digits = 0;
   private lineBytes = 0;
+  /** The name of the trailer being read, lower-cased. */
+  private trailerName = "";
 
   constructor(private readonly maxLineBytes: number) {}
 
@@ -419,16 +433,22 @@ export class ChunkedBodyReader {
         case Chunk.TrailerStart:
           if (c === LF) return chunkError("bare LF in trailer");
           if (c === CR) this.state = Chunk.EndLf;
-          else if (c < 128 && TCHAR[c]) this.state = Chunk.TrailerName;
-          else return chunkError("malformed trailer");
+          else if (c < 128 && TCHAR[c]) {
+            this.state = Chunk.TrailerName;
+            this.trailerName = lowerChar(c);
+          } else return chunkError("malformed trailer");
           i++;
           continue;
         case Chunk.TrailerName:
         case Chunk.TrailerValue:
           if (++this.lineBytes > this.maxLineBytes) return chunkError("trailer too long");
           if (state === Chunk.TrailerName) {
-            if (c === 0x3a /* : */) this.state = Chunk.TrailerValue;
-            else if (!(c < 128 && TCHAR[c])) return chunkError("malformed trailer");
+            if (c === 0x3a /* : */) {
+              // llhttp applies these in a trailer too (refusing two of them, closing on the third): refused here.
+              if (FRAMING.has(this.trailerName)) return chunkError("framing header in a trailer");
+              this.state = Chunk.TrailerValue;
+            } else if (c < 128 && TCHAR[c]) this.trailerName += lowerChar(c);
+            else return chunkError("malformed trailer");
           } else if (c === CR) this.state = Chunk.TrailerLf;
           else if ((c < 0x20 && c !== 0x09) || c === 0x7f) return chunkError("control character in a trailer");
           i++;
@@ -472,6 +492,10 @@ function extensionStep(state: Chunk, c: number): Chunk | -1 {
     default:
       return afterExtensionPart(c, state);
   }
+}
+
+function lowerChar(c: number): string {
+  return String.fromCharCode(c >= 0x41 && c <= 0x5a ? c | 0x20 : c);
 }
 
 function hexValue(c: number): number {

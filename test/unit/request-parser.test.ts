@@ -88,6 +88,7 @@ describe("request heads", () => {
     assert.equal(head("GET / HTTP/1.1\r\n\r\n").keepAlive, true);
     assert.equal(head("GET / HTTP/1.1\r\nConnection: Close\r\n\r\n").keepAlive, false);
     assert.equal(head("GET / HTTP/1.1\r\nConnection: foo, close\r\n\r\n").keepAlive, false);
+    assert.equal(head("GET / HTTP/1.1\r\nConnection:\xa0close\r\n\r\n").keepAlive, true, "0xA0 is no whitespace to llhttp: not `close` (found by the fuzzer)");
     assert.equal(head("GET / HTTP/1.0\r\n\r\n").keepAlive, false);
     assert.equal(head("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").keepAlive, true);
     assert.equal(head("GET / HTTP/1.0\r\n\r\n").versionMinor, 0);
@@ -164,6 +165,7 @@ describe("refusals", () => {
       "Content-Length with Transfer-Encoding": "GET / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
       "Transfer-Encoding not ending in chunked": "GET / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
       "chunked twice": "GET / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+      "0xA0 before chunked (llhttp: not chunked)": "GET / HTTP/1.1\r\nTransfer-Encoding: \xa0chunked\r\n\r\n",
       "tab after chunked (llhttp: not chunked)": "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\t\r\n\r\n",
       "tab between codings": "GET / HTTP/1.1\r\nTransfer-Encoding: gzip\t, chunked\r\n\r\n",
       "tab after close (llhttp: keep-alive)": "GET / HTTP/1.1\r\nConnection: close\t\r\n\r\n",
@@ -297,6 +299,8 @@ describe("chunked bodies", () => {
       "1 1\r\n", "1 ;a\r\n", "1\t\r\n", "1;\r\n", "1;;\r\n", "1;a;\r\n", "1; a\r\n", "1;a =b\r\n", "1;a=b c\r\n", "1;a=b=c\r\n", '1;a="b"c\r\n',
       '1;a="\x01"\r\n', '1;a="x\r\n', "1;\x01\r\n", "1;a=\xe9\r\n", "1\r\nx\r\n0\r\nA b\r\n", "1\r\nx\r\n0\r\nA: \x01\r\n",
       "0\r\n: v\r\n", "0\r\n A: v\r\n",
+      // Framing headers in trailers: llhttp refuses two and closes on the third.
+      "0\r\nTransfer-Encoding: chunked\r\n", "0\r\nContent-Length: 5\r\n", "0\r\nX: y\r\nCONNECTION: close\r\n",
     ];
     for (const bad of ["x\r\n", "\r\n", "5\r\nhelloX\r\n", "5\nhello\r\n", "5\r\nhello\n", "1\r\na\r\n0\r\n\n", "fffffffffffffff\r\n", "0\r\nX: t\n", ...llhttpRefuses]) {
       const result = new ChunkedBodyReader(1024).feed(Buffer.from(bad, "latin1"));
