@@ -51,6 +51,16 @@ export function createNodeServer(ctx: ListenerContext, options: NodeServerOption
 }
 
 const EMPTY = Buffer.alloc(0);
+/** Sockets whose last answer said `Connection: close`. */
+const lastAnswered = new WeakSet<object>();
+
+/** Whether a header list (name, value, name, value…) has `Connection: close`. */
+function saysClose(headers: Headers): boolean {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (String(headers[i]).toLowerCase() === "connection" && String(headers[i + 1]).toLowerCase() === "close") return true;
+  }
+  return false;
+}
 
 class NodeRequest implements PushRequest {
   constructor(
@@ -113,6 +123,8 @@ class NodeRequest implements PushRequest {
 class NodeReply implements PushReply {
   private watcher: ClientWatcher | null = null;
   private watching = false;
+  /** The answer's headers say `Connection: close`. */
+  private closes = false;
 
   constructor(
     private readonly res: PushResponse,
@@ -142,13 +154,16 @@ class NodeReply implements PushReply {
     for (const piece of body) length += piece.length;
     headers.push("Content-Length", String(length));
     this.res.writeHead(status, headers);
+    this.closes ||= saysClose(headers);
     // One write: headers and body leave in the same packet.
     if (body.length === 0) this.res.end();
     else this.res.end(body.length === 1 ? body[0] : Buffer.concat(body, length));
+    this.ended();
   }
 
   start(status: number, headers: Headers): void {
     this.res.writeHead(status, headers);
+    this.closes ||= saysClose(headers);
   }
 
   write(bytes: Buffer): void {
@@ -162,6 +177,13 @@ class NodeReply implements PushReply {
   end(): void {
     if (this.ctx.draining) this.res.shouldKeepAlive = false;
     this.res.end();
+    this.ended();
+  }
+
+  /** An answer that closes the connection is the socket's last: nothing node parsed behind it is answered. */
+  private ended(): void {
+    const socket = this.res.socket;
+    if (socket && (this.closes || !this.res.shouldKeepAlive)) lastAnswered.add(socket);
   }
 
   destroy(): void {
@@ -202,6 +224,9 @@ export type NodeClientError = NodeJS.ErrnoException & { bytesParsed?: number; ra
 
 /** A request node:http could not parse: answered with the reason, then closed; nothing else is affected. */
 function answerNodeClientError(ctx: ListenerContext, error: NodeClientError, socket: Socket): void {
+  // A pipelined request parsed in the same read as one answered with `Connection: close`: node
+  // closes the socket once that answer is out; a second answer would follow the close.
+  if (lastAnswered.has(socket)) return;
   if (!socket.writable || (error.bytesParsed === 0 && error.code === "ECONNRESET")) return void socket.destroy();
   answerClientError(ctx, socket, clientErrorStatus(error), error.code ?? error.message);
 }

@@ -11,7 +11,8 @@ import { RawClient } from "../support/raw-client.js";
  * and mutations): pushwire with the lean listener and pushwire with node:http, both serving a
  * polling location that answers at once. For every input:
  * - exactly one answer per request the lean parser read (the requests up to the first refusal,
- *   upgrade or request that closes the connection), never two, none for an incomplete one;
+ *   upgrade or request that closes the connection), never two, none for an incomplete one, and
+ *   on neither listener anything after an answer that closes the connection;
  * - where the parsers must agree (request-parser-fuzz.test.ts), both listeners answer the same
  *   statuses in the same order;
  * - nothing is logged at error level, and both still serve a plain request afterwards.
@@ -45,17 +46,16 @@ after(async () => {
 });
 
 /**
- * The statuses answered to `input`, up to the first answer that closes the connection: node:http
- * may still answer a pipelined request it had parsed in the same read (a finding, see below).
+ * The statuses answered to `input`, and whether an answer closed the connection (`Connection:
+ * close`); anything after such an answer would be a second answer to nothing, so it counts too.
  */
-async function statuses(app: Running, input: Buffer, owed: number): Promise<{ statuses: number[]; closedEarly: boolean }> {
+async function statuses(app: Running, input: Buffer, owed: number): Promise<{ statuses: number[]; closedEarly: boolean; afterClose: boolean }> {
   const client = await RawClient.open(app.port());
   client.socket.write(input);
   await client.settle(IDLE_MS, () => client.answers().length >= owed || client.answers().some((answer) => answer.close));
   const answers = client.answers();
   const close = answers.findIndex((answer) => answer.close);
-  const kept = close < 0 ? answers : answers.slice(0, close + 1);
-  return { statuses: kept.map((answer) => answer.status), closedEarly: close >= 0 };
+  return { statuses: answers.map((answer) => answer.status), closedEarly: close >= 0, afterClose: close >= 0 && close < answers.length - 1 };
 }
 
 /** Answers the lean listener owes: one per request read up to where it stops; a CONNECT is cut unanswered. */
@@ -79,6 +79,9 @@ async function check(input: Buffer): Promise<FuzzOutcome> {
   // An answer that closes the connection (a request without Host, say) ends it before the requests after it.
   if (answered > expected || (answered < expected && !fromLean.closedEarly)) {
     return { feature, failure: `the lean listener answered ${answered} times (${fromLean.statuses.join(", ")}), the parser read ${expected} requests` };
+  }
+  for (const [side, from] of [["lean", fromLean], ["node:http", fromNode]] as const) {
+    if (from.afterClose) return { feature, failure: `${side} answered after an answer that closed the connection: ${from.statuses.join(", ")}` };
   }
   if (parsers.mismatch || parsers.allowed) return { feature };
   if (feature.split("/")[0] !== feature.split("/")[1]) return { feature, failure: `lean answered ${fromLean.statuses.join(", ")}; node:http ${fromNode.statuses.join(", ")}` };

@@ -303,6 +303,9 @@ const STRICTER: Record<string, string> = {
   "Transfer-Encoding without chunked last": "Transfer-Encoding not ending in chunked refused",
   "tab inside a framing header value": "tab inside Content-Length, Transfer-Encoding or Connection refused",
   "framing header in a trailer": "Content-Length, Transfer-Encoding or Connection in a trailer refused",
+  "Content-Length with Transfer-Encoding": "Content-Length with any Transfer-Encoding refused (llhttp skips an empty one before it)",
+  "malformed chunk extension": "chunk extension outside RFC 9112's grammar refused (llhttp takes a few, `;a=b\"c\"`)",
+  "chunk size too large": "chunk size of more than 13 hex digits refused (llhttp waits for 2^56 bytes)",
 };
 /** llhttp skips a CR before a request line; pushwire refuses it with the line. */
 const STRAY_CR = /(?:^|\n)\r*\r(?!\n)/;
@@ -375,10 +378,11 @@ export function compareEvents(oursAll: HttpEvent[], nodeAll: HttpEvent[], input:
     }
     if (a?.kind === "error" && b && b.kind !== "error") {
       if (REFUSED_VERSIONS.has(b.version)) return { allowed: STRICTER["unsupported HTTP version"] };
+      if (a.reason === "invalid Content-Length" && /^\d{16,}$/.test(b.headers["content-length"] ?? "")) return { allowed: "Content-Length of more than 15 digits refused" };
       if (a.status === 431 && input.length > limit - LIMIT_MARGIN) return { allowed: "head near the limit" };
     }
     // Pushwire refused in the body (a documented case) where llhttp read it on.
-    const next = ours[i + 1];
+    const next = oursAll[i + 1];
     if (a?.kind === "request" && b?.kind === "request" && !a.complete && next?.kind === "error" && STRICTER[next.reason] && b.body.startsWith(a.body)) {
       if (eventText({ ...a, body: "", complete: true }) === eventText({ ...b, body: "", complete: true })) return { allowed: STRICTER[next.reason] };
     }
