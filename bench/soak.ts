@@ -177,7 +177,10 @@ class Ledger {
   tag = "0";
   time = EPOCH;
 
-  constructor(readonly channels: readonly string[]) {}
+  constructor(
+    readonly kind: string,
+    readonly channels: readonly string[],
+  ) {}
 
   /** Takes rendered lines (pieces of them may arrive apart). Pings (-1), deletions (-2), timeouts (-3) are skipped. */
   take(text: string): void {
@@ -214,6 +217,9 @@ interface Traffic {
   server: SoakServer;
   rng: Prng;
   agent: Agent;
+  /** Publishers and channel churn run while this holds. */
+  publishing: boolean;
+  /** Subscribers run until this is set (after the last publish has reached them). */
   stopping: boolean;
   /** Messages accepted per channel (their ids are 1…n). */
   published: Map<string, number>;
@@ -260,7 +266,7 @@ async function publishers(traffic: Traffic, channels: string[], rate: number): P
   const perChannelGapMs = (1000 * channels.length) / rate;
   await Promise.all(channels.map(async (channel, i) => {
     await sleep((i * perChannelGapMs) / channels.length);
-    while (!traffic.stopping) {
+    while (traffic.publishing) {
       const started = Date.now();
       await publishOne(traffic, channel);
       count(traffic, "publishes");
@@ -333,7 +339,7 @@ async function socketReader(traffic: Traffic, ledger: Ledger): Promise<void> {
  * deleted; the subscriber must get the three and the deletion (id -2), then be closed.
  */
 async function churn(traffic: Traffic): Promise<void> {
-  for (let k = 0; !traffic.stopping; k++) {
+  for (let k = 0; traffic.publishing; k++) {
     const channel = `gone${k}`;
     const client = await WsClient.upgrade(traffic.server.subPort, `/ws?id=${channel}`);
     try {
@@ -381,7 +387,7 @@ async function main(): Promise<number> {
   const options = parseOptions(process.argv.slice(2));
   const server = await startServer();
   const rng = new Prng(options.seed);
-  const traffic: Traffic = { server, rng, agent: new Agent({ keepAlive: true, maxSockets: 64 }), stopping: false, published: new Map(), ledgers: [], counts: {} };
+  const traffic: Traffic = { server, rng, agent: new Agent({ keepAlive: true, maxSockets: 64 }), publishing: true, stopping: false, published: new Map(), ledgers: [], counts: {} };
   const samples: Sample[] = [];
   let exitCode = 0;
   try {
@@ -393,16 +399,17 @@ async function main(): Promise<number> {
       while (b === a) b = rng.pick(channels);
       return [a, b];
     };
-    const ledgerFor = (): Ledger => {
-      const ledger = new Ledger(pickTwo());
+    const ledgerFor = (kind: string): Ledger => {
+      const ledger = new Ledger(kind, pickTwo());
       traffic.ledgers.push(ledger);
       return ledger;
     };
     const loops: Promise<void>[] = [];
-    for (let i = 0; i < options.pollers; i++) loops.push(longPoller(traffic, ledgerFor()));
-    for (let i = 0; i < options.streams; i++) loops.push(streamer(traffic, ledgerFor()));
-    for (let i = 0; i < options.sockets; i++) loops.push(socketReader(traffic, ledgerFor()));
-    loops.push(publishers(traffic, channels, options.rate), churn(traffic));
+    for (let i = 0; i < options.pollers; i++) loops.push(longPoller(traffic, ledgerFor("long-poll")));
+    for (let i = 0; i < options.streams; i++) loops.push(streamer(traffic, ledgerFor("streaming")));
+    for (let i = 0; i < options.sockets; i++) loops.push(socketReader(traffic, ledgerFor("websocket")));
+    const producers = [publishers(traffic, channels, options.rate), churn(traffic)];
+    loops.push(...producers);
     const failure = Promise.all(loops).then(() => undefined, (error: unknown) => error);
 
     const sampleEveryMs = Math.max(1000, Math.min(10_000, (options.seconds * 1000) / 30));
@@ -415,10 +422,12 @@ async function main(): Promise<number> {
       const last = samples.at(-1)!;
       process.stdout.write(`  ${Math.round(last.atMs / 1000)} s: rss ${(last.rss / MB).toFixed(1)} MB, heap ${(last.heapUsed / MB).toFixed(1)} MB, external ${(last.external / MB).toFixed(1)} MB, handles ${last.handles}, fds ${last.fds}, published ${traffic.counts.publishes ?? 0}\n`);
     }
-    traffic.stopping = true;
-    // Everything published must reach every subscriber still subscribed: wait for the stragglers.
+    traffic.publishing = false;
+    await Promise.all(producers);
+    // Everything published must reach every subscriber (they keep reading and reconnecting): wait for the stragglers.
     const owed = (): number => traffic.ledgers.reduce((sum, ledger) => sum + ledger.owed(traffic.published), 0);
     for (const until = Date.now() + 15_000; Date.now() < until && owed() > 0;) await sleep(100);
+    traffic.stopping = true;
     const stopped = await Promise.race([Promise.all(loops).then(() => true, () => true), sleep(20_000).then(() => false)]);
     if (!stopped) throw new Error("the traffic did not stop within 20 s");
     traffic.agent.destroy();
@@ -439,6 +448,7 @@ async function main(): Promise<number> {
       expected,
       delivered,
       missing: expected - delivered,
+      missingBy: Object.fromEntries(["long-poll", "streaming", "websocket"].map((kind) => [kind, traffic.ledgers.filter((l) => l.kind === kind).reduce((sum, l) => sum + l.owed(traffic.published), 0)])),
       gaps: traffic.ledgers.reduce((sum, l) => sum + l.gaps, 0),
       duplicates: traffic.ledgers.reduce((sum, l) => sum + l.duplicates, 0),
       churnExpected: traffic.counts["churn expected"] ?? 0,
@@ -467,6 +477,7 @@ async function main(): Promise<number> {
     ].join("\n") + "\n");
     if (options.ci) exitCode = verdict(figures, before, after);
   } finally {
+    traffic.publishing = false;
     traffic.stopping = true;
     traffic.agent.destroy();
     WsClient.destroyAll();
