@@ -35,7 +35,7 @@ export function freePort(): Promise<number> {
   });
 }
 
-async function waitListening(port: number, deadlineMs: number): Promise<void> {
+export async function waitListening(port: number, deadlineMs: number): Promise<void> {
   const until = Date.now() + deadlineMs;
   while (Date.now() < until) {
     const ok = await new Promise<boolean>((resolve) => {
@@ -52,7 +52,7 @@ async function waitListening(port: number, deadlineMs: number): Promise<void> {
 }
 
 /** Ends a child process and waits for it (SIGKILL if it lingers). */
-function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+export function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const kill = setTimeout(() => child.kill("SIGKILL"), 5000);

@@ -47,7 +47,7 @@ export interface ReloadReport {
  * per server, ring capacity per existing channel, and the wildcard prefix decides how existing
  * channels were counted. Every other http-level key applies from the next request.
  */
-export const RESTART_KEYS: readonly (keyof HttpSettings)[] = ["clientMaxHeaderSize", "maxMessagesStoredPerChannel", "wildcardChannelPrefix", "eventsChannelId", "subscriberParser"];
+export const RESTART_KEYS: readonly (keyof HttpSettings)[] = ["clientMaxHeaderSize", "clientHeaderTimeout", "maxMessagesStoredPerChannel", "wildcardChannelPrefix", "eventsChannelId", "subscriberParser"];
 
 /** "127.0.0.1:8895", "*:8893": how listeners are told apart across a reload. */
 export function listenKey(config: ServerConfig): string {
@@ -61,7 +61,6 @@ function servesHealth(listener: Listener): boolean {
 
 /** Idle keep-alive connections are closed after this (nginx's keepalive_timeout default is 75 s). */
 const KEEP_ALIVE_MS = 75_000;
-const HEADERS_TIMEOUT_MS = 30_000;
 
 /**
  * A running pushwire, the composition root: the clock, the store (channel index, History, Hub,
@@ -147,10 +146,13 @@ export class PushServer {
       if (ctx.http.accessLog) logAccess(ctx, request, reply);
       listener.router.serve(request, reply);
     };
-    const options = { maxHeaderSize: ctx.http.clientMaxHeaderSize, keepAliveMs: KEEP_ALIVE_MS, headersTimeoutMs: HEADERS_TIMEOUT_MS, tls: serverConfig.ssl?.options };
+    const options = { maxHeaderSize: ctx.http.clientMaxHeaderSize, keepAliveMs: KEEP_ALIVE_MS, headersTimeoutMs: ctx.http.clientHeaderTimeout * 1000, tls: serverConfig.ssl?.options };
     const server = this.servesLean(serverConfig) ? createLeanServer(ctx, options, serve) : createNodeServer(ctx, options, serve);
     server.on("connection", this.connectionOpened);
-    if (serverConfig.ssl) server.on("tlsClientError", (error: Error, socket: Socket) => ctx.log.info(`tls handshake failed from ${socket.remoteAddress}: ${error.message}`));
+    if (serverConfig.ssl) server.on("tlsClientError", (error: Error, socket: Socket) => {
+      ctx.log.info(`tls handshake failed from ${socket.remoteAddress}: ${error.message}`);
+      socket.destroy(); // node leaves a timed-out handshake's socket open
+    });
     return server;
   }
 

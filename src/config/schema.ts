@@ -24,6 +24,8 @@ export interface HttpSettings extends StoreLimits {
   pingMessageText: string;
   timeoutWithBody: boolean;
   clientMaxHeaderSize: number;
+  /** Seconds a request head (and a TLS handshake) may take; nginx's client_header_timeout. */
+  clientHeaderTimeout: number;
   eventsChannelId: string;
   /** Seconds between two `stats` log lines; 0 = none (pushwire). */
   logStatsInterval: number;
@@ -138,6 +140,7 @@ export const HTTP_KEYS: Record<keyof HttpSettings, KeySpec> = {
   pingMessageText: { kind: "string", default: " ", help: "text of the id -1 ping message (streaming modes)" },
   timeoutWithBody: { kind: "boolean", default: false, help: "long-poll timeout answers 200 with the id -3 message instead of 304" },
   clientMaxHeaderSize: { kind: "size", default: 16384, help: "request line + headers; larger requests get 431 (pushwire)" },
+  clientHeaderTimeout: { kind: "positiveDuration", default: 30, help: "a request head (and a TLS handshake) must arrive within this, else 408 and the connection is closed (nginx client_header_timeout; default 30 s)" },
   sharedMemorySize: { kind: "size", default: 0, help: "estimated bytes of stored messages and channels; beyond it the oldest messages of the least recently used channels are evicted (0 = no cap)" },
   eventsChannelId: { kind: "string", default: "", help: "id of the channel receiving channel_created/destroyed and client_subscribed/unsubscribed events (\"\" = off)" },
   logStatsInterval: { kind: "duration", default: 60, help: "one `stats` log line this often; 0 = never (pushwire)" },

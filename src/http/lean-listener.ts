@@ -90,7 +90,10 @@ export function isLeanServer(server: object): boolean {
 
 export function createLeanServer(ctx: ListenerContext, options: LeanServerOptions, serve: Serve): HttpServer {
   const server: HttpServer = Object.assign(
-    options.tls ? createTlsServer({ ...options.tls, allowHalfOpen: true, noDelay: true }) : createNetServer({ allowHalfOpen: true, noDelay: true }),
+    // The TLS handshake gets the head's time (node's default is 120 s): the head timer only starts after it.
+    options.tls
+      ? createTlsServer({ ...options.tls, allowHalfOpen: true, noDelay: true, handshakeTimeout: options.headersTimeoutMs })
+      : createNetServer({ allowHalfOpen: true, noDelay: true }),
     { closeIdleConnections: (): void => listener.closeIdle(), closeAllConnections: (): void => listener.closeAll() },
   );
   const listener = new LeanListener(ctx, options, server, serve);

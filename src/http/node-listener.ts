@@ -36,6 +36,8 @@ export function createNodeServer(ctx: ListenerContext, options: NodeServerOption
     maxHeaderSize: options.maxHeaderSize,
     keepAliveTimeout: options.keepAliveMs,
     headersTimeout: options.headersTimeoutMs,
+    // node checks headersTimeout only this often (30 s by default, so a slow head lived up to twice the timeout)
+    connectionsCheckingInterval: Math.min(1000, options.headersTimeoutMs / 4),
     requestTimeout: 0, // holds are timed by the wheel
     requireHostHeader: false, // the router answers it, with an explain header
   };
@@ -43,7 +45,10 @@ export function createNodeServer(ctx: ListenerContext, options: NodeServerOption
     (req.socket as ExchangeSocket)[LAST_RESPONSE] = res;
     serve(new NodeRequest(req, false), new NodeReply(res, ctx));
   };
-  const server: HttpServer = options.tls ? createHttpsServer({ ...serverOptions, ...options.tls }, onRequest) : createServer(serverOptions, onRequest);
+  // A TLS handshake gets the head's time too (node's default is 120 s), as nginx's client_header_timeout covers it.
+  const server: HttpServer = options.tls
+    ? createHttpsServer({ ...serverOptions, ...options.tls, handshakeTimeout: options.headersTimeoutMs }, onRequest)
+    : createServer(serverOptions, onRequest);
   server.on("clientError", (error: NodeClientError, socket: Socket) => answerNodeClientError(ctx, error, socket));
   // Without this listener node answers 417 itself, with no explain header.
   server.on("checkExpectation", (_req: IncomingMessage, res: PushResponse) => refuseExpectation(ctx, new NodeReply(res, ctx)));
@@ -55,6 +60,16 @@ export function createNodeServer(ctx: ListenerContext, options: NodeServerOption
 }
 
 const EMPTY = Buffer.alloc(0);
+/** Sockets whose last answer said `Connection: close`. */
+const lastAnswered = new WeakSet<object>();
+
+/** Whether a header list (name, value, name, value…) has `Connection: close`. */
+function saysClose(headers: Headers): boolean {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (String(headers[i]).toLowerCase() === "connection" && String(headers[i + 1]).toLowerCase() === "close") return true;
+  }
+  return false;
+}
 
 class NodeRequest implements PushRequest {
   constructor(
@@ -117,6 +132,8 @@ class NodeRequest implements PushRequest {
 class NodeReply implements PushReply {
   private watcher: ClientWatcher | null = null;
   private watching = false;
+  /** The answer's headers say `Connection: close`. */
+  private closes = false;
 
   constructor(
     private readonly res: PushResponse,
@@ -146,13 +163,16 @@ class NodeReply implements PushReply {
     for (const piece of body) length += piece.length;
     headers.push("Content-Length", String(length));
     this.res.writeHead(status, headers);
+    this.closes ||= saysClose(headers);
     // One write: headers and body leave in the same packet.
     if (body.length === 0) this.res.end();
     else this.res.end(body.length === 1 ? body[0] : Buffer.concat(body, length));
+    this.ended();
   }
 
   start(status: number, headers: Headers): void {
     this.res.writeHead(status, headers);
+    this.closes ||= saysClose(headers);
   }
 
   write(bytes: Buffer): void {
@@ -166,6 +186,13 @@ class NodeReply implements PushReply {
   end(): void {
     if (this.ctx.draining) this.res.shouldKeepAlive = false;
     this.res.end();
+    this.ended();
+  }
+
+  /** An answer that closes the connection is the socket's last: nothing node parsed behind it is answered. */
+  private ended(): void {
+    const socket = this.res.socket;
+    if (socket && (this.closes || !this.res.shouldKeepAlive)) lastAnswered.add(socket);
   }
 
   destroy(): void {
@@ -202,7 +229,7 @@ function onResponseClose(this: PushResponse): void {
   this.reply?.closed();
 }
 
-type NodeClientError = NodeJS.ErrnoException & { bytesParsed?: number; rawPacket?: Buffer };
+export type NodeClientError = NodeJS.ErrnoException & { bytesParsed?: number; rawPacket?: Buffer };
 
 /**
  * A request node:http could not parse: answered with the reason, then closed; nothing else is
@@ -212,6 +239,9 @@ type NodeClientError = NodeJS.ErrnoException & { bytesParsed?: number; rawPacket
  * is pending.
  */
 function answerNodeClientError(ctx: ListenerContext, error: NodeClientError, socket: ExchangeSocket): void {
+  // A pipelined request parsed in the same read as one answered with `Connection: close`: node
+  // closes the socket once that answer is out; a second answer would follow the close.
+  if (lastAnswered.has(socket)) return;
   if (!socket.writable || (error.bytesParsed === 0 && error.code === "ECONNRESET")) return void socket.destroy();
   const code = error.code ?? error.message;
   const last = socket[LAST_RESPONSE];
@@ -222,7 +252,8 @@ function answerNodeClientError(ctx: ListenerContext, error: NodeClientError, soc
 /** A request line with a method token we do not know (`FOO / HTTP/1.1`), as opposed to garbage. */
 const UNKNOWN_METHOD_LINE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ \S+ HTTP\/\d\.\d\r?$/;
 
-function clientErrorStatus(error: NodeClientError): number {
+/** The status a node:http parse error is answered with (exported for the parser fuzzer, which compares it with the lean parser's). */
+export function clientErrorStatus(error: NodeClientError): number {
   switch (error.code) {
     case "HPE_HEADER_OVERFLOW":
       return 431;

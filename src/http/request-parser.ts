@@ -6,8 +6,12 @@ import { METHODS } from "node:http";
  * (a Content-Length body, pipelined requests) is the caller's. Where llhttp (node:http)
  * refuses something, this refuses it too: bare LF line ends, obs-fold, control bytes in values,
  * whitespace before the colon, repeated or non-numeric Content-Length, Content-Length together with
- * Transfer-Encoding, a Transfer-Encoding whose last coding is not chunked. HTTP/0.9 and versions
- * other than 1.0/1.1 are refused (node accepts some). A chunked body is read by ChunkedBodyReader.
+ * Transfer-Encoding, a Transfer-Encoding whose last coding is not chunked (or that is chunked twice),
+ * a request target that is not `/…`, `*…`, `scheme://host…` (or `host:port` for CONNECT). A few
+ * things llhttp takes are refused (never the other way round): HTTP/0.9 and versions other than
+ * 1.0/1.1, a CR or LF alone before the request line, a tab inside a Content-Length,
+ * Transfer-Encoding or Connection value (llhttp and RFC readers take it differently). A chunked
+ * body is read by ChunkedBodyReader. test/unit/request-parser-fuzz.test.ts holds both to this.
  */
 
 /** One parsed request head. */
@@ -54,6 +58,9 @@ const LF = 0x0a;
 const TCHAR = new Uint8Array(128);
 for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
 
+/** The headers that decide where a request ends (and whether another follows). */
+const FRAMING = new Set(["content-length", "transfer-encoding", "connection"]);
+
 /** Headers node:http keeps only the first of when repeated (the others it joins with ", "). */
 const FIRST_WINS = new Set([
   "host", "user-agent", "content-type", "authorization", "proxy-authorization", "referer", "from",
@@ -79,6 +86,8 @@ export class RequestParser {
   private contentLengths = 0;
   private contentLength = 0;
   private transferEncoding = false;
+  /** An Upgrade header with a value arrived. */
+  private upgradeNamed = false;
   private requestLine: string | undefined;
   /** The method token is still arriving: its bytes are checked as they come, so a TLS hello or binary junk is refused at once. */
   private methodOpen = true;
@@ -94,9 +103,10 @@ export class RequestParser {
     let start = offset;
     while (start < chunk.length) {
       const lf = chunk.indexOf(LF, start);
+      // Junk in the method is refused before the size is counted, so the answer does not depend on where a read ends.
+      if (this.headers === null && this.methodOpen && !this.methodBytesValid(chunk, start, lf < 0 ? chunk.length : lf)) return this.fail("malformed request line");
       if (lf < 0) {
         if (this.seen + this.partialLength + chunk.length - start > this.maxHeaderSize) return this.overflow();
-        if (this.headers === null && this.methodOpen && !this.methodBytesValid(chunk, start)) return this.fail("malformed request line");
         this.keep(chunk, start, chunk.length);
         return INCOMPLETE;
       }
@@ -119,9 +129,9 @@ export class RequestParser {
     return INCOMPLETE;
   }
 
-  /** The start of a request line still without its LF: bytes up to the first space must be tchar (or a CR). */
-  private methodBytesValid(chunk: Buffer, from: number): boolean {
-    for (let i = from; i < chunk.length; i++) {
+  /** The start of a request line: bytes up to the first space must be tchar (or a CR). */
+  private methodBytesValid(chunk: Buffer, from: number, to: number): boolean {
+    for (let i = from; i < to; i++) {
       const c = chunk[i]!;
       if (c === 0x20) {
         this.methodOpen = false;
@@ -169,7 +179,9 @@ export class RequestParser {
     while (i < end && line[i]! > 0x20 && line[i]! < 0x7f) i++;
     if (i === urlStart || line[i] !== 0x20) return this.fail("malformed request target");
     const urlEnd = i;
-    const version = text.slice(urlEnd + 1);
+    if (!targetForm(line, urlStart, urlEnd, methodEnd === 7 && text.startsWith("CONNECT"))) return this.fail("malformed request target");
+    while (line[i] === 0x20) i++;
+    const version = text.slice(i);
     if (version !== "HTTP/1.1" && version !== "HTTP/1.0") return this.fail("unsupported HTTP version");
     const method = text.slice(0, methodEnd);
     if (!KNOWN_METHODS.has(method)) {
@@ -192,6 +204,13 @@ export class RequestParser {
     let from = i + 1;
     let to = end;
     while (from < to && (line[from] === 0x20 || line[from] === 0x09)) from++;
+    // llhttp ends the tokens of these three at a space or comma only (`chunked<TAB>` is not chunked
+    // to it, `1<TAB>` no length); an RFC reader takes the tab as whitespace. Such a request means
+    // two things to two parsers, so it is refused.
+    if (FRAMING.has(name)) {
+      const tab = line.indexOf(0x09, from);
+      if (tab >= 0 && tab < end) return this.fail("tab inside a framing header value");
+    }
     while (to > from && (line[to - 1] === 0x20 || line[to - 1] === 0x09)) to--;
     for (let j = from; j < to; j++) {
       const c = line[j]!;
@@ -204,6 +223,8 @@ export class RequestParser {
       this.contentLength = Number(value);
     } else if (name === "transfer-encoding") {
       this.transferEncoding = true;
+    } else if (name === "upgrade" && to > from) {
+      this.upgradeNamed = true; // an empty Upgrade names no protocol: not an upgrade to llhttp
     }
     const headers = this.headers!;
     const existing = headers[name];
@@ -216,9 +237,12 @@ export class RequestParser {
   private finish(): ParseOutcome {
     if (this.transferEncoding && this.contentLengths > 0) return this.fail("Content-Length with Transfer-Encoding");
     const headers = this.headers!;
-    // A body whose last coding is not chunked has no length but the connection's end: refused.
-    if (this.transferEncoding && headers["transfer-encoding"]!.split(",").pop()!.trim().toLowerCase() !== "chunked") {
-      return this.fail("Transfer-Encoding without chunked last");
+    // A body whose last coding is not chunked has no length but the connection's end: refused. So
+    // is chunked applied twice or before another coding (RFC 9112 §6.1; llhttp refuses both).
+    if (this.transferEncoding) {
+      const codings = headers["transfer-encoding"]!.split(",");
+      if (listItem(codings.pop()!) !== "chunked") return this.fail("Transfer-Encoding without chunked last");
+      if (codings.some((coding) => listItem(coding) === "chunked")) return this.fail("Transfer-Encoding with chunked twice");
     }
     const connection = headers["connection"];
     const keepAlive = this.versionMinor === 1 ? !hasToken(connection, "close") : hasToken(connection, "keep-alive");
@@ -231,7 +255,7 @@ export class RequestParser {
       keepAlive,
       contentLength: this.contentLength,
       chunked: this.transferEncoding,
-      upgrade: headers["upgrade"] !== undefined && hasToken(connection, "upgrade"),
+      upgrade: this.upgradeNamed && hasToken(connection, "upgrade"),
     };
     this.partial = null;
     this.headers = null;
@@ -249,24 +273,79 @@ export class RequestParser {
   }
 }
 
+/** Characters of a host (or host:port) in an absolute or authority target, as llhttp allows them. */
+const HOST_CHAR = new Uint8Array(128);
+for (const c of "-._~!$&'()*+,;=%:@[]0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") HOST_CHAR[c.charCodeAt(0)] = 1;
+
+/**
+ * The forms of request target llhttp takes (RFC 9112 §3.2): origin (`/…`) and asterisk (`*…`) as
+ * they come; absolute (`scheme://host…`, the scheme letters only) and, for CONNECT, authority
+ * (`host:port`) with host characters up to the path or query. Bytes are already known visible ASCII.
+ */
+function targetForm(line: Buffer, start: number, end: number, connect: boolean): boolean {
+  const first = line[start]!;
+  if (first === 0x2f || first === 0x2a) return true;
+  let i = start;
+  if (!connect) {
+    while (i < end && ((line[i]! | 0x20) >= 0x61 && (line[i]! | 0x20) <= 0x7a)) i++;
+    if (i === start || line[i] !== 0x3a || line[i + 1] !== 0x2f || line[i + 2] !== 0x2f) return false;
+    i += 3;
+  }
+  for (; i < end && line[i] !== 0x2f && line[i] !== 0x3f; i++) if (!HOST_CHAR[line[i]!]) return false;
+  return true;
+}
+
 /** Whether a comma-separated header value lists `token` (case-insensitive). */
 function hasToken(value: string | undefined, token: string): boolean {
   if (value === undefined) return false;
-  for (const part of value.split(",")) if (part.trim().toLowerCase() === token) return true;
+  for (const part of value.split(",")) if (listItem(part) === token) return true;
   return false;
+}
+
+/**
+ * One item of a comma-separated list, lower-cased, without the spaces and tabs around it — only
+ * those (String#trim would also take a latin1 0xA0, which llhttp keeps as part of the token).
+ */
+function listItem(part: string): string {
+  let from = 0;
+  let to = part.length;
+  while (from < to && (part.charCodeAt(from) === 0x20 || part.charCodeAt(from) === 0x09)) from++;
+  while (to > from && (part.charCodeAt(to - 1) === 0x20 || part.charCodeAt(to - 1) === 0x09)) to--;
+  return part.slice(from, to).toLowerCase();
 }
 
 const enum Chunk {
   Size,
-  Extension,
   SizeLf,
+  /** After `;`: an extension name (or `=`, `;`) must follow. */
+  ExtensionName,
+  ExtensionNameRest,
+  /** After `=`: a token, a quoted string, or nothing. */
+  ExtensionValue,
+  ExtensionToken,
+  ExtensionQuoted,
+  ExtensionQuotedPair,
+  ExtensionQuoteEnd,
   Data,
   DataCr,
   DataLf,
   TrailerStart,
-  Trailer,
+  TrailerName,
+  TrailerValue,
   TrailerLf,
   EndLf,
+}
+
+/** Where the bytes after a chunk extension's name, token or closing quote may go: another extension or the line end. */
+function afterExtensionPart(c: number, state: Chunk): Chunk | -1 {
+  if (c === 0x3b /* ; */) return Chunk.ExtensionName;
+  if (c === CR) return Chunk.SizeLf;
+  return c < 128 && TCHAR[c] && state !== Chunk.ExtensionQuoteEnd ? state : -1;
+}
+
+/** qdtext of a quoted string (RFC 9110 §5.6.4): HTAB, SP, visible ASCII but `"` and `\`, obs-text. */
+function isQdText(c: number): boolean {
+  return c === 0x09 || c === 0x20 || c === 0x21 || (c >= 0x23 && c <= 0x5b) || (c >= 0x5d && c <= 0x7e) || c >= 0x80;
 }
 
 /** Where a chunked body's data goes: `chunk[start, end)` is the next piece of it. */
@@ -277,13 +356,16 @@ export interface BodySink {
 /**
  * Reads a chunked request body, handing its data to a sink (or dropping it: a keep-alive
  * connection must find the next request after a body nobody reads). Strict like llhttp: hex
- * sizes, CRLF line ends; chunk extensions and trailers are skipped, within `maxLineBytes` per line.
+ * sizes, CRLF line ends, extensions `;name[=token|"quoted"]` right after the size, trailers
+ * shaped as header lines; extensions and trailers are skipped, within `maxLineBytes` per line.
  */
 export class ChunkedBodyReader {
   private state = Chunk.Size;
   private size = 0;
   private digits = 0;
   private lineBytes = 0;
+  /** The name of the trailer being read, lower-cased. */
+  private trailerName = "";
 
   constructor(private readonly maxLineBytes: number) {}
 
@@ -292,7 +374,8 @@ export class ChunkedBodyReader {
     let i = offset;
     while (i < chunk.length) {
       const c = chunk[i]!;
-      switch (this.state) {
+      const state = this.state;
+      switch (state) {
         case Chunk.Size: {
           const digit = hexValue(c);
           if (digit >= 0) {
@@ -303,16 +386,25 @@ export class ChunkedBodyReader {
           }
           if (this.digits === 0) return chunkError("chunk size expected");
           if (c === CR) this.state = Chunk.SizeLf;
-          else if (c === 0x3b /* ; */ || c === 0x20 || c === 0x09) this.state = Chunk.Extension;
+          else if (c === 0x3b /* ; */) this.state = Chunk.ExtensionName;
           else return chunkError("malformed chunk size");
           i++;
           continue;
         }
-        case Chunk.Extension:
-          if (c === CR) this.state = Chunk.SizeLf;
-          else if (c === LF || ++this.lineBytes > this.maxLineBytes) return chunkError("malformed chunk extension");
+        case Chunk.ExtensionName:
+        case Chunk.ExtensionNameRest:
+        case Chunk.ExtensionValue:
+        case Chunk.ExtensionToken:
+        case Chunk.ExtensionQuoted:
+        case Chunk.ExtensionQuotedPair:
+        case Chunk.ExtensionQuoteEnd: {
+          if (++this.lineBytes > this.maxLineBytes) return chunkError("chunk extension too long");
+          const next = extensionStep(state, c);
+          if (next === -1) return chunkError("malformed chunk extension");
+          this.state = next;
           i++;
           continue;
+        }
         case Chunk.SizeLf:
           if (c !== LF) return chunkError("bare CR after chunk size");
           i++;
@@ -340,12 +432,25 @@ export class ChunkedBodyReader {
           continue;
         case Chunk.TrailerStart:
           if (c === LF) return chunkError("bare LF in trailer");
-          this.state = c === CR ? Chunk.EndLf : Chunk.Trailer;
+          if (c === CR) this.state = Chunk.EndLf;
+          else if (c < 128 && TCHAR[c]) {
+            this.state = Chunk.TrailerName;
+            this.trailerName = lowerChar(c);
+          } else return chunkError("malformed trailer");
           i++;
           continue;
-        case Chunk.Trailer:
-          if (c === CR) this.state = Chunk.TrailerLf;
-          else if (c === LF || ++this.lineBytes > this.maxLineBytes) return chunkError("malformed trailer");
+        case Chunk.TrailerName:
+        case Chunk.TrailerValue:
+          if (++this.lineBytes > this.maxLineBytes) return chunkError("trailer too long");
+          if (state === Chunk.TrailerName) {
+            if (c === 0x3a /* : */) {
+              // llhttp applies these in a trailer too (refusing two of them, closing on the third): refused here.
+              if (FRAMING.has(this.trailerName)) return chunkError("framing header in a trailer");
+              this.state = Chunk.TrailerValue;
+            } else if (c < 128 && TCHAR[c]) this.trailerName += lowerChar(c);
+            else return chunkError("malformed trailer");
+          } else if (c === CR) this.state = Chunk.TrailerLf;
+          else if ((c < 0x20 && c !== 0x09) || c === 0x7f) return chunkError("control character in a trailer");
           i++;
           continue;
         case Chunk.TrailerLf:
@@ -361,6 +466,36 @@ export class ChunkedBodyReader {
     }
     return -1;
   }
+}
+
+/** One byte of a chunk extension (`;name`, `;name=token`, `;name="quoted"`, repeated): the next state, or -1. */
+function extensionStep(state: Chunk, c: number): Chunk | -1 {
+  switch (state) {
+    case Chunk.ExtensionName:
+      // As llhttp: the name may be empty before `=` or `;`, not before the line end.
+      if (c === 0x3d /* = */) return Chunk.ExtensionValue;
+      if (c === 0x3b /* ; */) return state;
+      return c < 128 && TCHAR[c] ? Chunk.ExtensionNameRest : -1;
+    case Chunk.ExtensionNameRest:
+      return c === 0x3d /* = */ ? Chunk.ExtensionValue : afterExtensionPart(c, state);
+    case Chunk.ExtensionValue:
+      if (c === 0x22 /* " */) return Chunk.ExtensionQuoted;
+      return afterExtensionPart(c, Chunk.ExtensionToken);
+    case Chunk.ExtensionToken:
+      return afterExtensionPart(c, state);
+    case Chunk.ExtensionQuoted:
+      if (c === 0x22) return Chunk.ExtensionQuoteEnd;
+      if (c === 0x5c /* \ */) return Chunk.ExtensionQuotedPair;
+      return isQdText(c) ? state : -1;
+    case Chunk.ExtensionQuotedPair:
+      return c === 0x09 || (c >= 0x20 && c !== 0x7f) ? Chunk.ExtensionQuoted : -1;
+    default:
+      return afterExtensionPart(c, state);
+  }
+}
+
+function lowerChar(c: number): string {
+  return String.fromCharCode(c >= 0x41 && c <= 0x5a ? c | 0x20 : c);
 }
 
 function hexValue(c: number): number {

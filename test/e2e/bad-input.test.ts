@@ -367,4 +367,15 @@ describe("requests node:http would refuse silently", () => {
       });
     }
   });
+
+  test("after an answer that closes the connection, a malformed request pipelined behind it gets no second answer (found by the listener fuzzer)", async () => {
+    await withServer({}, async (app) => {
+      for (const port of [app.port(0), app.port(1)]) {
+        const reply = await rawExchange(port, "GET /bitrix/pub/?CHANNEL_ID=x HTTP/1.1\r\n\r\nGARBAGE\r\n\r\n");
+        assert.equal(reply.text.match(/HTTP\/1\.1 \d{3} /g)?.length, 1, `one answer on ${port}: ${JSON.stringify(reply.text)}`);
+        assert.equal(parseHead(reply.text).status, 400);
+        assert.ok(reply.closedByServer);
+      }
+    });
+  });
 });

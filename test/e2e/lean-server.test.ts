@@ -1,7 +1,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
-import { connect, type AddressInfo, type Socket } from "node:net";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { normalizeConfig } from "../../src/config/schema.js";
@@ -9,6 +9,7 @@ import { createLeanServer, isLeanServer } from "../../src/http/lean-listener.js"
 import { NO_OPENSSL, makeCertificate, type TestCertificate } from "../support/certificates.js";
 import { bitrixLikeConfig, envelopes, lastStored, httpDate, parseHead, publishOk, rawExchange, start, waitFor, withServer, EPOCH, type Running } from "../support/helpers.js";
 import { httpsRequest } from "../support/https-client.js";
+import { RawClient as Client } from "../support/raw-client.js";
 
 /**
  * The lean subscriber listener (`subscriberParser: "lean"`, src/http/lean-server.ts) over real
@@ -23,41 +24,6 @@ const STREAM = { path: "/stream", subscriber: "streaming", channelsPath: "$arg_i
 const leanLayout = { http: LEAN, extraSubLocations: [POLL, STREAM] };
 /** A polling cursor older than everything: the answer carries every stored message. */
 const FROM_START = `If-Modified-Since: ${EPOCH}\r\nIf-None-Match: 0\r\n`;
-
-/** A raw connection that collects everything the server sends. */
-class Client {
-  text = "";
-  closed = false;
-
-  private constructor(readonly socket: Socket) {
-    socket.on("data", (c: Buffer) => (this.text += c.toString("latin1")));
-    socket.on("error", () => {});
-    socket.on("close", () => (this.closed = true));
-  }
-
-  static open(port: number): Promise<Client> {
-    return new Promise((resolve, reject) => {
-      const socket = connect(port, "127.0.0.1", () => resolve(new Client(socket)));
-      socket.once("error", reject);
-    });
-  }
-
-  /** The status codes of the complete responses received so far (Content-Length bodies). */
-  statuses(): number[] {
-    const found: number[] = [];
-    let rest = this.text;
-    while (rest.startsWith("HTTP/1.1 ")) {
-      const end = rest.indexOf("\r\n\r\n");
-      if (end < 0) break;
-      const { status, headers } = parseHead(rest.slice(0, end + 4));
-      const length = Number(headers.get("content-length") ?? NaN);
-      if (!(end + 4 + length <= rest.length)) break;
-      found.push(status);
-      rest = rest.slice(end + 4 + length);
-    }
-    return found;
-  }
-}
 
 function cursorNow(app: Running, channel: string): string {
   const { tag, time } = lastStored(app, channel);

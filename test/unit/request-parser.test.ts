@@ -68,6 +68,16 @@ describe("request heads", () => {
     assert.equal(head("GET  /two-spaces HTTP/1.1\r\n\r\n").url, "/two-spaces");
   });
 
+  test("request targets as llhttp takes them: origin, asterisk, absolute (letters, ://, host characters), authority for CONNECT", () => {
+    assert.equal(head("GET /a  HTTP/1.1\r\n\r\n").url, "/a", "spaces before the version, as after the method");
+    assert.equal(head("GET /a{}|\"<>^` HTTP/1.1\r\n\r\n").url, "/a{}|\"<>^`", "the path is not checked further");
+    assert.equal(head("GET HTTPS://h_~!$&'()*+,;=%:@[]/{x}#y HTTP/1.1\r\n\r\n").url, "HTTPS://h_~!$&'()*+,;=%:@[]/{x}#y");
+    assert.equal(head("GET http:// HTTP/1.1\r\n\r\n").url, "http://");
+    assert.equal(head("GET ws://h?q HTTP/1.1\r\n\r\n").url, "ws://h?q");
+    assert.equal(head("CONNECT h:80 HTTP/1.1\r\n\r\n").url, "h:80");
+    assert.equal(head("GET //a HTTP/1.1\r\n\r\n").url, "//a");
+  });
+
   test("every method node:http knows is accepted; the handler decides what it serves", () => {
     for (const method of ["GET", "OPTIONS", "HEAD", "POST", "PUT", "DELETE", "PURGE", "M-SEARCH"]) {
       assert.equal(head(`${method} / HTTP/1.1\r\n\r\n`).method, method);
@@ -78,6 +88,7 @@ describe("request heads", () => {
     assert.equal(head("GET / HTTP/1.1\r\n\r\n").keepAlive, true);
     assert.equal(head("GET / HTTP/1.1\r\nConnection: Close\r\n\r\n").keepAlive, false);
     assert.equal(head("GET / HTTP/1.1\r\nConnection: foo, close\r\n\r\n").keepAlive, false);
+    assert.equal(head("GET / HTTP/1.1\r\nConnection:\xa0close\r\n\r\n").keepAlive, true, "0xA0 is no whitespace to llhttp: not `close` (found by the fuzzer)");
     assert.equal(head("GET / HTTP/1.0\r\n\r\n").keepAlive, false);
     assert.equal(head("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").keepAlive, true);
     assert.equal(head("GET / HTTP/1.0\r\n\r\n").versionMinor, 0);
@@ -88,6 +99,8 @@ describe("request heads", () => {
     assert.equal(head("GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n").upgrade, false);
     assert.equal(head("GET /ws HTTP/1.1\r\nConnection: upgrade\r\n\r\n").upgrade, false);
     assert.equal(head("GET /ws HTTP/1.1\r\nConnection: upgraded\r\nUpgrade: websocket\r\n\r\n").upgrade, false);
+    assert.equal(head("GET /ws HTTP/1.1\r\nConnection: upgrade\r\nUpgrade:\t\r\n\r\n").upgrade, false, "an empty Upgrade (llhttp: a plain request)");
+    assert.equal(head("GET /ws HTTP/1.1\r\nConnection: upgrade\r\nUpgrade:\r\nUpgrade: x\r\n\r\n").upgrade, true, "one Upgrade with a value is enough");
   });
 
   test("Content-Length and chunked Transfer-Encoding are reported for the body that follows", () => {
@@ -95,6 +108,8 @@ describe("request heads", () => {
     assert.equal(head("GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n").contentLength, 0);
     assert.equal(head("GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").chunked, true);
     assert.equal(head("GET / HTTP/1.1\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n").chunked, true);
+    assert.equal(head("GET / HTTP/1.1\r\nTransfer-Encoding:\tchunked\r\n\r\n").chunked, true, "a tab before the value is whitespace");
+    assert.equal(head("GET / HTTP/1.1\r\nContent-Length:\t12 \r\n\r\n").contentLength, 12, "so is a space after it");
   });
 
   test("split at every byte, the outcome is the same as in one piece", () => {
@@ -149,6 +164,22 @@ describe("refusals", () => {
       "huge Content-Length": "GET / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
       "Content-Length with Transfer-Encoding": "GET / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
       "Transfer-Encoding not ending in chunked": "GET / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+      "chunked twice": "GET / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+      "0xA0 before chunked (llhttp: not chunked)": "GET / HTTP/1.1\r\nTransfer-Encoding: \xa0chunked\r\n\r\n",
+      "tab after chunked (llhttp: not chunked)": "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\t\r\n\r\n",
+      "tab between codings": "GET / HTTP/1.1\r\nTransfer-Encoding: gzip\t, chunked\r\n\r\n",
+      "tab after close (llhttp: keep-alive)": "GET / HTTP/1.1\r\nConnection: close\t\r\n\r\n",
+      "tab after a length (llhttp: invalid)": "GET / HTTP/1.1\r\nContent-Length: 1\t\r\n\r\n",
+      "chunked twice over two headers": "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+      "target neither /, * nor absolute": "GET C HTTP/1.1\r\n\r\n",
+      "relative target": "GET a/b HTTP/1.1\r\n\r\n",
+      "query-only target": "GET ?a HTTP/1.1\r\n\r\n",
+      "scheme without //": "GET http:/x HTTP/1.1\r\n\r\n",
+      "scheme with a digit": "GET 1http://b HTTP/1.1\r\n\r\n",
+      "scheme with punctuation": "GET x+y://b HTTP/1.1\r\n\r\n",
+      "brace in the host": "GET http://h{}/ HTTP/1.1\r\n\r\n",
+      "fragment right after the host": "GET http://h#x HTTP/1.1\r\n\r\n",
+      "CONNECT to a host with a quote": "CONNECT h\"x:80 HTTP/1.1\r\n\r\n",
     };
     const got: Record<string, unknown> = {};
     for (const [name, bytes] of Object.entries(cases)) got[name] = status(bytes);
@@ -256,8 +287,22 @@ describe("chunked bodies", () => {
     assert.equal(size, 500);
   });
 
+  test("extensions as llhttp takes them: ;name, =token, =\"quoted\" (escapes, obs-text), =nothing, repeated", () => {
+    for (const extension of [";a=b;c", ";a=", ';a="\\""', ';a="\xe9 x"', ";a;b=c;d=\"\"", ";!#$%&'*+-.^_`|~", ';="b"', ";a;;b"]) {
+      const wire = Buffer.from(`1${extension}\r\nx\r\n0${extension}\r\nA: b\r\nC:\r\n\r\n`, "latin1");
+      assert.equal(new ChunkedBodyReader(1024).feed(wire), wire.length, JSON.stringify(extension));
+    }
+  });
+
   test("malformed chunked bodies → 400", () => {
-    for (const bad of ["x\r\n", "\r\n", "5\r\nhelloX\r\n", "5\nhello\r\n", "5\r\nhello\n", "1\r\na\r\n0\r\n\n", "fffffffffffffff\r\n", "0\r\nX: t\n"]) {
+    const llhttpRefuses = [
+      "1 1\r\n", "1 ;a\r\n", "1\t\r\n", "1;\r\n", "1;;\r\n", "1;a;\r\n", "1; a\r\n", "1;a =b\r\n", "1;a=b c\r\n", "1;a=b=c\r\n", '1;a="b"c\r\n',
+      '1;a="\x01"\r\n', '1;a="x\r\n', "1;\x01\r\n", "1;a=\xe9\r\n", "1\r\nx\r\n0\r\nA b\r\n", "1\r\nx\r\n0\r\nA: \x01\r\n",
+      "0\r\n: v\r\n", "0\r\n A: v\r\n",
+      // Framing headers in trailers: llhttp refuses two and closes on the third.
+      "0\r\nTransfer-Encoding: chunked\r\n", "0\r\nContent-Length: 5\r\n", "0\r\nX: y\r\nCONNECTION: close\r\n",
+    ];
+    for (const bad of ["x\r\n", "\r\n", "5\r\nhelloX\r\n", "5\nhello\r\n", "5\r\nhello\n", "1\r\na\r\n0\r\n\n", "fffffffffffffff\r\n", "0\r\nX: t\n", ...llhttpRefuses]) {
       const result = new ChunkedBodyReader(1024).feed(Buffer.from(bad, "latin1"));
       assert.equal(typeof result === "object" && result.status, 400, JSON.stringify(bad));
     }
@@ -299,6 +344,14 @@ describe("adversarial input", () => {
     }
     // The mutations reach every kind of outcome, so the property above is not vacuous.
     for (const kind of ["head", "incomplete", "error 400", "error 405"]) assert.ok(kinds.has(kind), `${kind} among ${[...kinds].join(", ")}`);
+  });
+
+  test("junk in the method is refused with 400 however the bytes are split, also on a line past the limit (found by the fuzzer)", () => {
+    const line = `${"a".repeat(70)}\0${"a".repeat(300)}\r\nHost: x\r\n\r\n`;
+    for (const cuts of [[], [40], [100], [371], Array.from({ length: line.length - 1 }, (_, i) => i + 1)]) {
+      const outcome = parse(line, cuts, 256);
+      assert.equal(outcome.kind === "error" && outcome.error.status, 400, `cut at ${cuts.length > 5 ? "every byte" : cuts.join(",")}`);
+    }
   });
 
   test("a 16k head fed one byte at a time parses (the partial line grows by doubling, not by copying each byte)", () => {

@@ -73,6 +73,7 @@ describe("normalizeConfig: the built-in BitrixVM configuration", () => {
       pingMessageText: " ",
       timeoutWithBody: false,
       clientMaxHeaderSize: 16384,
+      clientHeaderTimeout: 30,
       logStatsInterval: 60,
       accessLog: false,
       securityKey: "",
