@@ -4,6 +4,7 @@ import type { Clock } from "./core/clock.js";
 import { LatencyHistogram } from "./core/latency-histogram.js";
 import type { TimerWheel } from "./core/timer-wheel.js";
 import type { Logger } from "./log.js";
+import type { MessageLog } from "./persist/message-log.js";
 import type { Channels } from "./store/channels.js";
 
 /** A connection held open by the server (a waiting long-poll, a stream, a WebSocket…), ended on shutdown. */
@@ -64,4 +65,6 @@ export interface PushContext extends Channels {
   /** Set once a graceful stop began: nothing new is held, keep-alive ends. */
   draining: boolean;
   readonly metrics: ServerMetrics;
+  /** The message log under History, when configured. */
+  readonly messageLog?: MessageLog | undefined;
 }
