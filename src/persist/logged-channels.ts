@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import type { Clock } from "../core/clock.js";
 import type { Message } from "../core/message.js";
@@ -39,7 +40,7 @@ export function loggedChannels(
   eventsChannelId: string,
   settings: MessageLogSettings,
   log: Logger,
-): Channels & { history: LogHistory; messageLog: MessageLog; restored: Restored } {
+): Channels & { history: LogHistory; broker: LocalBroker; messageLog: MessageLog; restored: Restored } {
   mkdirSync(settings.path, { recursive: true });
   lockDirectory(settings.path);
   const store = new ChannelStore(limits, clock);
@@ -53,22 +54,23 @@ export function loggedChannels(
   const report = replayLog(settings.path, target);
   const seconds = (performance.now() - started) / 1000;
 
-  let broker: LocalBroker | undefined;
-  const messageLog = new MessageLog(settings, report.epoch ?? clock.now().toString(36), report.nextSegment, log, {
+  let sequencer: LocalBroker["sequencer"] | undefined;
+  const messageLog = new MessageLog(settings, report.epoch ?? newEpoch(clock), report.nextSegment, log, {
     channels: () => {
       const live: Channel[] = [];
       for (const channel of store.all()) if (!channel.forEvents) live.push(channel);
       return live;
     },
     clock: () => {
-      const { publishClock, mids } = broker!.sequencer;
+      const { publishClock, mids } = sequencer!;
       return { time: publishClock.time, tag: publishClock.tag, seq: publishClock.seq, mid: mids.last };
     },
   });
   messageLog.replaySeconds = seconds;
   const history = new LogHistory(memory, messageLog);
-  broker = new LocalBroker(store, history, hub, limits, clock);
-  broker.sequencer.continueAfter(report.last, clock.now());
+  const broker = new LocalBroker(store, history, hub, limits, clock);
+  sequencer = broker.sequencer;
+  sequencer.continueAfter(report.last, clock.now());
 
   let events: EventsChannel | undefined;
   if (eventsChannelId) {
@@ -85,6 +87,11 @@ export function loggedChannels(
     report,
   };
   return { store, history, hub, broker, events, messageLog, restored };
+}
+
+/** A new epoch: distinct from every earlier one of this log, even one begun in the same millisecond. */
+function newEpoch(clock: Clock): string {
+  return `${clock.now().toString(36)}.${randomBytes(3).toString("hex")}`;
 }
 
 /** Applies replayed records to the channel index and the memory rings, as the live code would have. */
