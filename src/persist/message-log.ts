@@ -34,6 +34,8 @@ const DEFAULT_COMPACT_MIN_BYTES = 16 * 1024 * 1024;
 /** Compaction writes at most this long per event-loop turn. */
 const COMPACT_SLICE_MS = 3;
 const COMPACT_WRITE_BYTES = 1024 * 1024;
+/** batch: fdatasyncs running at once (the runtime's thread pool has 4 threads by default). */
+const MAX_SYNCS = 2;
 
 /**
  * The append side of the message log: records are encoded into one buffer as messages are
@@ -73,7 +75,8 @@ export class MessageLog {
   private unsyncedArgs: unknown[] = [];
   /** batch: written bytes no fdatasync covers yet. */
   private dirty = false;
-  private syncInFlight = false;
+  /** batch: fdatasyncs running now (in the runtime's thread pool). */
+  private syncsInFlight = 0;
   private readonly closeAfterSync: number[] = [];
   private compaction: Compaction | undefined;
   private readonly flushNow = (): void => this.flush();
@@ -210,12 +213,15 @@ export class MessageLog {
     return true;
   }
 
-  /** batch: one fdatasync at a time; records written while it runs wait for the next. */
+  /**
+   * batch: each write gets an fdatasync of its own, started at once — a publish never waits for
+   * a sync that began before its record was written — with at most MAX_SYNCS running; writes made
+   * meanwhile share the next. Concurrent fdatasyncs of one file share the file system's commit.
+   */
   private startSync(): void {
-    if (this.syncInFlight) return;
     if (!this.dirty) {
-      // Everything written is synced already: whoever waits is durable.
-      if (this.unsyncedCallbacks.length > 0) {
+      // Everything written is synced already (or being synced by a call that began after it).
+      if (this.unsyncedCallbacks.length > 0 && this.syncsInFlight === 0) {
         const callbacks = this.unsyncedCallbacks;
         const args = this.unsyncedArgs;
         this.unsyncedCallbacks = [];
@@ -224,21 +230,25 @@ export class MessageLog {
       }
       return;
     }
-    this.syncInFlight = true;
+    if (this.syncsInFlight >= MAX_SYNCS) return;
+    this.syncsInFlight++;
     this.dirty = false;
-    const callbacks = this.unsyncedCallbacks;
-    const args = this.unsyncedArgs;
+    const batch = new SyncBatch(this, this.unsyncedCallbacks, this.unsyncedArgs);
     this.unsyncedCallbacks = [];
     this.unsyncedArgs = [];
-    const started = performance.now();
-    fdatasync(this.fd, (error) => {
-      this.syncInFlight = false;
-      this.fsyncLatency.observe((performance.now() - started) / 1000);
-      for (const fd of this.closeAfterSync.splice(0)) closeSync(fd);
-      if (error) this.fail(error);
-      answer(callbacks, args, error ? this.failure : undefined);
-      if (!this.closed) this.startSync();
-    });
+    fdatasync(this.fd, batch.done);
+  }
+
+  /** A batch's fdatasync ended: its waiters are answered, and the next batch may start. */
+  synced(batch: SyncBatch, error: NodeJS.ErrnoException | null): void {
+    this.syncsInFlight--;
+    this.fsyncLatency.observe((performance.now() - batch.started) / 1000);
+    if (this.syncsInFlight === 0) for (const fd of this.closeAfterSync.splice(0)) closeSync(fd);
+    // After close() the file was synced there (and the descriptor closed under this call).
+    if (this.closed) return answer(batch.callbacks, batch.args, this.failure);
+    if (error) this.fail(error);
+    answer(batch.callbacks, batch.args, error ? this.failure : undefined);
+    if (!this.closed) this.startSync();
   }
 
   /** A synchronous fdatasync ("always", rotation, shutdown). */
@@ -274,7 +284,7 @@ export class MessageLog {
   /** Closes the segment (synced unless "off") and begins the next. */
   private rotate(): void {
     if (this.settings.fsync !== "off" && this.dirty && !this.syncNow()) return;
-    if (this.syncInFlight) this.closeAfterSync.push(this.fd);
+    if (this.syncsInFlight > 0) this.closeAfterSync.push(this.fd);
     else closeSync(this.fd);
     this.segmentIndex++;
     this.fd = this.openSegment(this.segmentIndex);
@@ -318,6 +328,18 @@ export class MessageLog {
   get policy(): FsyncPolicy {
     return this.settings.fsync;
   }
+}
+
+/** The waiters one batch fdatasync answers. */
+class SyncBatch {
+  readonly started = performance.now();
+  readonly done = (error: NodeJS.ErrnoException | null): void => this.log.synced(this, error);
+
+  constructor(
+    private readonly log: MessageLog,
+    readonly callbacks: DurableCallback<never>[],
+    readonly args: unknown[],
+  ) {}
 }
 
 /**

@@ -321,6 +321,7 @@ export class RecordReader {
 
   private string(): string {
     const size = this.u32();
+    if (size === 0) return ""; // event id and type, mostly
     this.need(size);
     const text = this.bytes.toString("utf8", this.at, this.at + size);
     this.at += size;
