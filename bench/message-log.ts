@@ -3,7 +3,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { systemClock } from "../src/core/clock.js";
 import { LATENCY_BUCKETS } from "../src/core/latency-histogram.js";
+import { Logger } from "../src/log.js";
+import { loggedChannels } from "../src/persist/logged-channels.js";
+import type { StoreLimits } from "../src/store/channel-store.js";
 import { sleep } from "./holders.js";
 import { cpuSeconds, rssBytes } from "./proc-stats.js";
 import { Report, round } from "./report.js";
@@ -22,6 +26,7 @@ import { BENCH_SOURCE_DIR, freePort, pushwireBenchConfig, stopChild, waitListeni
  *    pushwire with the log, the process killed (SIGKILL), a new one started on the directory:
  *    the replay time it logs, its RSS after replay ÷ the RSS of the live one that held the same
  *    data, and the log's size ÷ the live stored data.
+ * 4. Compaction of that log (in this process): its time and the longest event-loop block.
  */
 
 interface Options {
@@ -201,6 +206,7 @@ async function replay(options: Options, report: Report, work: string): Promise<v
   live.child.kill("SIGKILL");
   await new Promise((resolve) => live.child.once("exit", resolve));
 
+  const scale = `${options.messages.toLocaleString("en")} messages in ${options.channels.toLocaleString("en")} channels`;
   const restartAt = Date.now();
   const restored = await startServer(work, logDir, "batch", http);
   const untilListening = (Date.now() - restartAt) / 1000;
@@ -212,7 +218,6 @@ async function replay(options: Options, report: Report, work: string): Promise<v
   process.stderr.write(`bench: restart: ${line?.[0] ?? "no restored line"}; listening after ${untilListening.toFixed(2)} s; RSS ${(replayRss / 1048576).toFixed(0)} MiB\n`);
   await stopChild(restored.child, "SIGTERM");
 
-  const scale = `${options.messages.toLocaleString("en")} messages in ${options.channels.toLocaleString("en")} channels`;
   report.add({
     figure: `replay of ${scale}`,
     unit: "s",
@@ -233,6 +238,46 @@ async function replay(options: Options, report: Report, work: string): Promise<v
     pushwire: round(logBytes / memoryUsed, 2),
     detail: { logMiB: round(logBytes / 1048576), memoryEstimateMiB: round(memoryUsed / 1048576), storedBodyMiB: round(storedBytes / 1048576), logPerStoredBody: round(logBytes / storedBytes, 2) },
   });
+  await compaction(logDir, http, report, scale);
+}
+
+/**
+ * Compaction of the replayed log, in this process: how long the snapshot takes, how much smaller
+ * the log gets, and the longest the event loop was held meanwhile (a 1 ms timer's worst lateness).
+ */
+async function compaction(logDir: string, http: { maxNumberOfChannels: number; maxMessagesStoredPerChannel: number }, report: Report, scale: string): Promise<void> {
+  const limits = { ...testLimits(), maxNumberOfChannels: http.maxNumberOfChannels, maxMessagesStoredPerChannel: http.maxMessagesStoredPerChannel, messageTtl: 86400 };
+  const channels = loggedChannels(limits, systemClock, "", { path: logDir, fsync: "batch", segmentSize: 64 * 1024 * 1024, compactMinBytes: 1 << 40 }, new Logger("warn"));
+  const before = channels.messageLog.logBytes;
+  let worst = 0;
+  let last = performance.now();
+  const probe = setInterval(() => {
+    const now = performance.now();
+    worst = Math.max(worst, now - last - 1);
+    last = now;
+  }, 1);
+  const started = performance.now();
+  await channels.messageLog.compact();
+  const seconds = (performance.now() - started) / 1000;
+  clearInterval(probe);
+  const after = channels.messageLog.logBytes;
+  channels.messageLog.close();
+  process.stderr.write(`bench: compaction of ${scale}: ${seconds.toFixed(2)} s, log ${(before / 1048576).toFixed(0)} → ${(after / 1048576).toFixed(0)} MiB, event loop held ≤ ${worst.toFixed(1)} ms\n`);
+  report.add({
+    figure: `compaction of ${scale}: longest event-loop block`,
+    unit: "ms",
+    pushwire: round(worst, 1),
+    target: "a few ms",
+    detail: { seconds: round(seconds, 2), logMiBBefore: round(before / 1048576), logMiBAfter: round(after / 1048576) },
+  });
+}
+
+/** push-stream's store limits with nothing capped (what the in-process compaction run starts from). */
+function testLimits(): StoreLimits {
+  return {
+    maxMessagesStoredPerChannel: 0, messageTtl: 86400, maxChannelIdLength: 0, maxNumberOfChannels: 0, maxNumberOfWildcardChannels: 0,
+    wildcardChannelPrefix: "", channelInactivityTime: 30, maxSubscribersPerChannel: 0, channelDeletedMessageText: "Channel deleted",
+  };
 }
 
 async function main(): Promise<void> {

@@ -1,4 +1,5 @@
-import { closeSync, fdatasync, fdatasyncSync, fstatSync, openSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fdatasync, fdatasyncSync, fstatSync, openSync, promises, statSync, unlinkSync, writeSync } from "node:fs";
+import { promisify } from "node:util";
 import { join } from "node:path";
 import type { FsyncPolicy, MessageLogConfig } from "../config/schema.js";
 import { LatencyHistogram } from "../core/latency-histogram.js";
@@ -34,6 +35,8 @@ const DEFAULT_COMPACT_MIN_BYTES = 16 * 1024 * 1024;
 /** Compaction writes at most this long per event-loop turn. */
 const COMPACT_SLICE_MS = 3;
 const COMPACT_WRITE_BYTES = 1024 * 1024;
+const promisified = { fdatasync: promisify(fdatasync), rename: promises.rename, open: promises.open, unlink: promises.unlink };
+
 /** batch: fdatasyncs running at once (the runtime's thread pool has 4 threads by default). */
 const MAX_SYNCS = 2;
 
@@ -315,10 +318,10 @@ export class MessageLog {
   }
 
   /** The snapshot `index` is complete: the files it stands for go. */
-  dropBefore(index: number): void {
+  async dropBefore(index: number): Promise<void> {
     const files = listLogFiles(this.settings.path);
-    for (const segment of files.segments) if (segment < index) unlinkSync(join(this.settings.path, segmentName(segment)));
-    for (const snapshot of files.snapshots) if (snapshot < index) unlinkSync(join(this.settings.path, snapshotName(snapshot)));
+    for (const segment of files.segments) if (segment < index) await promisified.unlink(join(this.settings.path, segmentName(segment)));
+    for (const snapshot of files.snapshots) if (snapshot < index) await promisified.unlink(join(this.settings.path, snapshotName(snapshot)));
   }
 
   get isClosed(): boolean {
@@ -382,6 +385,7 @@ class Compaction {
       const deadline = performance.now() + COMPACT_SLICE_MS;
       const { channels, records } = this;
       const lastSeq = this.clock.seq;
+      let work = 0;
       while (this.next < channels.length) {
         const channel = channels[this.next++]!;
         if (channel.deleted) continue;
@@ -392,18 +396,39 @@ class Compaction {
           if (message.seq <= lastSeq) records.message(message);
         }
         if (records.length >= COMPACT_WRITE_BYTES) this.writeOut();
-        if ((this.next & 63) === 0 && performance.now() >= deadline) break;
+        work += ring.length + 1;
+        if (work >= 512) {
+          work = 0;
+          if (performance.now() >= deadline) break;
+        }
       }
       this.writeOut();
       if (this.next < channels.length) {
         setImmediate(() => this.step());
         return;
       }
-      fdatasyncSync(this.fd);
+      void this.finish();
+    } catch (error) {
+      this.cleanUp(error);
+    }
+  }
+
+  /** Syncs, renames and deletes in the thread pool: a large snapshot's sync may take a while. */
+  private async finish(): Promise<void> {
+    try {
+      await promisified.fdatasync(this.fd);
+      if (this.abandoned) return this.cleanUp(undefined);
       closeSync(this.fd);
-      renameSync(this.tempPath, join(this.dir, snapshotName(this.index)));
-      syncDirectory(this.dir);
-      this.owner.dropBefore(this.index);
+      await promisified.rename(this.tempPath, join(this.dir, snapshotName(this.index)));
+      const dir = await promisified.open(this.dir, "r");
+      try {
+        await dir.datasync();
+      } catch {
+        // directories cannot be synced here
+      } finally {
+        await dir.close();
+      }
+      await this.owner.dropBefore(this.index);
       this.settle.resolve();
     } catch (error) {
       this.cleanUp(error);
