@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync, unlinkSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, linkSync, openSync, readdirSync, readFileSync, readSync, unlinkSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { RECORD_HEADER_BYTES, RecordReader, type ReadResult } from "./record.js";
 
@@ -57,16 +57,46 @@ export class MessageLogError extends Error {}
  */
 export function lockDirectory(dir: string): void {
   const path = join(dir, LOCK_FILE);
-  let owner = 0;
+  // Written whole under a name of its own, then linked into place: link() fails if the lock
+  // exists, so two pushwires starting at once cannot both take it, and a reader never sees it half-written.
+  const mine = `${path}.${process.pid}`;
+  writeFileSync(mine, `${process.pid}\n`);
   try {
-    owner = Number(readFileSync(path, "utf8").trim());
-  } catch {
-    // no lock yet
+    takeLock(dir, path, mine);
+  } finally {
+    try {
+      unlinkSync(mine);
+    } catch {
+      // gone already
+    }
   }
-  if (owner > 0 && owner !== process.pid && processAlive(owner)) {
-    throw new MessageLogError(`message log ${dir} is in use by pid ${owner} (${path})`);
+}
+
+function takeLock(dir: string, path: string, mine: string): void {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      linkSync(mine, path);
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    let text = "";
+    try {
+      text = readFileSync(path, "utf8");
+    } catch {
+      continue; // released meanwhile
+    }
+    const owner = Number(text.trim());
+    if (owner === process.pid) return;
+    if (owner > 0 && processAlive(owner)) throw new MessageLogError(`message log ${dir} is in use by pid ${owner} (${path})`);
+    // Stale: left by a process that is gone. Removed only if it still says the same.
+    try {
+      if (readFileSync(path, "utf8") === text) unlinkSync(path);
+    } catch {
+      // taken or removed by another starter: try again
+    }
   }
-  writeFileSync(path, `${process.pid}\n`);
+  throw new MessageLogError(`message log ${dir}: cannot take the lock ${path}`);
 }
 
 export function unlockDirectory(dir: string): void {

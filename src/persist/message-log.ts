@@ -81,6 +81,8 @@ export class MessageLog {
   /** batch: fdatasyncs running now (in the runtime's thread pool). */
   private syncsInFlight = 0;
   private readonly closeAfterSync: number[] = [];
+  /** After a failed rotation (no descriptor left), when to try again (performance.now() ms). */
+  private nextRotationAttempt = 0;
   private compaction: Compaction | undefined;
   private readonly flushNow = (): void => this.flush();
 
@@ -94,6 +96,10 @@ export class MessageLog {
     this.syncAfterWrite = settings.fsync === "always";
     this.segmentIndex = firstSegment;
     this.fd = this.openSegment(firstSegment);
+    this.segmentBytes = fstatSync(this.fd).size;
+    // Every segment begins with the epoch: replay takes the last one it reads.
+    this.records.epoch(epoch);
+    this.changed();
     this.measureFiles();
   }
 
@@ -163,10 +169,15 @@ export class MessageLog {
     if (this.compaction) return this.compaction.done;
     // Everything before this point is in segments below the new one; the snapshot stands for them.
     this.flush();
-    if (this.failure) return Promise.resolve();
-    this.rotate();
+    if (this.failure || !this.rotate()) return Promise.resolve();
     const clock = this.source.clock();
-    const compaction = new Compaction(this, this.settings.path, this.segmentIndex, this.source.channels(), clock, this.epoch);
+    let compaction: Compaction;
+    try {
+      compaction = new Compaction(this, this.settings.path, this.segmentIndex, this.source.channels(), clock, this.epoch);
+    } catch (error) {
+      this.log.error(`message log: cannot begin a snapshot: ${(error as Error).message}`);
+      return Promise.resolve();
+    }
     this.compaction = compaction;
     compaction.done.then(() => {
       this.compaction = undefined;
@@ -249,8 +260,7 @@ export class MessageLog {
     if (this.syncsInFlight === 0) for (const fd of this.closeAfterSync.splice(0)) closeSync(fd);
     // After close() the file was synced there (and the descriptor closed under this call).
     if (this.closed) return answer(batch.callbacks, batch.args, this.failure);
-    if (error) this.fail(error);
-    answer(batch.callbacks, batch.args, error ? this.failure : undefined);
+    answer(batch.callbacks, batch.args, error ? this.fail(error) : undefined);
     if (!this.closed) this.startSync();
   }
 
@@ -271,37 +281,59 @@ export class MessageLog {
     return true;
   }
 
-  private fail(error: NodeJS.ErrnoException): void {
-    const full = error.code === "ENOSPC" || error.code === "EDQUOT" || error.code === "EFBIG";
-    const refusal = new Refusal(full ? 507 : 503, `Message log cannot write (${error.code ?? error.message}); publish refused.`);
+  /**
+   * Writing failed: from now on publishes are refused up front (`failure`); those already made
+   * and waiting were delivered to this process's subscribers but are not kept on disk yet (their
+   * records are retried with the rest), and are told so.
+   */
+  private fail(error: NodeJS.ErrnoException): Refusal {
+    const status = error.code === "ENOSPC" || error.code === "EDQUOT" || error.code === "EFBIG" ? 507 : 503;
+    const reason = `Message log cannot write (${error.code ?? error.message})`;
+    const unsaved = new Refusal(status, `${reason}; the message was delivered but may not survive a restart.`);
     if (!this.failure) this.log.error(`message log: ${error.message}; publishes are refused until it can write again`);
-    this.failure = refusal;
-    answer(this.waitingCallbacks, this.waitingArgs, refusal);
+    this.failure = new Refusal(status, `${reason}; publish refused.`);
+    answer(this.waitingCallbacks, this.waitingArgs, unsaved);
     this.waitingCallbacks = [];
     this.waitingArgs = [];
-    answer(this.unsyncedCallbacks, this.unsyncedArgs, refusal);
+    answer(this.unsyncedCallbacks, this.unsyncedArgs, unsaved);
     this.unsyncedCallbacks = [];
     this.unsyncedArgs = [];
+    return unsaved;
   }
 
   /** Closes the segment (synced unless "off") and begins the next. */
-  private rotate(): void {
-    if (this.settings.fsync !== "off" && this.dirty && !this.syncNow()) return;
+  /**
+   * Closes the segment (synced unless "off") and begins the next. The next is opened before the
+   * current one is let go: when it cannot be (out of descriptors), writing goes on in the current
+   * segment, and the rotation is tried again a second later. False when it did not rotate.
+   */
+  private rotate(): boolean {
+    const now = performance.now();
+    if (now < this.nextRotationAttempt) return false;
+    if (this.settings.fsync !== "off" && this.dirty && !this.syncNow()) return false;
+    let fd: number;
+    try {
+      fd = this.openSegment(this.segmentIndex + 1);
+    } catch (error) {
+      this.nextRotationAttempt = now + 1000;
+      this.log.warn(`message log: cannot begin segment ${segmentName(this.segmentIndex + 1)} (${(error as Error).message}); writing on in ${segmentName(this.segmentIndex)}`);
+      return false;
+    }
     if (this.syncsInFlight > 0) this.closeAfterSync.push(this.fd);
     else closeSync(this.fd);
-    this.segmentIndex++;
-    this.fd = this.openSegment(this.segmentIndex);
-    this.segments++;
-  }
-
-  /** A new segment, its directory entry synced, beginning with the epoch. */
-  private openSegment(index: number): number {
-    const fd = openSync(join(this.settings.path, segmentName(index)), "a");
-    this.segmentBytes = fstatSync(fd).size;
-    if (this.settings.fsync !== "off") syncDirectory(this.settings.path);
     this.fd = fd;
+    this.segmentIndex++;
+    this.segments++;
+    this.segmentBytes = 0;
     this.records.epoch(this.epoch);
     this.changed();
+    return true;
+  }
+
+  /** Opens (creates) segment `index`, its directory entry synced unless "off". */
+  private openSegment(index: number): number {
+    const fd = openSync(join(this.settings.path, segmentName(index)), "a");
+    if (this.settings.fsync !== "off") syncDirectory(this.settings.path);
     return fd;
   }
 

@@ -1,4 +1,4 @@
-import { truncateSync, unlinkSync } from "node:fs";
+import { closeSync, openSync, readSync, truncateSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { Message } from "../core/message.js";
 import { listLogFiles, scanLogFile, segmentName, snapshotName } from "./log-files.js";
@@ -15,7 +15,7 @@ export interface ReplayTarget {
 
 /** What a replay found, for the start-up log line and the metrics. */
 export interface ReplayReport {
-  /** The epoch the log carried; undefined when it had none or lost records (then a new one begins). */
+  /** The epoch in force at the end of the log; undefined when it had none, or records were lost after its last epoch record (then a new one begins). */
   epoch: string | undefined;
   /** Files read and records applied. */
   files: number;
@@ -47,8 +47,14 @@ export function replayLog(dir: string, target: ReplayTarget): ReplayReport {
   };
   for (const temp of files.temps) unlinkSync(join(dir, temp));
   const snapshot = files.snapshots.at(-1);
+  /** The epoch in force: the last epoch record read after the last loss (a later process's new epoch). */
   let epoch: string | undefined;
-  let lost = false;
+  /** The epoch in force when records were lost: its later records (each segment repeats it) do not heal the gap. */
+  let staleEpoch: string | undefined;
+  const lose = (): void => {
+    if (epoch !== undefined) staleEpoch = epoch;
+    epoch = undefined;
+  };
   const visit = (reader: RecordReader): void => {
     report.records++;
     switch (reader.type) {
@@ -64,7 +70,7 @@ export function replayLog(dir: string, target: ReplayTarget): ReplayReport {
         target.drop(reader.text);
         break;
       case RecordType.epoch:
-        epoch = reader.text;
+        if (reader.text !== staleEpoch) epoch = reader.text;
         break;
       case RecordType.channel:
         target.channel(reader.text, reader.number);
@@ -80,7 +86,7 @@ export function replayLog(dir: string, target: ReplayTarget): ReplayReport {
     const scan = scanLogFile(join(dir, name), visit);
     report.files++;
     if (scan.outcome !== "end") {
-      lost = true;
+      lose();
       report.damagedFiles++;
       report.skippedBytes += scan.size - scan.good;
       report.notes.push(`${name}: damaged at byte ${scan.good}; ${scan.size - scan.good} bytes skipped`);
@@ -94,7 +100,7 @@ export function replayLog(dir: string, target: ReplayTarget): ReplayReport {
   for (const [i, segment] of segments.entries()) {
     const name = segmentName(segment);
     if (segment !== expected) {
-      lost = true;
+      lose();
       report.notes.push(`segments ${segmentName(expected!)} to ${segmentName(segment - 1)} are missing`);
     }
     expected = segment + 1;
@@ -103,20 +109,46 @@ export function replayLog(dir: string, target: ReplayTarget): ReplayReport {
     report.files++;
     if (scan.outcome === "end") continue;
     if (i === segments.length - 1) {
-      // The end of the log: what a crash left half-written. Cut it so new records follow good ones.
+      // The end of the log: what a crash left half-written (cut short, or zero-filled pages). Cut
+      // it so new records follow good ones. Other bytes there were records: a loss.
+      const unfinished = scan.outcome === "torn" || allZero(path, scan.good, scan.size);
       truncateSync(path, scan.good);
       report.tornBytes = scan.size - scan.good;
-      report.notes.push(`${name}: ${report.tornBytes} bytes of an unfinished write cut off at byte ${scan.good}`);
+      if (unfinished) {
+        report.notes.push(`${name}: ${report.tornBytes} bytes of an unfinished write cut off at byte ${scan.good}`);
+      } else {
+        lose();
+        report.damagedFiles++;
+        report.skippedBytes += report.tornBytes;
+        report.notes.push(`${name}: damaged at byte ${scan.good}; the ${report.tornBytes} bytes after it cut off`);
+      }
     } else {
-      lost = true;
+      lose();
       report.damagedFiles++;
       report.skippedBytes += scan.size - scan.good;
       report.notes.push(`${name}: damaged at byte ${scan.good}; ${scan.size - scan.good} bytes skipped`);
     }
   }
-  report.epoch = lost ? undefined : epoch;
+  report.epoch = epoch;
   report.nextSegment = Math.max(snapshot ?? 0, segments.at(-1) ?? 0) + 1;
   return report;
+}
+
+/** Whether bytes [from, to) of a file are all zero. */
+function allZero(path: string, from: number, to: number): boolean {
+  const fd = openSync(path, "r");
+  try {
+    const chunk = Buffer.alloc(64 * 1024);
+    for (let at = from; at < to; ) {
+      const n = readSync(fd, chunk, 0, Math.min(chunk.length, to - at), at);
+      if (n === 0) break;
+      for (let i = 0; i < n; i++) if (chunk[i] !== 0) return false;
+      at += n;
+    }
+    return true;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function observe(last: ReplayReport["last"], message: Message): void {

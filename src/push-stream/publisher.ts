@@ -115,6 +115,13 @@ function deleteChannels(route: Route, reply: PushReply, headers: Headers, ids: s
     deleted++;
   }
   if (deleted === 0) return route.refuse(reply, channelNotFound, headers);
+  // Answered once the deletion is kept (the message log), so a restart cannot bring the channel back.
+  broker.whenDurable(answerDeleted, { route, reply, headers });
+}
+
+function answerDeleted(deleted: { route: Route; reply: PushReply; headers: Headers }, failure: Refusal | undefined): void {
+  const { route, reply, headers } = deleted;
+  if (failure) return route.refuse(reply, failure, headers);
   headers.push(EXPLAIN_HEADER, "Channel deleted.");
   reply.send(200, headers);
 }
