@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import type { Clock } from "../core/clock.js";
-import type { Message } from "../core/message.js";
 import { Refusal } from "../core/refusal.js";
 import type { Logger } from "../log.js";
 import type { Channel } from "../store/channel.js";
@@ -12,6 +11,7 @@ import { Hub } from "../store/hub.js";
 import { LocalBroker } from "../store/local-broker.js";
 import { MemoryHistory } from "../store/memory-history.js";
 import { lockDirectory } from "./log-files.js";
+import type { RecordReader } from "./record.js";
 import { LogHistory } from "./log-history.js";
 import { MessageLog, type MessageLogSettings } from "./message-log.js";
 import { replayLog, type ReplayReport, type ReplayTarget } from "./replay.js";
@@ -105,15 +105,16 @@ class StoreReplay implements ReplayTarget {
     private readonly now: number,
   ) {}
 
-  message(message: Message): void {
-    const channel = this.channelFor(message.channel, message.id);
+  message(record: RecordReader): void {
+    const channel = this.channelFor(record.text, record.id);
     if (!channel) return;
-    if (message.expiresAt > this.now) this.memory.append(channel, message);
+    // Built only when kept, with the channel's own id string (not one copy per message).
+    if (record.expiresAt > this.now) this.memory.append(channel, record.message(channel.id));
     else this.expired++;
   }
 
-  passed(message: Message): void {
-    this.channelFor(message.channel, message.id);
+  passed(id: string, messageId: number): void {
+    this.channelFor(id, messageId);
   }
 
   drop(id: string): void {

@@ -189,26 +189,35 @@ export class RecordBuffer {
 export type ReadResult = "record" | "end" | "torn" | "corrupt";
 
 /**
- * Reads records out of a chunk of the log, one at a time, into its own fields (no object per
- * record but the Message of a stored one). A record cut by the chunk's end is "torn": the caller
- * reads on with more bytes, or at the file's end, cuts it off.
+ * Reads records out of a chunk of the log, one at a time, into its own fields: no object per
+ * record. A stored message's body and push2 fields stay in the chunk until `message()` copies
+ * them out, so replay allocates only for messages it keeps. A record cut by the chunk's end is
+ * "torn": the caller reads on with more bytes, or at the file's end, cuts it off.
  */
 export class RecordReader {
   offset = 0;
   type = 0;
-  /** The message of a `message` record; for `sequenced`, one without body (id, stamp, mid). */
-  message: Message | undefined;
-  /** The channel id of a drop or channel record, the epoch of an epoch record. */
+  /** The channel id of a message, sequenced, drop or channel record; the epoch of an epoch record. */
   text = "";
-  /** lastMessageId of a channel record; the clock's fields of a clock record. */
-  number = 0;
+  /** Message and sequenced records: the message's fields. */
+  id = 0;
   time = 0;
   tag = 0;
   seq = 0;
+  expiresAt = 0;
+  eventId = "";
+  eventType = "";
+  /** lastMessageId of a channel record. */
+  number = 0;
+  /** The mid of a message (push2), sequenced or clock record, when it has one; a copy. */
   mid: Buffer | undefined;
   private bytes: Buffer = Buffer.alloc(0);
   private end = 0;
   private at = 0;
+  private flags = 0;
+  private bodyAt = 0;
+  private bodySize = 0;
+  private push2At = 0;
 
   reset(bytes: Buffer, length = bytes.length): void {
     this.bytes = bytes;
@@ -236,42 +245,78 @@ export class RecordReader {
     return "record";
   }
 
+  /**
+   * The message of the current `message` record (a `sequenced` one: without body), its body and
+   * push2 fields copied into allocations of their own; `channel` is the id string to share
+   * (the channel record's), the record's own by default.
+   */
+  message(channel = this.text): Message {
+    if (this.type === RecordType.sequenced) {
+      const push2 = this.mid ? { mid: this.mid, sender: undefined, created: 0, expiry: 0 } : undefined;
+      return new Message(this.id, channel, this.time, this.tag, this.seq, EMPTY, "", "", 0, push2);
+    }
+    const text = this.copy(this.bodyAt, this.bodySize);
+    let push2: Push2Fields | undefined;
+    if (this.flags & FLAG_PUSH2) {
+      this.at = this.push2At + MID_BYTES;
+      const mid = this.mid!;
+      const created = this.f64();
+      const expiry = this.f64();
+      let sender;
+      if (this.flags & FLAG_SENDER) {
+        const type = this.u32();
+        const size = this.u32();
+        sender = { type, id: new Uint8Array(this.copy(this.at, size)) };
+      }
+      push2 = { mid, sender, created, expiry };
+    }
+    return new Message(this.id, channel, this.time, this.tag, this.seq, text, this.eventId, this.eventType, this.expiresAt, push2);
+  }
+
   private decode(end: number): boolean {
     this.type = this.u8();
-    this.message = undefined;
     this.mid = undefined;
     switch (this.type) {
       case RecordType.message: {
-        const flags = this.u8();
-        const id = this.f64();
-        const time = this.f64();
-        const tag = this.u32();
-        const seq = this.f64();
-        const expiresAt = this.f64();
-        const channel = this.string();
-        const eventId = this.string();
-        const eventType = this.string();
-        const text = this.copy(this.u32());
-        let push2: Push2Fields | undefined;
-        if (flags & FLAG_PUSH2) {
-          const mid = this.copy(MID_BYTES);
-          const created = this.f64();
-          const expiry = this.f64();
-          const sender = flags & FLAG_SENDER ? { type: this.u32(), id: new Uint8Array(this.copy(this.u32())) } : undefined;
-          push2 = { mid, sender, created, expiry };
+        this.flags = this.u8();
+        this.id = this.f64();
+        this.time = this.f64();
+        this.tag = this.u32();
+        this.seq = this.f64();
+        this.expiresAt = this.f64();
+        this.text = this.string();
+        this.eventId = this.string();
+        this.eventType = this.string();
+        this.bodySize = this.u32();
+        this.need(this.bodySize);
+        this.bodyAt = this.at;
+        this.at += this.bodySize;
+        if (this.flags & FLAG_PUSH2) {
+          this.push2At = this.at;
+          this.need(MID_BYTES + 16);
+          this.mid = this.copy(this.at, MID_BYTES);
+          this.at += MID_BYTES + 16;
+          if (this.flags & FLAG_SENDER) {
+            this.u32();
+            const size = this.u32();
+            this.need(size);
+            this.at += size;
+          }
         }
-        this.message = new Message(id, channel, time, tag, seq, text, eventId, eventType, expiresAt, push2);
         break;
       }
       case RecordType.sequenced: {
         const flags = this.u8();
-        const id = this.f64();
-        const time = this.f64();
-        const tag = this.u32();
-        const seq = this.f64();
-        const channel = this.string();
-        const push2 = flags & FLAG_MID ? { mid: this.copy(MID_BYTES), sender: undefined, created: 0, expiry: 0 } : undefined;
-        this.message = new Message(id, channel, time, tag, seq, EMPTY, "", "", 0, push2);
+        this.id = this.f64();
+        this.time = this.f64();
+        this.tag = this.u32();
+        this.seq = this.f64();
+        this.text = this.string();
+        if (flags & FLAG_MID) {
+          this.need(MID_BYTES);
+          this.mid = this.copy(this.at, MID_BYTES);
+          this.at += MID_BYTES;
+        }
         break;
       }
       case RecordType.drop:
@@ -287,7 +332,11 @@ export class RecordReader {
         this.time = this.f64();
         this.tag = this.u32();
         this.seq = this.f64();
-        if (flags & FLAG_MID) this.mid = this.copy(MID_BYTES);
+        if (flags & FLAG_MID) {
+          this.need(MID_BYTES);
+          this.mid = this.copy(this.at, MID_BYTES);
+          this.at += MID_BYTES;
+        }
         break;
       }
       default:
@@ -297,7 +346,7 @@ export class RecordReader {
   }
 
   private need(size: number): void {
-    if (this.at + size > this.bytes.length || size < 0) throw new RangeError("field beyond record");
+    if (this.at + size > this.end || size < 0) throw new RangeError("field beyond record");
   }
 
   private u8(): number {
@@ -329,11 +378,9 @@ export class RecordReader {
   }
 
   /** Bytes in an allocation of their own: a stored body must not keep the read chunk alive. */
-  private copy(size: number): Buffer {
-    this.need(size);
+  private copy(at: number, size: number): Buffer {
     const bytes = Buffer.allocUnsafeSlow(size);
-    this.bytes.copy(bytes, 0, this.at, this.at + size);
-    this.at += size;
+    this.bytes.copy(bytes, 0, at, at + size);
     return bytes;
   }
 }

@@ -1,14 +1,14 @@
 import { closeSync, openSync, readSync, truncateSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
-import type { Message } from "../core/message.js";
 import { listLogFiles, scanLogFile, segmentName, snapshotName } from "./log-files.js";
 import { RecordType, type RecordReader } from "./record.js";
 
 /** What replay hands over, record by record, in the order they were written. */
 export interface ReplayTarget {
-  message(message: Message): void;
-  /** A message that was not stored: only its id, stamp and mid count. */
-  passed(message: Message): void;
+  /** A stored message: the reader is positioned on it (`text` is the channel; `message()` builds it). */
+  message(record: RecordReader): void;
+  /** A message that was not stored: only its channel's id counter counts here (the stamp is observed by replay). */
+  passed(channel: string, id: number): void;
   drop(channel: string): void;
   channel(id: string, lastMessageId: number): void;
 }
@@ -59,12 +59,12 @@ export function replayLog(dir: string, target: ReplayTarget): ReplayReport {
     report.records++;
     switch (reader.type) {
       case RecordType.message:
-        observe(report.last, reader.message!);
-        target.message(reader.message!);
+        observeStamp(report.last, reader.time, reader.tag, reader.seq, reader.mid);
+        target.message(reader);
         break;
       case RecordType.sequenced:
-        observe(report.last, reader.message!);
-        target.passed(reader.message!);
+        observeStamp(report.last, reader.time, reader.tag, reader.seq, reader.mid);
+        target.passed(reader.text, reader.id);
         break;
       case RecordType.drop:
         target.drop(reader.text);
@@ -149,10 +149,6 @@ function allZero(path: string, from: number, to: number): boolean {
   } finally {
     closeSync(fd);
   }
-}
-
-function observe(last: ReplayReport["last"], message: Message): void {
-  observeStamp(last, message.time, message.tag, message.seq, message.push2?.mid);
 }
 
 function observeStamp(last: ReplayReport["last"], time: number, tag: number, seq: number, mid: Buffer | undefined): void {

@@ -38,7 +38,7 @@ test("record: every type reads back field for field", () => {
   for (const expected of messages) {
     assert.equal(reader.next(), "record");
     assert.equal(reader.type, RecordType.message);
-    const got = reader.message!;
+    const got = reader.message();
     for (const key of ["id", "channel", "time", "tag", "seq", "eventId", "eventType", "expiresAt"] as const) assert.equal(got[key], expected[key], key);
     assert.deepEqual(got.text, expected.text);
     assert.equal(got.text.buffer === records.bytes.buffer, false, "a body owns its bytes");
@@ -50,10 +50,10 @@ test("record: every type reads back field for field", () => {
   }
   assert.equal(reader.next(), "record");
   assert.equal(reader.type, RecordType.sequenced);
-  assert.equal(reader.message!.id, 9);
-  assert.equal(reader.message!.tag, 5);
-  assert.equal(reader.message!.text.length, 0, "a passed message's body is not logged");
-  assert.deepEqual(reader.message!.push2!.mid, messages[2]!.push2!.mid);
+  assert.equal(reader.message().id, 9);
+  assert.equal(reader.message().tag, 5);
+  assert.equal(reader.message().text.length, 0, "a passed message's body is not logged");
+  assert.deepEqual(reader.message().push2!.mid, messages[2]!.push2!.mid);
   assert.equal(reader.next(), "record");
   assert.deepEqual([reader.type, reader.text], [RecordType.drop, "a"]);
   assert.equal(reader.next(), "record");
