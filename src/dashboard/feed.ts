@@ -1,0 +1,253 @@
+import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
+import type { PushContext } from "../context.js";
+import { readings, type Readings } from "../observe/readings.js";
+import type { Channel } from "../store/channel.js";
+import { VERSION } from "../version.js";
+import { SampleSeries, type Sample } from "./series.js";
+
+/** A listener as the dashboard lists it. */
+export interface ListenerView {
+  address: string;
+  port: number;
+  tls: boolean;
+  /** "path role" of each location. */
+  locations: string[];
+}
+
+/** An open dashboard stream: gets each frame, and is ended when the server stops. */
+export interface FeedViewer {
+  send(frame: Buffer): void;
+  end(): void;
+}
+
+/** A channel in the busiest list and in search results. */
+export interface ChannelSummary {
+  id: string;
+  subscribers: number;
+  /** Messages published to it in the last second the sampler saw (0 while nobody watches). */
+  perSecond: number;
+  stored: number;
+}
+
+/** The "now" panel: every value read by `readings`, the counters /metrics writes. */
+export interface Snapshot {
+  t: number;
+  version: string;
+  uptime: number;
+  heldByMode: Record<string, number>;
+  push2: number;
+  subscribers: number;
+  subscriptions: number;
+  channels: number;
+  wildcardChannels: number;
+  storedMessages: number;
+  storedBytes: number;
+  memoryUsed: number;
+  memoryBudget: number;
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  /** Mean and largest event-loop delay (ms) over the last second; null until the sampler has run. */
+  loopDelayMs: { mean: number; max: number } | null;
+  totals: { published: number; delivered: number; connectionsOpened: number; connectionsClosed: number; longPollTimeouts: number; evicted: number; rejected: Record<string, number> };
+  listeners: ListenerView[];
+  /** Worker processes: null while pushwire runs as one process. */
+  workers: null;
+  /** The durable message log: "off" until one is configured (the message-log work fills this in). */
+  messageLog: MessageLogState;
+  eventsChannel: string | null;
+}
+
+/** What the dashboard shows of the durable message log; a log reports its own state through `DashboardFeed.messageLog`. */
+export interface MessageLogState {
+  state: "off" | "on";
+  [detail: string]: unknown;
+}
+
+const BUSIEST = 20;
+const SEARCH_RESULTS = 100;
+
+/**
+ * The dashboard's data: one shared one-second sampler that exists only while at least one
+ * dashboard stream is open (nothing runs, nothing is read, while nobody watches), the last
+ * fifteen minutes of samples (kept while watched; a gap when nobody was), and the busiest channels.
+ */
+export class DashboardFeed {
+  /** Hook for the durable message log: it replaces this with a function reporting its state. */
+  messageLog: () => MessageLogState = () => ({ state: "off" });
+  readonly series = new SampleSeries(900);
+  private readonly viewers = new Set<FeedViewer>();
+  /** Streams that do not need the sampler (channel tails), ended with the rest on close. */
+  private readonly others = new Set<FeedViewer>();
+  private timer: NodeJS.Timeout | undefined;
+  private loop: IntervalHistogram | undefined;
+  private loopDelay: Snapshot["loopDelayMs"] = null;
+  /** Each channel's lastMessageId at the previous sample, and the rate since. */
+  private lastIds = new Map<Channel, number>();
+  private rates = new Map<Channel, number>();
+  private busiest: ChannelSummary[] = [];
+
+  constructor(
+    private readonly ctx: PushContext,
+    private readonly listeners: () => ListenerView[],
+    private readonly periodMs = 1000,
+  ) {}
+
+  /** The sampler is running (a dashboard stream is open). */
+  get sampling(): boolean {
+    return this.timer !== undefined;
+  }
+
+  get viewerCount(): number {
+    return this.viewers.size;
+  }
+
+  /** A dashboard stream opened: it gets the whole picture now, then a frame a second. */
+  watch(viewer: FeedViewer): void {
+    this.viewers.add(viewer);
+    if (!this.timer) this.start();
+    viewer.send(frame("init", { now: this.snapshot(), series: this.series.all(), busiest: this.busiest, periodMs: this.periodMs }));
+  }
+
+  unwatch(viewer: FeedViewer): void {
+    if (!this.viewers.delete(viewer)) return;
+    if (this.viewers.size === 0) this.stop();
+  }
+
+  /** A stream that only needs ending on close (a channel's live tail). */
+  track(viewer: FeedViewer): void {
+    this.others.add(viewer);
+  }
+
+  untrack(viewer: FeedViewer): void {
+    this.others.delete(viewer);
+  }
+
+  /** The server stops: every dashboard stream ends, the sampler with them. */
+  close(): void {
+    for (const viewer of [...this.viewers, ...this.others]) viewer.end();
+    this.viewers.clear();
+    this.others.clear();
+    this.stop();
+  }
+
+  private start(): void {
+    this.series.restart();
+    this.lastIds.clear();
+    this.rates.clear();
+    this.loop = monitorEventLoopDelay({ resolution: 10 });
+    this.loop.enable();
+    this.sample(); // the baseline totals; the first sample follows a period later
+    this.timer = setInterval(() => {
+      try {
+        this.tick();
+      } catch (error) {
+        this.ctx.log.error(`dashboard sampler: ${(error as Error).stack ?? error}`);
+      }
+    }, this.periodMs);
+  }
+
+  private stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.loop?.disable();
+    this.loop = undefined;
+    this.loopDelay = null;
+    this.lastIds.clear();
+    this.rates.clear();
+  }
+
+  /** One period: a sample, the busiest channels, one frame written to every viewer. */
+  tick(): void {
+    const { now, sample } = this.sample();
+    const bytes = frame("sample", { now, sample, busiest: this.busiest });
+    for (const viewer of this.viewers) viewer.send(bytes);
+  }
+
+  private sample(): { now: Snapshot; sample: Sample | undefined } {
+    const read = readings(this.ctx);
+    const loop = this.loop;
+    if (loop && loop.count > 0) this.loopDelay = { mean: loop.mean / 1e6, max: loop.max / 1e6 };
+    loop?.reset();
+    const sample = this.series.take(this.ctx.clock.now(), read, this.ctx.metrics.publishLatency);
+    this.measureChannels();
+    return { now: this.snapshotOf(read), sample };
+  }
+
+  /** Each channel's messages since the previous sample, and the busiest of them. */
+  private measureChannels(): void {
+    const lastIds = new Map<Channel, number>();
+    const rates = new Map<Channel, number>();
+    const top: Channel[] = [];
+    for (const channel of this.ctx.store.all()) {
+      const before = this.lastIds.get(channel);
+      lastIds.set(channel, channel.lastMessageId);
+      rates.set(channel, before === undefined ? 0 : channel.lastMessageId - before);
+      top.push(channel);
+    }
+    this.lastIds = lastIds;
+    this.rates = rates;
+    const score = (c: Channel): number => (rates.get(c) ?? 0) * 1e6 + c.subscribers.size * 1e3 + this.ctx.history.count(c);
+    top.sort((a, b) => score(b) - score(a));
+    this.busiest = top.slice(0, BUSIEST).map((c) => this.summary(c));
+  }
+
+  summary(channel: Channel): ChannelSummary {
+    return { id: channel.id, subscribers: channel.subscribers.size, perSecond: this.rates.get(channel) ?? 0, stored: this.ctx.history.count(channel) };
+  }
+
+  /** Channels whose id contains `text` (case-insensitive), busiest first, at most 100. */
+  search(text: string): ChannelSummary[] {
+    const needle = text.toLowerCase();
+    const found: ChannelSummary[] = [];
+    for (const channel of this.ctx.store.all()) {
+      if (channel.id.toLowerCase().includes(needle)) found.push(this.summary(channel));
+    }
+    found.sort((a, b) => b.perSecond - a.perSecond || b.subscribers - a.subscribers || b.stored - a.stored);
+    return found.slice(0, SEARCH_RESULTS);
+  }
+
+  snapshot(): Snapshot {
+    return this.snapshotOf(readings(this.ctx));
+  }
+
+  private snapshotOf(read: Readings): Snapshot {
+    return {
+      t: this.ctx.clock.now(),
+      version: VERSION,
+      uptime: read.uptime,
+      heldByMode: Object.fromEntries(read.heldByMode),
+      push2: read.push2Held,
+      subscribers: read.subscribers,
+      subscriptions: read.subscriptions,
+      channels: read.channels,
+      wildcardChannels: read.wildcardChannels,
+      storedMessages: read.storedMessages,
+      storedBytes: read.storedBytes,
+      memoryUsed: read.memoryUsed,
+      memoryBudget: read.memoryBudget,
+      rss: read.rss,
+      heapUsed: read.heapUsed,
+      heapTotal: read.heapTotal,
+      loopDelayMs: this.loopDelay,
+      totals: {
+        published: read.published,
+        delivered: read.delivered,
+        connectionsOpened: read.connectionsOpened,
+        connectionsClosed: read.connectionsClosed,
+        longPollTimeouts: read.longPollTimeouts,
+        evicted: read.evicted,
+        rejected: Object.fromEntries(read.rejected.map(([status, count]) => [String(status), count])),
+      },
+      listeners: this.listeners(),
+      workers: null,
+      messageLog: this.messageLog(),
+      eventsChannel: this.ctx.events?.channel.id ?? null,
+    };
+  }
+}
+
+/** One text/event-stream event; JSON has no raw line breaks, so the data is one line. */
+export function frame(type: string, value: unknown): Buffer {
+  return Buffer.from(`event: ${type}\ndata: ${JSON.stringify(value)}\n\n`);
+}
