@@ -26,7 +26,7 @@ export function renderMetrics(ctx: PushContext): string {
 
   out.family("pushwire_held_connections", "gauge", "Subscriber connections held open, by subscriber mode.");
   for (const [mode, count] of now.heldByMode) out.sample("pushwire_held_connections", count, `mode="${escapeLabel(mode)}"`);
-  out.gauge("pushwire_push2_held_connections", "Of the held connections, those of Bitrix Push server 2.0 locations.", now.push2Held);
+  out.gauge("pushwire_bitrix_push_held_connections", "Of the held connections, those of Bitrix Push server 2.0 (bitrix-push2) locations.", now.push2Held);
   out.gauge("pushwire_subscribers", "Subscriber connections (one per held request, whatever its number of channels).", now.subscribers);
   out.gauge("pushwire_subscriptions", "Channel subscriptions (a connection on three channels counts three).", now.subscriptions);
   out.gauge("pushwire_channels", "Channels, wildcard channels excluded (the events channel included).", now.channels);
