@@ -85,6 +85,8 @@ export class DashboardFeed {
   /** Each channel's lastMessageId at the previous sample, and the rate since. */
   private lastIds = new Map<Channel, number>();
   private rates = new Map<Channel, number>();
+  /** A sample has measured the channels in this run: one missing from `lastIds` is new since. */
+  private measured = false;
   private busiest: ChannelSummary[] = [];
 
   constructor(
@@ -133,8 +135,6 @@ export class DashboardFeed {
 
   private start(): void {
     this.series.restart();
-    this.lastIds.clear();
-    this.rates.clear();
     this.loop = monitorEventLoopDelay({ resolution: 10 });
     this.loop.enable();
     this.sample(); // the baseline totals; the first sample follows a period later
@@ -155,6 +155,7 @@ export class DashboardFeed {
     this.loopDelay = null;
     this.lastIds.clear();
     this.rates.clear();
+    this.measured = false;
   }
 
   /** One period: a sample, the busiest channels, one frame written to every viewer. */
@@ -182,11 +183,12 @@ export class DashboardFeed {
     for (const channel of this.ctx.store.all()) {
       const before = this.lastIds.get(channel);
       lastIds.set(channel, channel.lastMessageId);
-      rates.set(channel, before === undefined ? 0 : channel.lastMessageId - before);
+      rates.set(channel, channel.lastMessageId - (before ?? (this.measured ? 0 : channel.lastMessageId)));
       top.push(channel);
     }
     this.lastIds = lastIds;
     this.rates = rates;
+    this.measured = true;
     const score = (c: Channel): number => (rates.get(c) ?? 0) * 1e6 + c.subscribers.size * 1e3 + this.ctx.history.count(c);
     top.sort((a, b) => score(b) - score(a));
     this.busiest = top.slice(0, BUSIEST).map((c) => this.summary(c));
