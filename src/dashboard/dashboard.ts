@@ -115,6 +115,8 @@ function openFeed(feed: DashboardFeed, reply: PushReply): void {
  * this channel.
  */
 class ChannelTail extends DashboardStream implements ChannelSubscriber {
+  /** How a channel's page counts it among the channel's subscribers. */
+  readonly mode = "dashboard tail";
   private readonly joined: Channel[] = [];
 
   constructor(reply: PushReply, private readonly route: Route, private readonly id: string) {

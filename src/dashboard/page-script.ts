@@ -6,6 +6,8 @@
 export const DASHBOARD_JS = String.raw`"use strict";
 (function () {
   var WINDOW_MS = 15 * 60 * 1000;
+  /** Charts span the samples there are, from this much up to the whole window. */
+  var MIN_SPAN_MS = 30 * 1000;
   var COLORS = ["#4fb3ff", "#f5b942", "#3fcf8e", "#ff6b6b", "#c792ea", "#7fdbca", "#ff9e64"];
   var app = document.getElementById("app");
   var publishEnabled = document.body.getAttribute("data-publish") === "on";
@@ -19,6 +21,8 @@ export const DASHBOARD_JS = String.raw`"use strict";
       var value = attrs[key];
       if (value === undefined || value === null) continue;
       if (key === "class") node.className = value;
+      // Styles through the CSSOM: the page's CSP refuses style attributes.
+      else if (key === "style") for (var property in value) node.style.setProperty(property, value[property]);
       else if (key.indexOf("on") === 0) node.addEventListener(key.slice(2), value);
       else node.setAttribute(key, String(value));
     }
@@ -90,17 +94,18 @@ export const DASHBOARD_JS = String.raw`"use strict";
       el("div", { class: "card" }, el("div", { class: "label" }, "memory budget"),
         el("div", { class: "value", "data-value": "memoryUsed" }, bytes(now.memoryUsed)),
         el("div", { class: "sub" }, budget ? used.toFixed(1) + " % of " + bytes(budget) : "no cap (sharedMemorySize 0)"),
-        budget ? el("div", { class: "bar" }, el("div", { style: "width:" + used.toFixed(1) + "%" })) : null),
+        budget ? el("div", { class: "bar" }, el("div", { style: { width: used.toFixed(1) + "%" } })) : null),
       card("process memory", bytes(now.rss), "RSS; heap " + bytes(now.heapUsed) + " / " + bytes(now.heapTotal), { "data-value": "rss" }),
       card("event-loop delay", loop ? loop.mean.toFixed(2) + " ms" : "–", loop ? "max " + loop.max.toFixed(2) + " ms over the last second" : "sampling", { "data-value": "loopDelay" }),
-      card("workers", now.workers === null ? "1 process" : num(now.workers.length), "pid-level workers: not in this version", { "data-value": "workers" }),
+      card("workers", now.workers === null ? "1 process" : num(now.workers.length), now.workers === null ? "no worker processes" : null, { "data-value": "workers" }),
       card("message log", log.state, log.state === "off" ? "no durable log configured" : (log.detail || ""), { "data-value": "messageLog" }),
       el("div", { class: "card wide" }, el("div", { class: "label" }, "listeners"), listeners));
   }
 
   // A small chart of the last 15 minutes: one path per line, broken where samples are missing.
   function chart(name, title, unit, lines) {
-    var samples = state.series, end = samples.length ? samples[samples.length - 1].t : Date.now(), start = end - WINDOW_MS;
+    var samples = state.series, end = samples.length ? samples[samples.length - 1].t : Date.now();
+    var span = samples.length ? Math.min(WINDOW_MS, Math.max(MIN_SPAN_MS, end - samples[0].t)) : WINDOW_MS, start = end - span;
     var W = 300, H = 64, max = 1, sum = 0;
     lines.forEach(function (line) { samples.forEach(function (s) { var v = line.value(s); if (v !== null && v > max) max = v; }); });
     var box = svg("svg", { viewBox: "0 0 " + W + " " + H, preserveAspectRatio: "none", role: "img" });
@@ -111,7 +116,7 @@ export const DASHBOARD_JS = String.raw`"use strict";
         var v = line.value(s);
         if (i === 0 && v !== null) sum += v;
         if (s.t < start || v === null) { prevT = 0; return; }
-        var x = (s.t - start) / WINDOW_MS * W, y = H - 2 - v / max * (H - 6);
+        var x = (s.t - start) / span * W, y = H - 2 - v / max * (H - 6);
         d += (prevT && s.t - prevT < 2500 ? "L" : "M") + x.toFixed(1) + " " + y.toFixed(1);
         prevT = s.t;
       });
@@ -120,7 +125,7 @@ export const DASHBOARD_JS = String.raw`"use strict";
     var last = samples.length ? samples[samples.length - 1] : null;
     var current = lines.map(function (line) { var v = last ? line.value(last) : null; return v === null ? "–" : num(v); }).join(" / ");
     var legend = el("div", { class: "legend" }, lines.length > 1 ? lines.map(function (line, i) {
-      return el("span", null, el("i", { style: "background:" + (line.color || COLORS[i % COLORS.length]) }), line.label);
+      return el("span", null, el("i", { style: { background: line.color || COLORS[i % COLORS.length] } }), line.label);
     }) : el("span", null, "peak " + num(max === 1 && !sum ? 0 : max) + " " + unit));
     return el("div", { class: "chart", "data-chart": name, "data-sum": sum, "data-last": last ? String(lines[0].value(last)) : "" },
       el("div", { class: "head" }, el("span", null, title), el("span", { class: "now" }, current + " " + unit)),
@@ -229,10 +234,12 @@ export const DASHBOARD_JS = String.raw`"use strict";
     var tailButton = el("button", { id: "watch", onclick: function () { view.tail ? stopTail() : startTail(); } }, "watch this channel");
     view = { kind: "channel", id: id, tail: null, tailLog: tailLog, tailButton: tailButton, body: el("div") };
     app.setAttribute("data-view", "channel");
-    app.replaceChildren(el("a", { href: "#" }, "← overview"), el("h1", { id: "channel-id" }, id), view.body,
+    view.cards = el("div");
+    app.replaceChildren(el("a", { href: "#" }, "← overview"), el("h1", { id: "channel-id" }, id), view.cards,
       el("div", { class: "split" },
         el("div", null, el("h2", null, "publish a test message"), publishForm()),
-        el("div", null, el("h2", null, "live tail"), el("div", { class: "toolbar" }, tailButton), tailLog)));
+        el("div", null, el("h2", null, "live tail"), el("div", { class: "toolbar" }, tailButton), tailLog)),
+      view.body);
     refreshChannel();
   }
 
@@ -242,13 +249,14 @@ export const DASHBOARD_JS = String.raw`"use strict";
     getJson("api/channel?id=" + encodeURIComponent(current.id)).then(function (c) {
       if (view !== current) return;
       var modes = Object.keys(c.subscribersByMode);
-      current.body.replaceChildren(
+      current.cards.replaceChildren(
         el("div", { class: "cards" },
           card("subscribers", num(c.subscribers), c.exists ? null : "no such channel (yet)", { "data-value": "channel-subscribers" }),
           card("messages / s", num(c.perSecond), "last id " + num(c.lastMessageId)),
           card("stored", num(c.stored), null, { "data-value": "channel-stored" }),
           el("div", { class: "card" }, el("div", { class: "label" }, "subscribers by mode"),
-            modes.length ? el("div", { class: "kv sub" }, modes.map(function (m) { return [el("span", null, m), el("span", { "data-channel-mode": m }, num(c.subscribersByMode[m]))]; })) : el("div", { class: "sub" }, "none"))),
+            modes.length ? el("div", { class: "kv sub" }, modes.map(function (m) { return [el("span", null, m), el("span", { "data-channel-mode": m }, num(c.subscribersByMode[m]))]; })) : el("div", { class: "sub" }, "none"))));
+      current.body.replaceChildren(
         el("h2", null, "stored messages"),
         c.messages.length ? el("table", { "data-table": "messages" },
           el("thead", null, el("tr", null, el("th", { class: "num" }, "id"), el("th", null, "time"), el("th", { class: "num" }, "tag"), el("th", { class: "num" }, "size"), el("th", null, "event type"), el("th", null, "text"))),
