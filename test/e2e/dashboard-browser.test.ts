@@ -1,6 +1,7 @@
 import { after, before, describe, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { normalizeConfig } from "../../src/config/schema.js";
@@ -8,6 +9,7 @@ import { browserSkipReason } from "../support/chromium-path.js";
 import { launchChromium } from "../support/chromium-pull-client.js";
 import { dashboardConfig } from "../support/dashboard.js";
 import { openRequest, request, sleep, start, type PendingRequest, type Running } from "../support/helpers.js";
+import { launch } from "../support/launch.js";
 import { openStream } from "../support/stream-client.js";
 
 /**
@@ -49,7 +51,7 @@ describe("dashboard in a real browser", { skip: SKIP }, () => {
     await app?.close();
   });
 
-  async function open(t: TestContext, hash = ""): Promise<Watched> {
+  async function open(t: TestContext, hash = "", at = origin): Promise<Watched> {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     t.after(() => context.close());
     const page = await context.newPage();
@@ -59,7 +61,7 @@ describe("dashboard in a real browser", { skip: SKIP }, () => {
     });
     page.on("pageerror", (error) => watched.errors.push(error.message));
     page.on("request", (r) => void watched.requests.push(r.url()));
-    await page.goto(`${origin}/dashboard/${hash}`);
+    await page.goto(`${at}/dashboard/${hash}`);
     await page.waitForSelector("#live.on", { timeout: 5000 });
     return watched;
   }
@@ -165,6 +167,30 @@ describe("dashboard in a real browser", { skip: SKIP }, () => {
     // A new page after the reload is served by the new routes.
     const second = await open(t);
     assert.deepEqual([...errors, ...second.errors], []);
+  });
+
+  test("the bundle (dist/pushwire.js): the page keeps working across a SIGHUP reload", async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), "pushwire-dashboard-"));
+    const file = join(dir, "pushwire.json");
+    writeFileSync(file, JSON.stringify(dashboardConfig()));
+    const launched = await launch(["--config", file]);
+    t.after(async () => {
+      await launched.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const site = `http://127.0.0.1:${launched.ports[1]}`;
+    const { page, errors } = await open(t, "", site);
+    assert.match(await text(page, "#version"), /^v\d+\.\d+\.\d+/, "the bundle's version");
+    writeFileSync(file, JSON.stringify(dashboardConfig({ messageTtl: "10m" })));
+    const from = launched.output().length;
+    launched.child.kill("SIGHUP");
+    await launched.waitFor(/reload: applied: messageTtl/, 5000, from);
+    const before = await chartSum(page, "publishes");
+    const reply = await request(launched.ports[1]!, "/pub/?id=after-sighup", { method: "POST", body: "x" });
+    assert.equal(reply.status, 200);
+    await until(async () => (await chartSum(page, "publishes")) > before, SHOWS_WITHIN_MS, "the publish after SIGHUP charted");
+    assert.equal(await text(page, "#live"), "live");
+    assert.deepEqual(errors, []);
   });
 
   test("hostile channel ids (quotes, <script>, CR/LF) are shown as text, never as markup", async (t) => {
