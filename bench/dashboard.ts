@@ -5,7 +5,9 @@
  * (/proc, user + system) is measured over windows of WINDOW seconds with no dashboard open and
  * with one open (its EventSource feed read as a browser would), alternating, ROUNDS times
  * (closed/open, open/closed, …).
- * Prints one JSON line: CPU in % of one core for each window, the means and the difference.
+ * Prints one JSON line: CPU in % of one core for each window, the means and the difference, and
+ * the time of one sampler period measured in this process on a store of the same size (HELD
+ * held connections, HELD + 1000 channels), without sockets.
  *
  *   npm run bench:dashboard -- [HELD=19000] [RATE=1000] [WINDOW=15] [ROUNDS=4]
  *   PUSHWIRE_BENCH_CONTROL=1 npm run bench:dashboard   (the same, the dashboard never opened: the noise)
@@ -13,6 +15,14 @@
  * Bounded: at most 19 000 held long-polls (the server's open-file limit is 20 000 here), 5 000 msg/s.
  */
 import { get, type IncomingMessage } from "node:http";
+import type { PushContext } from "../src/context.js";
+import { ServerMetrics } from "../src/context.js";
+import { systemClock } from "../src/core/clock.js";
+import { Refusal } from "../src/core/refusal.js";
+import { TimerWheel } from "../src/core/timer-wheel.js";
+import { DashboardFeed } from "../src/dashboard/feed.js";
+import { silentLogger } from "../src/log.js";
+import { memoryChannels } from "../src/store/channels.js";
 import { Holders, sleep } from "./holders.js";
 import { cpuSeconds } from "./proc-stats.js";
 import { Publisher } from "./publisher.js";
@@ -61,6 +71,33 @@ function openDashboard(port: number): Promise<{ frames: () => number; close: () 
     });
     request.on("error", (error) => (response ? undefined : reject(error)));
   });
+}
+
+/** One sampler period (ms, mean of 100) on an in-memory store shaped like the one the server holds. */
+function tickMsInProcess(): number {
+  const limits = {
+    maxMessagesStoredPerChannel: 1000, messageTtl: 86400, maxChannelIdLength: 0, maxNumberOfChannels: 0, maxNumberOfWildcardChannels: 0,
+    wildcardChannelPrefix: "", channelInactivityTime: 30, maxSubscribersPerChannel: 0, channelDeletedMessageText: "", sharedMemorySize: 0,
+  };
+  const channels = memoryChannels(limits, systemClock);
+  const held = new Set(Array.from({ length: HELD }, () => ({ mode: "long-polling", shutdown() {}, abort() {} })));
+  for (let i = 0; i < HELD + BUSY_CHANNELS; i++) {
+    const channel = channels.store.obtain(`c-${i}`);
+    if (channel instanceof Refusal) throw new Error(channel.explain);
+    if (i < BUSY_CHANNELS) channels.broker.publish([channel], Buffer.from(BODY), { eventId: "", eventType: "", store: true });
+  }
+  const ctx: PushContext = {
+    ...channels, http: undefined as never, wheel: new TimerWheel(100, Date.now()), clock: systemClock, log: silentLogger,
+    held, draining: false, metrics: new ServerMetrics(),
+  };
+  const feed = new DashboardFeed(ctx, () => []);
+  feed.watch({ send() {}, end() {} });
+  for (let i = 0; i < 20; i++) feed.tick();
+  const t = process.hrtime.bigint();
+  for (let i = 0; i < 100; i++) feed.tick();
+  const ms = Number(process.hrtime.bigint() - t) / 1e6 / 100;
+  feed.close();
+  return Math.round(ms * 100) / 100;
 }
 
 /** CPU of `pid` over `seconds`, in % of one core. */
@@ -113,6 +150,7 @@ async function main(): Promise<void> {
       control: CONTROL,
       dashboardCostPercentOfCore: Math.round((mean(open) - mean(closed)) * 100) / 100,
       dashboardFrames: frames,
+      samplerPeriodMsInProcess: tickMsInProcess(),
     }));
   } finally {
     stopPublishing();
