@@ -1,6 +1,6 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
 import type { PushContext } from "../context.js";
-import { readings, type Readings } from "../observe/readings.js";
+import { readings, type Gauges, type Readings, type Totals } from "../observe/readings.js";
 import type { Channel } from "../store/channel.js";
 import { VERSION } from "../version.js";
 import { SampleSeries, type Sample } from "./series.js";
@@ -30,26 +30,14 @@ export interface ChannelSummary {
 }
 
 /** The "now" panel: every value read by `readings`, the counters /metrics writes. */
-export interface Snapshot {
+export interface Snapshot extends Gauges {
   t: number;
   version: string;
-  uptime: number;
   heldByMode: Record<string, number>;
   push2: number;
-  subscribers: number;
-  subscriptions: number;
-  channels: number;
-  wildcardChannels: number;
-  storedMessages: number;
-  storedBytes: number;
-  memoryUsed: number;
-  memoryBudget: number;
-  rss: number;
-  heapUsed: number;
-  heapTotal: number;
   /** Mean and largest event-loop delay (ms) over the last second; null until the sampler has run. */
   loopDelayMs: { mean: number; max: number } | null;
-  totals: { published: number; delivered: number; connectionsOpened: number; connectionsClosed: number; longPollTimeouts: number; evicted: number; rejected: Record<string, number> };
+  totals: Totals & { rejected: Record<string, number> };
   listeners: ListenerView[];
   /** Worker processes: null while pushwire runs as one process. */
   workers: null;
@@ -213,30 +201,11 @@ export class DashboardFeed {
     return {
       t: this.ctx.clock.now(),
       version: VERSION,
-      uptime: read.uptime,
+      ...read.gauges,
       heldByMode: Object.fromEntries(read.heldByMode),
       push2: read.push2Held,
-      subscribers: read.subscribers,
-      subscriptions: read.subscriptions,
-      channels: read.channels,
-      wildcardChannels: read.wildcardChannels,
-      storedMessages: read.storedMessages,
-      storedBytes: read.storedBytes,
-      memoryUsed: read.memoryUsed,
-      memoryBudget: read.memoryBudget,
-      rss: read.rss,
-      heapUsed: read.heapUsed,
-      heapTotal: read.heapTotal,
       loopDelayMs: this.loopDelay,
-      totals: {
-        published: read.published,
-        delivered: read.delivered,
-        connectionsOpened: read.connectionsOpened,
-        connectionsClosed: read.connectionsClosed,
-        longPollTimeouts: read.longPollTimeouts,
-        evicted: read.evicted,
-        rejected: Object.fromEntries(read.rejected.map(([status, count]) => [String(status), count])),
-      },
+      totals: { ...read.totals, rejected: Object.fromEntries(read.rejected.map(([status, count]) => [String(status), count])) },
       listeners: this.listeners(),
       workers: null,
       messageLog: this.messageLog(),

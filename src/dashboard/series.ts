@@ -52,12 +52,12 @@ export class SampleSeries {
   /** Records the second ending now; the first call of a run only takes the totals and returns undefined. */
   take(t: number, now: Readings, latency: LatencyHistogram): Sample | undefined {
     const totals: Totals = {
-      published: now.published,
-      delivered: now.delivered,
-      opened: now.connectionsOpened,
-      closed: now.connectionsClosed,
-      timeouts: now.longPollTimeouts,
-      evicted: now.evicted,
+      published: now.totals.published,
+      delivered: now.totals.delivered,
+      opened: now.totals.connectionsOpened,
+      closed: now.totals.connectionsClosed,
+      timeouts: now.totals.longPollTimeouts,
+      evicted: now.totals.evicted,
       rejected: new Map(now.rejected),
       latency: [...latency.counts],
     };

@@ -22,29 +22,30 @@ export const CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 export function renderMetrics(ctx: PushContext): string {
   const { metrics } = ctx;
   const now = readings(ctx);
+  const { gauges, totals } = now;
   const out = new Exposition();
 
   out.family("pushwire_held_connections", "gauge", "Subscriber connections held open, by subscriber mode.");
   for (const [mode, count] of now.heldByMode) out.sample("pushwire_held_connections", count, `mode="${escapeLabel(mode)}"`);
   out.gauge("pushwire_bitrix_push_held_connections", "Of the held connections, those of Bitrix Push server 2.0 (bitrix-push2) locations.", now.push2Held);
-  out.gauge("pushwire_subscribers", "Subscriber connections (one per held request, whatever its number of channels).", now.subscribers);
-  out.gauge("pushwire_subscriptions", "Channel subscriptions (a connection on three channels counts three).", now.subscriptions);
-  out.gauge("pushwire_channels", "Channels, wildcard channels excluded (the events channel included).", now.channels);
-  out.gauge("pushwire_wildcard_channels", "Wildcard channels.", now.wildcardChannels);
-  out.gauge("pushwire_stored_messages", "Messages stored for catch-up (events channel excluded).", now.storedMessages);
-  out.gauge("pushwire_stored_message_bytes", "Body bytes of every stored message.", now.storedBytes);
-  out.gauge("pushwire_memory_used_bytes", "Estimated memory of stored messages and channels (what sharedMemorySize caps).", now.memoryUsed);
-  out.gauge("pushwire_memory_budget_bytes", "sharedMemorySize; 0 = no cap.", now.memoryBudget);
-  out.counter("pushwire_published_messages_total", "Messages published (events channel excluded).", now.published);
-  out.counter("pushwire_delivered_messages_total", "Messages written to subscribers (pseudo-messages excluded).", now.delivered);
-  out.counter("pushwire_connections_opened_total", "Client connections accepted, over all listeners.", now.connectionsOpened);
-  out.counter("pushwire_connections_closed_total", "Client connections closed, over all listeners.", now.connectionsClosed);
+  out.gauge("pushwire_subscribers", "Subscriber connections (one per held request, whatever its number of channels).", gauges.subscribers);
+  out.gauge("pushwire_subscriptions", "Channel subscriptions (a connection on three channels counts three).", gauges.subscriptions);
+  out.gauge("pushwire_channels", "Channels, wildcard channels excluded (the events channel included).", gauges.channels);
+  out.gauge("pushwire_wildcard_channels", "Wildcard channels.", gauges.wildcardChannels);
+  out.gauge("pushwire_stored_messages", "Messages stored for catch-up (events channel excluded).", gauges.storedMessages);
+  out.gauge("pushwire_stored_message_bytes", "Body bytes of every stored message.", gauges.storedBytes);
+  out.gauge("pushwire_memory_used_bytes", "Estimated memory of stored messages and channels (what sharedMemorySize caps).", gauges.memoryUsed);
+  out.gauge("pushwire_memory_budget_bytes", "sharedMemorySize; 0 = no cap.", gauges.memoryBudget);
+  out.counter("pushwire_published_messages_total", "Messages published (events channel excluded).", totals.published);
+  out.counter("pushwire_delivered_messages_total", "Messages written to subscribers (pseudo-messages excluded).", totals.delivered);
+  out.counter("pushwire_connections_opened_total", "Client connections accepted, over all listeners.", totals.connectionsOpened);
+  out.counter("pushwire_connections_closed_total", "Client connections closed, over all listeners.", totals.connectionsClosed);
   out.family("pushwire_dropped_messages_total", "counter", "Stored messages dropped: ring_overflow (maxMessagesStoredPerChannel) or ttl (expired).");
-  out.sample("pushwire_dropped_messages_total", now.droppedByRing, 'reason="ring_overflow"');
-  out.sample("pushwire_dropped_messages_total", now.droppedByTtl, 'reason="ttl"');
-  out.counter("pushwire_evicted_messages_total", "Stored messages evicted to stay within sharedMemorySize.", now.evicted);
+  out.sample("pushwire_dropped_messages_total", totals.droppedByRing, 'reason="ring_overflow"');
+  out.sample("pushwire_dropped_messages_total", totals.droppedByTtl, 'reason="ttl"');
+  out.counter("pushwire_evicted_messages_total", "Stored messages evicted to stay within sharedMemorySize.", totals.evicted);
   out.histogram("pushwire_publish_duration_seconds", "Time to store a published message and hand it to every held subscriber.", metrics.publishLatency);
-  out.counter("pushwire_long_poll_timeouts_total", "Long-polls whose hold ended with nothing to deliver (304 or the timeout message).", now.longPollTimeouts);
+  out.counter("pushwire_long_poll_timeouts_total", "Long-polls whose hold ended with nothing to deliver (304 or the timeout message).", totals.longPollTimeouts);
   out.family("pushwire_rejected_requests_total", "counter", "Requests refused, by HTTP status.");
   for (const [status, count] of now.rejected) out.sample("pushwire_rejected_requests_total", count, `status="${status}"`);
   const files = metrics.openFiles;
@@ -55,16 +56,16 @@ export function renderMetrics(ctx: PushContext): string {
     out.gauge("pushwire_fd_exhausted", "1 while the open-file limit is reached (new connections are closed unanswered by the runtime).", files.exhausted ? 1 : 0);
     out.counter("pushwire_fd_exhausted_total", "Times the open-file limit was reached.", files.exhaustedTotal);
   }
-  out.gauge("pushwire_process_resident_memory_bytes", "Resident set size of the process.", now.rss);
-  out.gauge("pushwire_process_heap_used_bytes", "V8 heap in use.", now.heapUsed);
-  out.gauge("pushwire_process_heap_total_bytes", "V8 heap allocated.", now.heapTotal);
-  out.gauge("pushwire_process_array_buffers_bytes", "Memory of Buffers and ArrayBuffers outside the V8 heap (message bodies, socket buffers).", now.arrayBuffers);
+  out.gauge("pushwire_process_resident_memory_bytes", "Resident set size of the process.", gauges.rss);
+  out.gauge("pushwire_process_heap_used_bytes", "V8 heap in use.", gauges.heapUsed);
+  out.gauge("pushwire_process_heap_total_bytes", "V8 heap allocated.", gauges.heapTotal);
+  out.gauge("pushwire_process_array_buffers_bytes", "Memory of Buffers and ArrayBuffers outside the V8 heap (message bodies, socket buffers).", gauges.arrayBuffers);
   const loop = metrics.loopDelay;
   const sampled = loop !== undefined && loop.count > 0;
   out.gauge("pushwire_event_loop_lag_seconds", "Mean event-loop delay since the previous scrape.", sampled ? loop.mean / 1e9 : 0);
   out.gauge("pushwire_event_loop_lag_max_seconds", "Largest event-loop delay since the previous scrape.", sampled ? loop.max / 1e9 : 0);
   loop?.reset();
-  out.gauge("pushwire_uptime_seconds", "Seconds since the server started.", now.uptime);
+  out.gauge("pushwire_uptime_seconds", "Seconds since the server started.", gauges.uptime);
   return out.text;
 }
 

@@ -3,15 +3,8 @@ import type { PushContext } from "../context.js";
 /** Subscriber modes always listed, even with nothing held, so dashboards see a 0 rather than a gap. */
 const BASE_MODES = ["long-polling"];
 
-/**
- * One reading of the server's state and traffic counters: what /metrics writes and what the
- * dashboard shows, taken by this one function so both always say the same.
- */
-export interface Readings {
-  /** Held connections by subscriber mode (long-polling always present). */
-  heldByMode: Map<string, number>;
-  /** Of those, Bitrix Push server 2.0 connections. */
-  push2Held: number;
+/** Values of the moment, passed on as they are. */
+export interface Gauges {
   subscribers: number;
   subscriptions: number;
   channels: number;
@@ -21,6 +14,15 @@ export interface Readings {
   memoryUsed: number;
   /** sharedMemorySize; 0 = no cap. */
   memoryBudget: number;
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  arrayBuffers: number;
+  uptime: number;
+}
+
+/** Counters since the start. */
+export interface Totals {
   published: number;
   delivered: number;
   connectionsOpened: number;
@@ -29,13 +31,21 @@ export interface Readings {
   evicted: number;
   droppedByRing: number;
   droppedByTtl: number;
+}
+
+/**
+ * One reading of the server's state and traffic counters: what /metrics writes and what the
+ * dashboard shows, taken by this one function so both always say the same.
+ */
+export interface Readings {
+  /** Held connections by subscriber mode (long-polling always present). */
+  heldByMode: Map<string, number>;
+  /** Of those, Bitrix Push server 2.0 connections. */
+  push2Held: number;
+  gauges: Gauges;
+  totals: Totals;
   /** Refused requests by HTTP status, statuses ascending. */
   rejected: Array<[number, number]>;
-  rss: number;
-  heapUsed: number;
-  heapTotal: number;
-  arrayBuffers: number;
-  uptime: number;
 }
 
 export function readings(ctx: PushContext): Readings {
@@ -50,27 +60,31 @@ export function readings(ctx: PushContext): Readings {
   return {
     heldByMode,
     push2Held,
-    subscribers: ctx.held.size,
-    subscriptions: hub.subscriptions,
-    channels: store.channelCount,
-    wildcardChannels: store.wildcardChannelCount,
-    storedMessages: history.storedMessages,
-    storedBytes: history.storedBytes,
-    memoryUsed: history.memoryUsed,
-    memoryBudget: store.limits.sharedMemorySize ?? 0,
-    published: broker.publishedMessages,
-    delivered: metrics.deliveredMessages,
-    connectionsOpened: metrics.connectionsOpened,
-    connectionsClosed: metrics.connectionsClosed,
-    longPollTimeouts: metrics.longPollTimeouts,
-    evicted: history.evictedMessages,
-    droppedByRing: history.droppedByRing,
-    droppedByTtl: history.droppedByTtl,
+    gauges: {
+      subscribers: ctx.held.size,
+      subscriptions: hub.subscriptions,
+      channels: store.channelCount,
+      wildcardChannels: store.wildcardChannelCount,
+      storedMessages: history.storedMessages,
+      storedBytes: history.storedBytes,
+      memoryUsed: history.memoryUsed,
+      memoryBudget: store.limits.sharedMemorySize ?? 0,
+      rss: memory.rss,
+      heapUsed: memory.heapUsed,
+      heapTotal: memory.heapTotal,
+      arrayBuffers: memory.arrayBuffers,
+      uptime: store.uptime,
+    },
+    totals: {
+      published: broker.publishedMessages,
+      delivered: metrics.deliveredMessages,
+      connectionsOpened: metrics.connectionsOpened,
+      connectionsClosed: metrics.connectionsClosed,
+      longPollTimeouts: metrics.longPollTimeouts,
+      evicted: history.evictedMessages,
+      droppedByRing: history.droppedByRing,
+      droppedByTtl: history.droppedByTtl,
+    },
     rejected: [...metrics.rejected].sort((a, b) => a[0] - b[0]),
-    rss: memory.rss,
-    heapUsed: memory.heapUsed,
-    heapTotal: memory.heapTotal,
-    arrayBuffers: memory.arrayBuffers,
-    uptime: store.uptime,
   };
 }

@@ -2,13 +2,14 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { LatencyHistogram } from "../../src/core/latency-histogram.js";
 import { quantileMs, SampleSeries } from "../../src/dashboard/series.js";
-import type { Readings } from "../../src/observe/readings.js";
+import type { Gauges, Readings, Totals } from "../../src/observe/readings.js";
 
-function reading(fields: Partial<Readings>): Readings {
+/** A reading with these totals (and refusals); the gauges play no part in a sample. */
+function reading(fields: Partial<Totals> & { rejected?: Array<[number, number]> }): Readings {
+  const { rejected = [], ...totals } = fields;
   return {
-    heldByMode: new Map(), push2Held: 0, subscribers: 0, subscriptions: 0, channels: 0, wildcardChannels: 0, storedMessages: 0, storedBytes: 0,
-    memoryUsed: 0, memoryBudget: 0, published: 0, delivered: 0, connectionsOpened: 0, connectionsClosed: 0, longPollTimeouts: 0, evicted: 0,
-    droppedByRing: 0, droppedByTtl: 0, rejected: [], rss: 0, heapUsed: 0, heapTotal: 0, arrayBuffers: 0, uptime: 0, ...fields,
+    heldByMode: new Map(), push2Held: 0, gauges: {} as Gauges, rejected,
+    totals: { published: 0, delivered: 0, connectionsOpened: 0, connectionsClosed: 0, longPollTimeouts: 0, evicted: 0, droppedByRing: 0, droppedByTtl: 0, ...totals },
   };
 }
 
