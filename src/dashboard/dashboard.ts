@@ -133,21 +133,25 @@ class ChannelTail extends DashboardStream implements ChannelSubscriber {
   }
 
   onMessage(channel: Channel, message: Message): void {
-    if (!channel.forEvents) return this.send(frame("message", messageView(message)));
-    const event = channelEvent(message);
+    if (channel.id === this.id) return this.send(frame("message", messageView(message)));
+    const event = channelEvent(message); // from the events channel
     if (event?.channel === this.id) this.send(frame("event", { time: message.time, type: event.type }));
   }
 
   onChannelDeleted(channel: Channel): void {
     this.route.ctx.hub.unsubscribe(channel, this);
-    this.joined.splice(this.joined.indexOf(channel), 1);
-    if (!channel.forEvents) this.send(frame("deleted", {}));
+    const at = this.joined.indexOf(channel);
+    if (at >= 0) this.joined.splice(at, 1);
+    if (channel.id === this.id) this.send(frame("deleted", {}));
   }
 }
 
 function openTail(route: Route, feed: DashboardFeed, reply: PushReply, id: string): void {
   const { ctx } = route;
   if (id === "") return route.refuse(reply, refusals.noChannelId, addNoCache([]));
+  // An existing channel is watched whatever its id; a new one only with an id a publisher could use.
+  const invalid = ctx.store.find(id) ? undefined : ctx.store.checkId(id);
+  if (invalid) return route.refuse(reply, invalid, addNoCache([]));
   const channel = ctx.store.obtain(id);
   if (channel instanceof Refusal) return route.refuse(reply, channel, addNoCache([]));
   const tail = new ChannelTail(reply, route, id);
@@ -182,7 +186,8 @@ function publish(route: Route, feed: DashboardFeed, request: PushRequest, reply:
   route.readBody(request, reply, headers, (body) => {
     if (body.length === 0) return route.refuse(reply, refusals.emptyPost, headers);
     const { ctx } = route;
-    const channel = ctx.store.obtain(requested[0]!.id);
+    const id = requested[0]!.id;
+    const channel = ctx.store.checkId(id) ?? ctx.store.obtain(id);
     if (channel instanceof Refusal) return route.refuse(reply, channel, headers);
     if (channel.forEvents) return route.refuse(reply, refusals.eventsChannelReadOnly, headers);
     const started = performance.now();

@@ -120,7 +120,9 @@ export const DASHBOARD_JS = String.raw`"use strict";
         d += (prevT && s.t - prevT < 2500 ? "L" : "M") + x.toFixed(1) + " " + y.toFixed(1);
         prevT = s.t;
       });
-      if (d) box.appendChild(svg("path", { d: d, fill: "none", stroke: line.color || COLORS[i % COLORS.length], "stroke-width": 1.5, "vector-effect": "non-scaling-stroke" }));
+      var attrs = { d: d, fill: "none", stroke: line.color || COLORS[i % COLORS.length], "stroke-width": 1.5, "vector-effect": "non-scaling-stroke" };
+      if (i > 0) attrs["stroke-dasharray"] = "4 3"; // a line drawn over another stays visible
+      if (d) box.appendChild(svg("path", attrs));
     });
     var last = samples.length ? samples[samples.length - 1] : null;
     var current = lines.map(function (line) { var v = last ? line.value(last) : null; return v === null ? "–" : num(v); }).join(" / ");
@@ -203,7 +205,7 @@ export const DASHBOARD_JS = String.raw`"use strict";
     var source = new EventSource("tail?id=" + encodeURIComponent(view.id));
     view.tail = source;
     view.tailButton.textContent = "stop watching";
-    source.onopen = function () { tailLine("watching " + view.id); };
+    source.onopen = function () { tailLine("watching " + view.id); refreshChannel(); };
     source.addEventListener("message", function (e) {
       var m = JSON.parse(e.data);
       tailLine(clock(m.time) + "  #" + m.id + "  " + m.size + " B  " + m.preview);

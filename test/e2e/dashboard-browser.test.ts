@@ -235,6 +235,7 @@ describe("dashboard in a real browser", { skip: SKIP }, () => {
     await page.locator('[data-channel="room-1"]').first().click();
     await page.waitForSelector('[data-table="messages"]');
     await page.click("#watch");
+    await until(() => tailHas(page, "watching room-1"), 3000, "the tail open");
     await publish("room-1", JSON.stringify({ text: "seen live", from: "screenshot" }));
     await until(() => tailHas(page, "seen live"), 3000, "the tail");
     await page.evaluate(() => (globalThis as unknown as { scrollTo(x: number, y: number): void }).scrollTo(0, 0));

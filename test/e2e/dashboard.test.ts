@@ -148,6 +148,7 @@ describe("dashboard over HTTP", () => {
 
   test("the live tail gets each message as it is published, and the channel's events", async () => {
     await withServer(dashboardConfig(), async (app) => {
+      assert.equal((await request(app.port(SITE), "/dashboard/tail?id=ALL")).status, 403, "no id a publisher could not use");
       const { connection, response } = openStream(app.port(SITE), "/dashboard/tail?id=tailed");
       await response.head();
       await waitFor(() => (app.push.ctx.store.find("tailed")?.subscribers.size ?? 0) === 1, 2000, "the tail subscribed");
