@@ -15,7 +15,9 @@ import { EvictionLog } from "./observe/eviction-log.js";
 import { isOutOfDescriptors, OpenFiles } from "./observe/open-files.js";
 import { handlerFor, locationRole, servedLean } from "./roles.js";
 import { Router } from "./routing/router.js";
-import { memoryChannels } from "./store/channels.js";
+import { MessageLogError } from "./persist/log-files.js";
+import { loggedChannels, type Restored } from "./persist/logged-channels.js";
+import { memoryChannels, type Channels } from "./store/channels.js";
 
 export interface StartOptions {
   clock?: Clock;
@@ -24,6 +26,8 @@ export interface StartOptions {
   tickMs?: number;
   /** How often expired messages and inactive channels are swept. */
   sweepMs?: number;
+  /** The message log compacts only beyond this many bytes (default 16 MiB); tests lower it. */
+  compactMinBytes?: number;
 }
 
 export interface Listener {
@@ -98,16 +102,36 @@ export class PushServer {
   };
   /** Set once the listeners are open (their descriptors are part of what it counts). */
   private openFiles: OpenFiles | undefined;
+  /** What the message log's replay restored, when there is a log. */
+  readonly restored: Restored | undefined;
 
   private constructor(public config: PushwireConfig, options: StartOptions) {
     const clock = options.clock ?? systemClock;
     const tickMs = options.tickMs ?? 100;
     const log = options.log ?? new Logger("info");
     const http = config.http;
-    const channels = memoryChannels(http, clock, http.eventsChannelId);
-    if (http.sharedMemorySize) channels.history.observers.push(new EvictionLog(log, clock, http.sharedMemorySize));
+    let channels: Channels;
+    let memory;
+    let messageLog;
+    if (config.messageLog) {
+      let logged;
+      try {
+        logged = loggedChannels(http, clock, http.eventsChannelId, { ...config.messageLog, compactMinBytes: options.compactMinBytes }, log);
+      } catch (error) {
+        throw error instanceof MessageLogError ? error : new MessageLogError(`message log ${config.messageLog.path}: ${(error as Error).message}`);
+      }
+      ({ messageLog, restored: this.restored } = logged);
+      memory = logged.history.memory;
+      channels = logged;
+    } else {
+      const inMemory = memoryChannels(http, clock, http.eventsChannelId);
+      memory = inMemory.history;
+      channels = inMemory;
+    }
+    if (http.sharedMemorySize) memory.observers.push(new EvictionLog(log, clock, http.sharedMemorySize));
     this.ctx = {
       ...channels,
+      messageLog,
       http,
       wheel: new TimerWheel(tickMs, clock.now()),
       clock,
@@ -124,8 +148,17 @@ export class PushServer {
     this.tick = setInterval(() => this.guard("timer", () => this.ctx.wheel.advance(clock.now())), tickMs);
     this.sweeper = setInterval(() => this.guard("sweep", () => {
       this.ctx.broker.sweep();
+      this.keepLog();
       this.openFiles?.check(this.connections);
     }), options.sweepMs ?? 1000);
+  }
+
+  /** The message log's upkeep, each sweep: retry a failed write, compact when it outgrew the live data. */
+  private keepLog(): void {
+    const { messageLog, history, store } = this.ctx;
+    if (!messageLog || !messageLog.retry()) return;
+    // What a snapshot of the live data would take: bodies plus a record's fields, channels' records.
+    messageLog.maybeCompact(history.storedBytes + history.storedMessages * 64 + store.channelCount * 48);
   }
 
   /** Runs periodic work; a failure is logged, never fatal. */
@@ -294,7 +327,9 @@ export class PushServer {
       }
       http[key] = next[key]; // the store reads its limits from this same object
     }
-    this.config = { http: this.ctx.http, servers: this.listeners.map((l) => l.config) };
+    // The log is opened once, before the listeners: a different one needs a restart.
+    if (JSON.stringify(config.messageLog) !== JSON.stringify(this.config.messageLog)) report.needRestart.push("messageLog");
+    this.config = { http: this.ctx.http, servers: this.listeners.map((l) => l.config), messageLog: this.config.messageLog };
     return report;
   }
 
@@ -338,5 +373,6 @@ export class PushServer {
     }, graceMs);
     await Promise.all(closed);
     clearTimeout(force);
+    ctx.messageLog?.close();
   }
 }

@@ -5,6 +5,7 @@ import { LatencyHistogram } from "./core/latency-histogram.js";
 import type { TimerWheel } from "./core/timer-wheel.js";
 import type { DashboardFeed } from "./dashboard/feed.js";
 import type { Logger } from "./log.js";
+import type { MessageLog } from "./persist/message-log.js";
 import type { Channels } from "./store/channels.js";
 
 /** A connection held open by the server (a waiting long-poll, a stream, a WebSocket…), ended on shutdown. */
@@ -72,4 +73,6 @@ export interface PushContext extends Channels {
   readonly metrics: ServerMetrics;
   /** The live dashboard's feed (a running server has one; it samples only while a dashboard is open). */
   dashboard?: DashboardFeed;
+  /** The message log under History, when configured. */
+  readonly messageLog?: MessageLog | undefined;
 }

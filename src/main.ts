@@ -4,11 +4,12 @@ import { allModesConfig } from "./config/layouts/all-modes.js";
 import { bitrixPush2Config } from "./config/layouts/bitrix-push2.js";
 import { bitrixVmConfig } from "./config/layouts/bitrixvm.js";
 import { configChanges, summarizeChanges } from "./config/diff.js";
-import { effectiveConfig, loadConfigFile, normalizeConfig, type ConfigResult } from "./config/schema.js";
+import { effectiveConfig, loadConfigFile, MESSAGE_LOG_DEFAULTS, normalizeConfig, type ConfigResult } from "./config/schema.js";
 import { didYouMean } from "./config/suggest.js";
 import { configWarnings } from "./config/warnings.js";
 import { Logger, type LogLevel } from "./log.js";
 import { StatsLog } from "./observe/stats-log.js";
+import { MessageLogError } from "./persist/log-files.js";
 import { locationRole } from "./roles.js";
 import { BUILD_COMMIT, VERSION } from "./version.js";
 
@@ -17,13 +18,14 @@ const EXIT_OK = 0;
 const EXIT_CONFIG = 1;
 const EXIT_USAGE = 2;
 const EXIT_LISTEN = 3;
+const EXIT_MESSAGE_LOG = 4;
 /** An uncaught exception: a bug (sysexits' EX_SOFTWARE). */
 const EXIT_SOFTWARE = 70;
 
 const HELP = `pushwire ${VERSION} — real-time HTTP push server speaking the nginx-push-stream-module protocol
 
-Usage: pushwire [--config FILE] [--check] [--print-config] [--log-level LEVEL] [--version] [--help]
-       pushwire [--layout bitrix|bitrix-push2|all] [--ssl-cert FILE --ssl-key FILE] [--check] [--print-config] …
+Usage: pushwire [--config FILE] [--message-log DIR] [--check] [--print-config] [--log-level LEVEL] [--version] [--help]
+       pushwire [--layout bitrix|bitrix-push2|all] [--ssl-cert FILE --ssl-key FILE] [--message-log DIR] [--check] [--print-config] …
 
   --config FILE      JSON configuration (keys = push_stream_* directives, camelCased).
                      Without it: the built-in BitrixVM layout — long-polling subscribers on
@@ -35,6 +37,10 @@ Usage: pushwire [--config FILE] [--check] [--print-config] [--log-level LEVEL] [
                      \`--print-config --layout all > pushwire.json\` is a starter file)
   --ssl-cert FILE    built-in layout only: PEM certificate (chain) for TLS on :8894
   --ssl-key FILE     built-in layout only: its PEM private key
+  --message-log DIR  keep published messages in a log in DIR (created if missing), replayed at
+                     start, so a restart or a crash loses none that was answered 200 (fsync
+                     "batch"; the systemd unit uses /var/lib/pushwire). Overrides the file's
+                     messageLog.path. Without it and without messageLog: memory only.
   --check            validate the configuration, print one line per problem, exit 0 or 1
   --print-config     print the effective configuration as JSON (a starting point for a file)
   --log-level LEVEL  debug, info (default), warn, error
@@ -44,6 +50,7 @@ Usage: pushwire [--config FILE] [--check] [--print-config] [--log-level LEVEL] [
 Signals: SIGTERM/SIGINT answer held subscribers (304) and exit 0. SIGHUP re-reads the
 configuration and certificates; held subscribers and stored messages stay.
 Exit codes: 0 ok, 1 invalid configuration, 2 bad command line, 3 cannot listen,
+4 cannot open the message log (in use by another pushwire, not writable),
 70 internal error (a bug; the stack is logged).
 `;
 
@@ -51,7 +58,7 @@ const LAYOUTS = ["bitrix", "bitrix-push2", "all"] as const;
 type Layout = (typeof LAYOUTS)[number];
 
 /** Every option word, for "did you mean". */
-const OPTIONS = ["--config", "--check", "--print-config", "--log-level", "--layout", "--ssl-cert", "--ssl-key", "--version", "--help"];
+const OPTIONS = ["--config", "--check", "--print-config", "--log-level", "--layout", "--ssl-cert", "--ssl-key", "--message-log", "--version", "--help"];
 
 interface Options {
   config?: string;
@@ -61,6 +68,7 @@ interface Options {
   sslCert?: string;
   sslKey?: string;
   layout: Layout;
+  messageLog?: string;
 }
 
 function parseArgs(argv: string[]): Options | string {
@@ -83,6 +91,12 @@ function parseArgs(argv: string[]): Options | string {
         if (!file) return `${name} needs a file name`;
         if (name === "--ssl-cert") options.sslCert = file;
         else options.sslKey = file;
+        break;
+      }
+      case "--message-log": {
+        const dir = value();
+        if (!dir) return `${name} needs a directory`;
+        options.messageLog = dir;
         break;
       }
       case "--layout": {
@@ -116,6 +130,15 @@ function parseArgs(argv: string[]): Options | string {
 }
 
 function loadConfig(options: Options): { result: ConfigResult; source: string } {
+  const loaded = loadConfigOnly(options);
+  const config = loaded.result.config;
+  if (config && options.messageLog) {
+    config.messageLog = { ...MESSAGE_LOG_DEFAULTS, ...config.messageLog, path: resolve(options.messageLog) };
+  }
+  return loaded;
+}
+
+function loadConfigOnly(options: Options): { result: ConfigResult; source: string } {
   if (!options.config) {
     // Absolute, so that --print-config writes a file that works from any folder.
     const tls = options.sslCert ? { certificate: resolve(options.sslCert), certificateKey: resolve(options.sslKey!) } : undefined;
@@ -162,7 +185,9 @@ async function main(argv: string[]): Promise<number> {
     return EXIT_CONFIG;
   }
   if (options.printConfig) {
-    process.stdout.write(`${JSON.stringify(effectiveConfig(result.raw), null, 2)}\n`);
+    const printed = effectiveConfig(result.raw);
+    if (options.messageLog) printed.messageLog = { ...(printed.messageLog as object | undefined), ...result.config.messageLog };
+    process.stdout.write(`${JSON.stringify(printed, null, 2)}\n`);
     return EXIT_OK;
   }
   if (options.check) {
@@ -177,6 +202,10 @@ async function main(argv: string[]): Promise<number> {
   try {
     push = await PushServer.start(result.config, { log });
   } catch (error) {
+    if (error instanceof MessageLogError) {
+      log.error(`cannot open the message log: ${error.message}`);
+      return EXIT_MESSAGE_LOG;
+    }
     log.error(`cannot listen: ${(error as Error).message}`);
     return EXIT_LISTEN;
   }
@@ -221,9 +250,11 @@ async function main(argv: string[]): Promise<number> {
           return log.error(`reload refused: ${(error as Error).message}; the running configuration stays`);
         }
         for (const key of report.needRestart) {
-          log.warn(`reload: ${key} changed but needs a restart; ${JSON.stringify((push.ctx.http as unknown as Record<string, unknown>)[key])} stays in force`);
+          const inForce = key === "messageLog" ? push.config.messageLog : (push.ctx.http as unknown as Record<string, unknown>)[key];
+          log.warn(`reload: ${key} changed but needs a restart; ${JSON.stringify(inForce) ?? "none"} stays in force`);
         }
-        const applied = configChanges(effectiveConfig(running), effectiveConfig(result.raw)).filter((change) => !report.needRestart.includes(change.path));
+        const needsRestart = (path: string): boolean => report.needRestart.some((key) => path === key || path.startsWith(`${key}.`));
+        const applied = configChanges(effectiveConfig(running), effectiveConfig(result.raw)).filter((change) => !needsRestart(change.path));
         running = result.raw;
         const changes = [...applied.map((change) => change.text), ...report.changes];
         log.info(`reload: applied: ${changes.length > 0 ? summarizeChanges(changes) : "no change"}; listen: ${describe(push)}`);
@@ -244,8 +275,24 @@ async function main(argv: string[]): Promise<number> {
     for (const warning of configWarnings(result.config)) log.warn(`config: ${warning}`);
     log.info(`limits maxMessagesStoredPerChannel=${http.maxMessagesStoredPerChannel} messageTtl=${http.messageTtl}s maxChannelIdLength=${http.maxChannelIdLength} maxNumberOfChannels=${http.maxNumberOfChannels} maxSubscribersPerChannel=${http.maxSubscribersPerChannel} clientMaxHeaderSize=${http.clientMaxHeaderSize} logStatsInterval=${http.logStatsInterval}s accessLog=${http.accessLog ? "on" : "off"} openFileLimit=${push.ctx.metrics.openFiles?.limit ?? "unknown"}`);
     logTls(log, push, options);
+    logMessageLog(log, push);
     stats.every(http.logStatsInterval);
   });
+}
+
+/** Says where messages are kept, and what a replay restored. */
+function logMessageLog(log: Logger, push: PushServer): void {
+  const settings = push.config.messageLog;
+  const restored = push.restored;
+  if (!settings || !restored) return log.info("message log: off (memory only: a restart empties every channel; --message-log DIR keeps them)");
+  const { report } = restored;
+  for (const note of report.notes) log.warn(`message log: ${note}`);
+  if (report.epoch === undefined && report.files > 0) log.warn(`message log: records were lost; new epoch ${push.ctx.history.epoch}`);
+  const skipped = [
+    restored.expired > 0 ? `${restored.expired} expired` : "",
+    restored.refusedChannels > 0 ? `${restored.refusedChannels} records over maxNumberOfChannels` : "",
+  ].filter(Boolean).join(", ");
+  log.info(`message log: ${settings.path} fsync=${settings.fsync} restored ${restored.channels} channel(s) and ${restored.messages} message(s) from ${report.files} file(s) in ${Math.round(restored.seconds * 1000)} ms${skipped ? ` (skipped: ${skipped})` : ""}`);
 }
 
 /** Says plainly whether TLS is served, and why not for the built-in layout. */

@@ -1,3 +1,4 @@
+import type { Refusal } from "../core/refusal.js";
 import { decodeChannelsPath } from "../core/percent.js";
 import type { PushReply } from "../http/exchange.js";
 import type { RequestVars } from "../routing/request-vars.js";
@@ -36,8 +37,11 @@ export const push2PublisherHandler: Handler = (route, request, reply, vars) => {
     return route.readBody(request, reply, [], guarded(route, reply, (body) => {
       const requests = decodeBatch(body);
       if (!requests) return textAnswer(reply, 400, "Malformed protobuf RequestBatch.");
+      const unavailable = route.ctx.broker.unavailable;
+      if (unavailable) return textAnswer(reply, unavailable.status, unavailable.explain);
       const { responses } = runRequests(state, BACKEND, requests);
-      answerBatch(reply, responses, []);
+      // Answered once what it published is kept (the message log), like a push-stream publish.
+      route.ctx.broker.whenDurable(answerDurably, { reply, responses });
     }));
   }
   if (request.method !== "POST" && request.method !== "PUT" && request.method !== "GET") return textAnswer(reply, 405, "Method not allowed.", ["Allow", "GET, POST"]);
@@ -47,8 +51,8 @@ export const push2PublisherHandler: Handler = (route, request, reply, vars) => {
   route.readBody(request, reply, [], guarded(route, reply, (body) => {
     if (request.method === "GET") return onlineCheck(state, reply, ids);
     if (body.length === 0) return textAnswer(reply, 400, "Empty post requests are not allowed.");
-    // Push server 2.0 answers at once and publishes after; PHP never reads the reply.
-    reply.send(200, []);
+    const unavailable = route.ctx.broker.unavailable;
+    if (unavailable) return textAnswer(reply, unavailable.status, unavailable.explain);
     state.publish(ids.map((id) => channelKey(id, true)), {
       body: body.toString("utf8"),
       expiry,
@@ -56,8 +60,17 @@ export const push2PublisherHandler: Handler = (route, request, reply, vars) => {
       sender: { type: SENDER_BACKEND, id: new Uint8Array(0) },
     });
     state.publishedFromBackend++;
+    // Push server 2.0 answers at once (PHP never reads the reply); pushwire once the message is kept.
+    route.ctx.broker.whenDurable(answerDurably, { reply, responses: NO_RESPONSES });
   }));
 };
+
+const NO_RESPONSES: Buffer[] = [];
+
+function answerDurably(published: { reply: PushReply; responses: Buffer[] }, failure: Refusal | undefined): void {
+  if (failure) return textAnswer(published.reply, failure.status, failure.explain);
+  answerBatch(published.reply, published.responses, []);
+}
 
 /** `Message-Expiry: <seconds>`; anything else is 0 (not stored). */
 function parseExpiry(text: string | undefined): number {

@@ -37,6 +37,8 @@ export const push2RestHandler: Handler = (route, request, reply, vars) => {
   route.readBody(request, reply, headers, guarded(route, reply, (body) => {
     const requests = decodeBatch(body);
     if (!requests) return errorAnswer(reply, push2Errors.wrongRequestData, headers);
+    const unavailable = route.ctx.broker.unavailable;
+    if (unavailable) return textAnswer(reply, unavailable.status, unavailable.explain, headers);
     const { responses, refusal } = runRequests(state, requester, requests);
     if (refusal) return errorAnswer(reply, refusal, headers);
     answerBatch(reply, responses, headers);

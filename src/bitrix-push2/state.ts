@@ -65,6 +65,7 @@ export class Push2State {
    */
   publish(keys: readonly string[], publication: Publication): number {
     const { store, broker, log } = this.ctx;
+    if (broker.unavailable) return 0; // the message log cannot write; the publishers answered the refusal
     const channels: Channel[] = [];
     for (const key of keys) {
       const channel = store.obtain(key);

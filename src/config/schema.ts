@@ -1,5 +1,6 @@
 import { getHashes } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { AccessRules, Cidr } from "../core/access-rules.js";
 import { PaddingRules } from "../core/padding.js";
 import type { StoreLimits } from "../store/channel-store.js";
@@ -119,6 +120,43 @@ export interface ServerConfig {
 export interface PushwireConfig {
   http: HttpSettings;
   servers: ServerConfig[];
+  /** The message log (durability); absent: messages live in memory only. */
+  messageLog?: MessageLogConfig | undefined;
+}
+
+/** When a publish is answered relative to the disk (persist/message-log.ts). */
+export type FsyncPolicy = "always" | "batch" | "off";
+export const FSYNC_POLICIES: readonly FsyncPolicy[] = ["always", "batch", "off"];
+
+/** `messageLog: { path, fsync, segmentSize }`: where and how published messages are kept on disk. */
+export interface MessageLogConfig {
+  /** The directory (created if missing); relative to the configuration file. */
+  path: string;
+  fsync: FsyncPolicy;
+  /** Bytes per segment file. */
+  segmentSize: number;
+}
+
+export const MESSAGE_LOG_DEFAULTS = { fsync: "batch" as FsyncPolicy, segmentSize: 64 * 1024 * 1024 };
+
+/** The `messageLog` block, checked; undefined (with errors pushed) when it is wrong. */
+export function parseMessageLog(value: unknown, errors: string[], baseDir: string): MessageLogConfig | undefined {
+  if (!isObject(value)) {
+    errors.push(`messageLog: must be an object like {"path": "/var/lib/pushwire", "fsync": "batch"}`);
+    return undefined;
+  }
+  const before = errors.length;
+  for (const key of Object.keys(value)) {
+    if (key !== "path" && key !== "fsync" && key !== "segmentSize" && key !== COMMENT_KEY) errors.push(`messageLog.${key}: unknown key (known: path, fsync, segmentSize)`);
+  }
+  const path = value.path;
+  if (typeof path !== "string" || path.trim() === "") errors.push(`messageLog.path: must be a directory path`);
+  const fsync = value.fsync ?? MESSAGE_LOG_DEFAULTS.fsync;
+  if (!FSYNC_POLICIES.includes(fsync as FsyncPolicy)) errors.push(`messageLog.fsync: must be "always", "batch" or "off"`);
+  const segmentSize = value.segmentSize === undefined ? MESSAGE_LOG_DEFAULTS.segmentSize : parseSize(value.segmentSize);
+  if (segmentSize === undefined || segmentSize < 4096) errors.push(`messageLog.segmentSize: must be a size of at least 4k (e.g. "64m")`);
+  if (errors.length > before) return undefined;
+  return { path: resolve(baseDir, path as string), fsync: fsync as FsyncPolicy, segmentSize: segmentSize! };
 }
 
 type Kind = "duration" | "positiveDuration" | "size" | "count" | "boolean" | "string" | "template" | "complex"
@@ -228,7 +266,7 @@ export function normalizeConfig(input: unknown, baseDir = "."): ConfigResult {
   const topLocation = pickLocationKeys(input, "", errors);
   checkInheritedKeys(topLocation, "", errors, baseDir);
   for (const key of Object.keys(input)) {
-    if (!(key in HTTP_KEYS) && !(key in LOCATION_KEYS) && key !== "servers" && key !== COMMENT_KEY) errors.push(`${key}: ${keyProblem(key)}`);
+    if (!(key in HTTP_KEYS) && !(key in LOCATION_KEYS) && key !== "servers" && key !== "messageLog" && key !== COMMENT_KEY) errors.push(`${key}: ${keyProblem(key)}`);
   }
 
   const servers: ServerConfig[] = [];
@@ -280,8 +318,9 @@ export function normalizeConfig(input: unknown, baseDir = "."): ConfigResult {
   }
 
   if (typeof http.securityAlgo === "string" && !getHashes().includes(http.securityAlgo.toLowerCase())) errors.push(`securityAlgo: unknown hash ${JSON.stringify(http.securityAlgo)} (e.g. "sha1", "sha256")`);
+  const messageLog = input.messageLog === undefined ? undefined : parseMessageLog(input.messageLog, errors, baseDir);
   if (errors.length > 0) return { errors };
-  return { config: { http: http as unknown as HttpSettings, servers }, raw: input };
+  return { config: { http: http as unknown as HttpSettings, servers, messageLog }, raw: input };
 }
 
 /** Reads and validates a JSON configuration file. */
@@ -506,11 +545,11 @@ function parseListen(value: unknown): ListenAddress | string {
   return { host: host === "*" ? undefined : host, port };
 }
 
-const ALL_KEYS = [...Object.keys(HTTP_KEYS), ...Object.keys(LOCATION_KEYS), ...SERVER_ONLY, "servers"];
+const ALL_KEYS = [...Object.keys(HTTP_KEYS), ...Object.keys(LOCATION_KEYS), ...SERVER_ONLY, "servers", "messageLog"];
 
 /** Why a key is refused where it stands: known elsewhere, or unknown (with a likely intended name). */
 function keyProblem(key: string): string {
-  if (key in HTTP_KEYS || key === "servers") return "not allowed here (it belongs at the top level)";
+  if (key in HTTP_KEYS || key === "servers" || key === "messageLog") return "not allowed here (it belongs at the top level)";
   if (SERVER_ONLY.has(key)) return "not allowed here (it belongs on a server)";
   const plain = key.replace(/^push_stream_/, "").replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
   const lower = plain.toLowerCase();
@@ -545,6 +584,7 @@ export function effectiveConfig(input: Raw): Raw {
       }),
     };
   });
+  if (isObject(input.messageLog)) out.messageLog = { fsync: MESSAGE_LOG_DEFAULTS.fsync, segmentSize: "64m", ...input.messageLog };
   return out;
 }
 

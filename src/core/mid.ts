@@ -7,8 +7,10 @@
 const MID_DIGITS = /^\d{26}$/;
 
 export class MidClock {
-  private readonly prefix: string;
+  private prefix: string;
   private counter = 0;
+  /** The last id handed out. */
+  last: Buffer | undefined;
 
   constructor(startSecond: number) {
     this.prefix = String(Math.floor(startSecond)).padStart(10, "0").slice(-10);
@@ -17,7 +19,20 @@ export class MidClock {
   /** The next id, as 13 bytes. */
   next(): Buffer {
     this.counter++;
-    return Buffer.from(this.prefix + String(this.counter).padStart(16, "0"), "hex");
+    return (this.last = Buffer.from(this.prefix + String(this.counter).padStart(16, "0"), "hex"));
+  }
+
+  /**
+   * Continues above an id a previous process handed out (the message log's replay): a start
+   * second at or below that id's moves past it, so even ids that were sent but never logged
+   * stay below every new one.
+   */
+  continueAbove(mid: Uint8Array): void {
+    const logged = Number(midText(mid).slice(0, 10));
+    this.last = Buffer.from(mid);
+    if (logged < Number(this.prefix)) return;
+    this.prefix = String(logged + 1).padStart(10, "0").slice(-10);
+    this.counter = 0;
   }
 }
 

@@ -1,6 +1,7 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
 import type { PushContext } from "../context.js";
 import { readings, type Gauges, type Readings, type Totals } from "../observe/readings.js";
+import type { MessageLog } from "../persist/message-log.js";
 import type { Channel } from "../store/channel.js";
 import { VERSION } from "../version.js";
 import { SampleSeries, type Sample } from "./series.js";
@@ -41,15 +42,19 @@ export interface Snapshot extends Gauges {
   listeners: ListenerView[];
   /** Worker processes: null while pushwire runs as one process. */
   workers: null;
-  /** The durable message log: "off" until one is configured (the message-log work fills this in). */
+  /** The durable message log (`messageLog`): "off" without one. */
   messageLog: MessageLogState;
   eventsChannel: string | null;
 }
 
-/** What the dashboard shows of the durable message log; a log reports its own state through `DashboardFeed.messageLog`. */
-export interface MessageLogState {
-  state: "off" | "on";
-  [detail: string]: unknown;
+/** What the dashboard shows of the durable message log (`messageLog`): off, writing, or failing to write. */
+export type MessageLogState =
+  | { state: "off" }
+  | { state: "on" | "failing"; fsync: string; bytes: number; segments: number; compactions: number; failure: string | null };
+
+function messageLogState(log: MessageLog | undefined): MessageLogState {
+  if (!log) return { state: "off" };
+  return { state: log.failure ? "failing" : "on", fsync: log.policy, bytes: log.logBytes, segments: log.segments, compactions: log.compactions, failure: log.failure?.explain ?? null };
 }
 
 const BUSIEST = 20;
@@ -63,8 +68,8 @@ const SEARCH_RESULTS = 100;
  * fifteen minutes of samples (kept while watched; a gap when nobody was), and the busiest channels.
  */
 export class DashboardFeed {
-  /** Hook for the durable message log: it replaces this with a function reporting its state. */
-  messageLog: () => MessageLogState = () => ({ state: "off" });
+  /** The durable message log's state, from the fields /metrics writes. */
+  messageLog = (): MessageLogState => messageLogState(this.ctx.messageLog);
   readonly series = new SampleSeries(900);
   private readonly viewers = new Set<FeedViewer>();
   /** Streams that do not need the sampler (channel tails), ended with the rest on close. */

@@ -98,7 +98,8 @@ export const DASHBOARD_JS = String.raw`"use strict";
       card("process memory", bytes(now.rss), "RSS; heap " + bytes(now.heapUsed) + " / " + bytes(now.heapTotal), { "data-value": "rss" }),
       card("event-loop delay", loop ? loop.mean.toFixed(2) + " ms" : "–", loop ? "max " + loop.max.toFixed(2) + " ms over the last second" : "sampling", { "data-value": "loopDelay" }),
       card("workers", now.workers === null ? "1 process" : num(now.workers.length), now.workers === null ? "no worker processes" : null, { "data-value": "workers" }),
-      card("message log", log.state, log.state === "off" ? "no durable log configured" : (log.detail || ""), { "data-value": "messageLog" }),
+      card("message log", log.state, log.state === "off" ? "memory only (no messageLog configured)"
+        : log.failure ? log.failure : bytes(log.bytes) + " in " + num(log.segments) + " segment(s), fsync " + log.fsync, { "data-value": "messageLog" }),
       el("div", { class: "card wide" }, el("div", { class: "label" }, "listeners"), listeners));
   }
 

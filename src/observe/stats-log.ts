@@ -49,6 +49,13 @@ export class StatsLog {
     this.lastAt = now;
     return `stats connections=${this.connections()} held=${held.size} channels=${store.channelCount}`
       + ` wildcard_channels=${store.wildcardChannelCount} messages=${history.storedMessages} subscribers=${hub.subscriptions}`
-      + ` published=${published} published/s=${rate.toFixed(1)}`;
+      + ` published=${published} published/s=${rate.toFixed(1)}${this.logPart()}`;
+  }
+
+  /** ` log_bytes=… log_segments=…` (and `log=failed`) when a message log is kept. */
+  private logPart(): string {
+    const log = this.ctx.messageLog;
+    if (!log) return "";
+    return ` log_bytes=${log.logBytes} log_segments=${log.segments}${log.failure ? " log=failed" : ""}`;
   }
 }

@@ -67,6 +67,9 @@ function answerInfo(route: Route, request: PushRequest, reply: PushReply, header
 function publish(route: Route, request: PushRequest, reply: PushReply, headers: Headers, ids: string[], body: Buffer): void {
   if (body.length === 0) return route.refuse(reply, refusals.emptyPost, headers);
   const { ctx } = route;
+  // The message log cannot write (disk full): refused before anyone receives it.
+  const unavailable = ctx.broker.unavailable;
+  if (unavailable) return route.refuse(reply, unavailable, headers);
   const channels: Channel[] = [];
   for (const id of ids) {
     const channel = ctx.store.obtain(id);
@@ -82,6 +85,21 @@ function publish(route: Route, request: PushRequest, reply: PushReply, headers: 
   const started = performance.now();
   ctx.broker.publish(channels, body, options);
   ctx.metrics.publishLatency.observe((performance.now() - started) / 1000);
+  // Answered once History keeps it (with the message log: written, and fsync'd as configured).
+  ctx.broker.whenDurable(answerPublish, { route, request, reply, headers, channels });
+}
+
+interface Published {
+  route: Route;
+  request: PushRequest;
+  reply: PushReply;
+  headers: Headers;
+  channels: Channel[];
+}
+
+function answerPublish(published: Published, failure: Refusal | undefined): void {
+  const { route, request, reply, headers, channels } = published;
+  if (failure) return route.refuse(reply, failure, headers);
   if (!route.config.channelInfoOnPublish) return reply.send(200, headers);
   sendInfo(route, request, reply, headers, channels);
 }
@@ -97,6 +115,13 @@ function deleteChannels(route: Route, reply: PushReply, headers: Headers, ids: s
     deleted++;
   }
   if (deleted === 0) return route.refuse(reply, channelNotFound, headers);
+  // Answered once the deletion is kept (the message log), so a restart cannot bring the channel back.
+  broker.whenDurable(answerDeleted, { route, reply, headers });
+}
+
+function answerDeleted(deleted: { route: Route; reply: PushReply; headers: Headers }, failure: Refusal | undefined): void {
+  const { route, reply, headers } = deleted;
+  if (failure) return route.refuse(reply, failure, headers);
   headers.push(EXPLAIN_HEADER, "Channel deleted.");
   reply.send(200, headers);
 }

@@ -82,6 +82,8 @@ class WebSocketSubscriber extends LiveSubscriber implements WebSocketPeer {
   onText(payload: Buffer): void {
     if (!this.route.config.websocketAllowPublish || !this.holding) return;
     const { broker, log } = this.ctx;
+    // The message log cannot write: a frame has no answer to carry the refusal, so it is dropped like a refused publish.
+    if (broker.unavailable) return;
     const channels = this.channels.filter((channel) => !channel.forEvents); // only the server writes there
     try {
       broker.publish(channels, payload, { eventId: "", eventType: "", store: this.route.config.storeMessages });

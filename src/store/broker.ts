@@ -1,4 +1,5 @@
 import type { Message, Push2Fields } from "../core/message.js";
+import type { Refusal } from "../core/refusal.js";
 import type { Channel } from "./channel.js";
 
 /** How a message is published. */
@@ -21,9 +22,8 @@ export interface PublishOptions {
  * and whom the Hub tells.
  *
  * The in-process broker (LocalBroker) has delivered to this process's hub before `publish`
- * returns. A broker that leaves the process (workers, Redis) will add a completion for the
- * callers that answer after a publish: the publisher, WebSocket publishing, Bitrix push2
- * requests and the events channel.
+ * returns. Callers that answer a publish (the publisher, Bitrix push2) answer through
+ * `whenDurable`, which waits for History to keep what was published (the message log's fsync).
  */
 export interface Broker {
   /**
@@ -38,6 +38,13 @@ export interface Broker {
   delete(channel: Channel, text?: string): void;
   /** Drops expired messages and removes inactive empty channels. Called every second or so. */
   sweep(): void;
+  /**
+   * Calls `then(arg, failure)` once every message published so far is kept as History promises
+   * (at once in memory; after the write or fsync with the message log), or could not be.
+   */
+  whenDurable<T>(then: (arg: T, failure: Refusal | undefined) => void, arg: T): void;
+  /** Why a publish would be refused now (the message log cannot write), while that lasts. */
+  readonly unavailable: Refusal | undefined;
   /** Messages published (the events channel's excluded). */
   readonly publishedMessages: number;
 }

@@ -1,5 +1,6 @@
 import type { MessageList } from "../core/cursor.js";
 import type { Message } from "../core/message.js";
+import type { Refusal } from "../core/refusal.js";
 import type { Channel } from "./channel.js";
 
 /**
@@ -22,6 +23,12 @@ export interface History {
   trim(channel: Channel, now: number): void;
   /** Forgets everything the channel stored (it was deleted or swept). */
   remove(channel: Channel): void;
+  /** A message published but not kept (storeMessages off, push2 expiry 0): its id and stamp still count. */
+  passed?(channel: Channel, message: Message): void;
+  /** Calls `then(arg, failure)` once every message appended so far is as durable as this History makes it. */
+  whenDurable?<T>(then: (arg: T, failure: Refusal | undefined) => void, arg: T): void;
+  /** Why appends cannot be kept now (a full disk), while that lasts. */
+  readonly unavailable?: Refusal | undefined;
 
   /** Messages stored now, the events channel's excluded. */
   readonly storedMessages: number;

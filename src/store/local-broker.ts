@@ -1,5 +1,6 @@
 import type { Clock } from "../core/clock.js";
 import { DELETED_MESSAGE_ID, type Message, ownBytes, specialMessage } from "../core/message.js";
+import type { Refusal } from "../core/refusal.js";
 import type { Broker, PublishOptions } from "./broker.js";
 import type { Channel } from "./channel.js";
 import type { ChannelStore, StoreLimits } from "./channel-store.js";
@@ -35,6 +36,7 @@ export class LocalBroker implements Broker {
       channel.lastActivity = now;
       if (!channel.forEvents) this.publishedMessages++;
       if (options.store) this.history.append(channel, message);
+      else this.history.passed?.(channel, message);
       try {
         this.hub.deliver(channel, message);
       } catch (error) {
@@ -43,6 +45,15 @@ export class LocalBroker implements Broker {
     }
     if (failure !== undefined) throw failure;
     return messages;
+  }
+
+  whenDurable<T>(then: (arg: T, failure: Refusal | undefined) => void, arg: T): void {
+    if (this.history.whenDurable) this.history.whenDurable(then, arg);
+    else then(arg, undefined);
+  }
+
+  get unavailable(): Refusal | undefined {
+    return this.history.unavailable;
   }
 
   delete(channel: Channel, text?: string): void {

@@ -22,6 +22,20 @@ export class Sequencer {
     this.mids = new MidClock(clock.now() / 1000);
   }
 
+  /**
+   * Continues above every stamp a previous process may have handed out (the message log's
+   * replay): the next message is stamped after the later of the last logged second and now, so
+   * a client holding the (time, tag) of a message that was delivered but never logged — the
+   * same second as this restart included — still sees the next one as newer.
+   */
+  continueAfter(last: { time: number; seq: number; mid: Buffer | undefined }, now: number): void {
+    const clock = this.publishClock;
+    clock.time = Math.max(last.time, Math.floor(now / 1000)) + 1;
+    clock.tag = 0;
+    clock.seq = Math.max(clock.seq, last.seq);
+    if (last.mid) this.mids.continueAbove(last.mid);
+  }
+
   /** The push2 fields of one publish, shared by the messages of every channel it reaches. */
   push2Fields(options: PublishOptions, now: number): Push2Fields | undefined {
     const push2 = options.push2;

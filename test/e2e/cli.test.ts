@@ -51,9 +51,10 @@ test("--help explains usage and exits 0", () => {
   const { status, stdout } = run("--help");
   assert.equal(status, 0);
   assert.match(stdout, /^pushwire \d+\.\d+\.\d+ /);
-  assert.match(stdout, /Usage: pushwire \[--config FILE\] \[--check\] \[--print-config\]/);
+  assert.match(stdout, /Usage: pushwire \[--config FILE\] \[--message-log DIR\] \[--check\] \[--print-config\]/);
+  assert.match(stdout, /--message-log DIR {2}keep published messages in a log in DIR/);
   // Every code the program exits with (src/main.ts: EXIT_* and the uncaught-exception handler).
-  assert.match(stdout, /Exit codes: 0 ok, 1 invalid configuration, 2 bad command line, 3 cannot listen,\s+70 internal error/);
+  assert.match(stdout, /Exit codes: 0 ok, 1 invalid configuration, 2 bad command line, 3 cannot listen,\s+4 cannot open the message log \(in use by another pushwire, not writable\),\s+70 internal error/);
 });
 
 test("--version prints the package version and the commit of the build", () => {

@@ -1,5 +1,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { dashboardConfig, metricValue } from "../support/dashboard.js";
 import { bitrixLikeConfig, openRequest, request, sleep, waitFor, withServer, type Running } from "../support/helpers.js";
 import { openStream } from "../support/stream-client.js";
@@ -86,6 +89,24 @@ describe("dashboard over HTTP", () => {
         stream.connection.close();
       }
     });
+  });
+
+  test("with a message log: its state, bytes and segments are the ones /metrics gives", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pushwire-dashboard-log-"));
+    try {
+      await withServer(dashboardConfig({ messageLog: { path: dir, fsync: "off" } }), async (app) => {
+        await publish(app, "logged", "kept on disk");
+        const now = await json<{ messageLog: { state: string; bytes: number; segments: number; fsync: string } }>(app, "/dashboard/api/now");
+        const text = (await request(app.port(SITE), "/metrics")).text;
+        assert.equal(now.messageLog.state, "on");
+        assert.equal(now.messageLog.fsync, "off");
+        assert.equal(now.messageLog.bytes, metricValue(text, "pushwire_message_log_bytes"));
+        assert.equal(now.messageLog.segments, metricValue(text, "pushwire_message_log_segments"));
+        assert.ok(now.messageLog.bytes > 0);
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("the sampler runs only while a feed is open; the feed sends the picture, then a sample a second", async () => {

@@ -1,5 +1,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
   assertRefusal, openRequest, rawExchange, request, sleep, waitFor, withServer, type RawConfig, type Running,
 } from "../support/helpers.js";
@@ -332,5 +335,29 @@ describe("GET /metrics", () => {
       assert.equal(head.body.length, 0);
       assert.ok(Number(head.headers["content-length"]) > 0);
     });
+  });
+
+  test("with a message log: its size, segments, fsyncs and replay time; none of them without", async () => {
+    await withServer(config(), async (app) => {
+      const families = await scrape(app);
+      assert.equal(families.has("pushwire_message_log_bytes"), false, "no log, no log metrics");
+    });
+    const dir = mkdtempSync(join(tmpdir(), "pushwire-metrics-log-"));
+    try {
+      await withServer(config({ messageLog: { path: dir, fsync: "batch" } }), async (app) => {
+        const before = await scrape(app);
+        const empty = value(before, "pushwire_message_log_bytes");
+        for (let i = 0; i < 5; i++) assert.equal((await request(app.port(), "/pub?id=m", { method: "POST", body: `message ${i}` })).status, 200);
+        const after = await scrape(app);
+        assert.ok(value(after, "pushwire_message_log_bytes") > empty + 5 * "message 0".length, "the log grew by at least the bodies");
+        assert.equal(value(after, "pushwire_message_log_segments"), 1);
+        assert.equal(value(after, "pushwire_message_log_failed"), 0);
+        assert.ok(value(after, "pushwire_message_log_fsync_seconds_count") >= 1, "each answered publish waited for an fsync");
+        assert.ok(value(after, "pushwire_message_log_replay_seconds") >= 0);
+        assert.equal(value(after, "pushwire_message_log_compactions_total"), 0);
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,7 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { lastStored, sleep, start, waitFor, type Running } from "./helpers.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { lastStored, sleep, start, waitFor, type RawConfig, type Running } from "./helpers.js";
 import { BitrixSite, bitrixSdkConfig, newChannels, pinPorts, pullConfigResult, type SiteChannels } from "./bitrix-site.js";
 import type { ConfigSource, PullClientFactory, PullClientUnderTest } from "./pull-client.js";
 
@@ -14,7 +17,7 @@ import type { ConfigSource, PullClientFactory, PullClientUnderTest } from "./pul
 export type Transport = "long-polling" | "websocket";
 
 export interface Scene<C extends PullClientUnderTest = PullClientUnderTest> {
-  /** The running pushwire (scenario 8 replaces it with a new one on the same ports). */
+  /** The running pushwire (scenarios 8 and 9 replace it with a new one on the same ports). */
   app: Running;
   site: BitrixSite;
   channels: SiteChannels;
@@ -30,6 +33,8 @@ interface SceneOptions {
   openPrivate?: boolean;
   /** Runs on each `pull.config.get` after the first (what PHP's GetConfig does on CACHE=N). */
   onConfigRefetch?: (scene: Scene) => Promise<void>;
+  /** Changes the configuration pushwire starts with (scenario 9: a message log). */
+  config?: (raw: RawConfig) => RawConfig;
 }
 
 const TEST_TIMEOUT = 60_000;
@@ -38,7 +43,8 @@ const TEST_TIMEOUT = 60_000;
 export async function withScene<C extends PullClientUnderTest>(
   factory: (config: ConfigSource) => Promise<C>, options: SceneOptions, body: (scene: Scene<C>) => Promise<void>,
 ): Promise<void> {
-  const app = await start(bitrixSdkConfig(options.hold ?? "2s"));
+  const raw = bitrixSdkConfig(options.hold ?? "2s");
+  const app = await start(options.config ? options.config(raw) : raw);
   const scene = { app, channels: newChannels(), configCalls: 0 } as Scene<C>;
   scene.site = new BitrixSite(() => scene.app.port(1));
   const subPort = app.port(0);
@@ -182,6 +188,30 @@ export function bitrixScenarios(factory: PullClientFactory): void {
         await site.publish([channels.private], "message", { n: 4 });
         await assertReceived(client, [1, 2, 2, 3, 4], 25_000);
       });
+    });
+
+    test(`9. [${transport}] with the message log, pushwire restarted between two messages: the client misses nothing`, { timeout: TEST_TIMEOUT }, async () => {
+      const dir = mkdtempSync(join(tmpdir(), "pushwire-sdk-log-"));
+      const withLog = (raw: RawConfig): RawConfig => ({ ...raw, messageLog: { path: dir, fsync: "batch" } });
+      try {
+        await withScene(factory, { transport, config: withLog }, async (scene) => {
+          const { site, channels, client } = scene;
+          await site.publish([channels.private], "message", { n: 1 });
+          await assertReceived(client, [1]);
+          // At once, in the second of the client's cursor; nothing re-creates the channels.
+          const [subPort, pubPort] = [scene.app.port(0), scene.app.port(1)];
+          await scene.app.close();
+          scene.app = await start(withLog(pinPorts(bitrixSdkConfig(), subPort, pubPort)));
+          assert.equal(scene.app.push.restored?.channels, 2, "both channels came back from the log");
+          await site.publish([channels.private], "message", { n: 2 });
+          await subscribed(scene, transport, 25_000);
+          await assertReceived(client, [1, 2], 25_000);
+          await site.publish([channels.private], "message", { n: 3 });
+          await assertReceived(client, [1, 2, 3], 25_000);
+        });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   }
 

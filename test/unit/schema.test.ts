@@ -674,3 +674,24 @@ describe("effectiveConfig", () => {
     }
   });
 });
+
+describe("messageLog", () => {
+  test("absent: no log; present: defaults filled, path resolved against the file's folder", () => {
+    assert.equal(ok(one([sub()])).messageLog, undefined);
+    assert.deepEqual(ok(one([sub()], { messageLog: { path: "state" } }), "/etc/pushwire").messageLog,
+      { path: "/etc/pushwire/state", fsync: "batch", segmentSize: 64 * 1024 * 1024 });
+    assert.deepEqual(ok(one([sub()], { messageLog: { path: "/var/lib/pushwire", fsync: "always", segmentSize: "1m" } })).messageLog,
+      { path: "/var/lib/pushwire", fsync: "always", segmentSize: 1024 * 1024 });
+  });
+
+  test("each mistake named: no path, unknown policy, tiny segments, unknown key, wrong place", () => {
+    assert.deepEqual(errors(one([sub()], { messageLog: "/var/lib/pushwire" })), ['messageLog: must be an object like {"path": "/var/lib/pushwire", "fsync": "batch"}']);
+    assert.deepEqual(errors(one([sub()], { messageLog: { fsync: "sometimes", segmentSize: "1k", pth: "/x" } })), [
+      "messageLog.pth: unknown key (known: path, fsync, segmentSize)",
+      "messageLog.path: must be a directory path",
+      'messageLog.fsync: must be "always", "batch" or "off"',
+      'messageLog.segmentSize: must be a size of at least 4k (e.g. "64m")',
+    ]);
+    assert.deepEqual(errors(one([sub()], {}, { messageLog: { path: "/x" } })), ["servers[0].messageLog: not allowed here (it belongs at the top level)"]);
+  });
+});
