@@ -158,7 +158,8 @@ export class DashboardFeed {
   private sample(): { now: Snapshot; sample: Sample | undefined } {
     const read = readings(this.ctx);
     const loop = this.loop;
-    if (loop && loop.count > 0) this.loopDelay = { mean: loop.mean / 1e6, max: loop.max / 1e6 };
+    // The monitor records each interval of its timer, the resolution included: the delay is what exceeds it.
+    if (loop && loop.count > 0) this.loopDelay = { mean: Math.max(0, loop.mean / 1e6 - LOOP_RESOLUTION_MS), max: Math.max(0, loop.max / 1e6 - LOOP_RESOLUTION_MS) };
     loop?.reset();
     const sample = this.series.take(this.ctx.clock.now(), read, this.ctx.metrics.publishLatency);
     this.measureChannels();
