@@ -8,11 +8,12 @@ import { TimerWheel } from "./core/timer-wheel.js";
 import type { HttpServer, PushReply, PushRequest } from "./http/exchange.js";
 import { createLeanServer, isLeanServer } from "./http/lean-listener.js";
 import { createNodeServer } from "./http/node-listener.js";
+import { DashboardFeed, type ListenerView } from "./dashboard/feed.js";
 import { Logger } from "./log.js";
 import { logAccess } from "./observe/access-log.js";
 import { EvictionLog } from "./observe/eviction-log.js";
 import { isOutOfDescriptors, OpenFiles } from "./observe/open-files.js";
-import { handlerFor, servedLean } from "./roles.js";
+import { handlerFor, locationRole, servedLean } from "./roles.js";
 import { Router } from "./routing/router.js";
 import { MessageLogError } from "./persist/log-files.js";
 import { loggedChannels, type Restored } from "./persist/logged-channels.js";
@@ -63,6 +64,16 @@ function servesHealth(listener: Listener): boolean {
   return listener.config.locations.some((location) => location.health);
 }
 
+/** A listener as the dashboard lists it. */
+function listenerView({ config, address }: Listener): ListenerView {
+  return {
+    address: address.address,
+    port: address.port,
+    tls: config.ssl !== undefined,
+    locations: config.locations.map((l) => `${l.path} ${locationRole(l)}`),
+  };
+}
+
 /** Idle keep-alive connections are closed after this (nginx's keepalive_timeout default is 75 s). */
 const KEEP_ALIVE_MS = 75_000;
 
@@ -81,9 +92,11 @@ export class PushServer {
   private readonly retired = new Set<HttpServer>();
   private readonly connectionClosed = (): void => {
     this.connections--;
+    this.ctx.metrics.connectionsClosed++;
   };
   private readonly connectionOpened = (socket: Socket): void => {
     this.connections++;
+    this.ctx.metrics.connectionsOpened++;
     this.openFiles?.accepted(this.connections);
     socket.once("close", this.connectionClosed);
   };
@@ -127,6 +140,7 @@ export class PushServer {
       draining: false,
       metrics: new ServerMetrics(),
     };
+    this.ctx.dashboard = new DashboardFeed(this.ctx, () => this.listeners.map(listenerView));
     if (config.servers.some((server) => server.locations.some((location) => location.metrics))) {
       this.ctx.metrics.loopDelay = monitorEventLoopDelay({ resolution: 10 });
       this.ctx.metrics.loopDelay.enable();
@@ -351,6 +365,7 @@ export class PushServer {
     const closed = servers.map((server) => new Promise<void>((resolve) => server.once("close", () => resolve())));
     for (const { server } of this.listeners) if (!lingering.includes(server)) server.close();
     for (const held of [...ctx.held]) held.shutdown();
+    ctx.dashboard?.close();
     for (const server of servers) if (!lingering.includes(server)) server.closeIdleConnections();
     const force = setTimeout(() => {
       for (const server of lingering) server.close();

@@ -3,6 +3,7 @@ import type { HttpSettings } from "./config/schema.js";
 import type { Clock } from "./core/clock.js";
 import { LatencyHistogram } from "./core/latency-histogram.js";
 import type { TimerWheel } from "./core/timer-wheel.js";
+import type { DashboardFeed } from "./dashboard/feed.js";
 import type { Logger } from "./log.js";
 import type { MessageLog } from "./persist/message-log.js";
 import type { Channels } from "./store/channels.js";
@@ -11,6 +12,8 @@ import type { Channels } from "./store/channels.js";
 export interface Held {
   /** The subscriber mode holding it ("long-polling", …): /metrics counts held connections by it. */
   readonly mode: string;
+  /** Set by Bitrix Push server 2.0 connections: /metrics and the dashboard count them apart too. */
+  readonly protocol?: "bitrix-push2";
   /** Ends the connection the way a timeout would (long-poll: 304). */
   shutdown(): void;
   /** The client went away: forget the connection without answering. */
@@ -35,6 +38,9 @@ export interface OpenFilesView {
 export class ServerMetrics {
   /** Messages written to subscribers (not pings or other pseudo-messages). */
   deliveredMessages = 0;
+  /** Client connections accepted and closed, over all listeners (TCP, before any TLS handshake). */
+  connectionsOpened = 0;
+  connectionsClosed = 0;
   /** Long-polls whose hold ended with nothing to say (304, or the "Timed out" message). */
   longPollTimeouts = 0;
   /** Refused requests by HTTP status. */
@@ -65,6 +71,8 @@ export interface PushContext extends Channels {
   /** Set once a graceful stop began: nothing new is held, keep-alive ends. */
   draining: boolean;
   readonly metrics: ServerMetrics;
+  /** The live dashboard's feed (a running server has one; it samples only while a dashboard is open). */
+  dashboard?: DashboardFeed;
   /** The message log under History, when configured. */
   readonly messageLog?: MessageLog | undefined;
 }

@@ -4,12 +4,13 @@ import { allModesConfig } from "./config/layouts/all-modes.js";
 import { bitrixPush2Config } from "./config/layouts/bitrix-push2.js";
 import { bitrixVmConfig } from "./config/layouts/bitrixvm.js";
 import { configChanges, summarizeChanges } from "./config/diff.js";
-import { effectiveConfig, loadConfigFile, MESSAGE_LOG_DEFAULTS, normalizeConfig, type ConfigResult, type LocationConfig } from "./config/schema.js";
+import { effectiveConfig, loadConfigFile, MESSAGE_LOG_DEFAULTS, normalizeConfig, type ConfigResult } from "./config/schema.js";
 import { didYouMean } from "./config/suggest.js";
 import { configWarnings } from "./config/warnings.js";
 import { Logger, type LogLevel } from "./log.js";
 import { StatsLog } from "./observe/stats-log.js";
 import { MessageLogError } from "./persist/log-files.js";
+import { locationRole } from "./roles.js";
 import { BUILD_COMMIT, VERSION } from "./version.js";
 
 /** Exit codes: what went wrong, for systemd and scripts. */
@@ -154,16 +155,11 @@ function loadConfigOnly(options: Options): { result: ConfigResult; source: strin
   return { result, source: options.config };
 }
 
-/** The role word of a location that is neither publisher nor subscriber. */
-function role(l: LocationConfig): string {
-  return l.channelsStatistics ? "statistics" : l.metrics ? "metrics" : l.health ? "health" : l.access ? "deny" : "none";
-}
-
 /** "127.0.0.1:8895 [/bitrix/pub/ publisher admin, / deny]" for each listener, with the bound port. */
 function describe(push: PushServer): string {
   return push.listeners.map(({ config, address }) => {
     const host = (config.ssl ? "https://" : "") + (address.family === "IPv6" ? `[${address.address}]` : address.address);
-    const routes = config.locations.map((l) => `${l.path} ${l.publisher ? `publisher ${l.publisher}` : l.subscriber ?? role(l)}`);
+    const routes = config.locations.map((l) => `${l.path} ${locationRole(l)}`);
     return `${host}:${address.port} [${routes.join(", ")}]`;
   }).join(" ");
 }

@@ -1,3 +1,4 @@
+import { dashboardHandler } from "./dashboard/dashboard.js";
 import { push2Handler } from "./bitrix-push2/handlers.js";
 import type { LocationConfig } from "./config/schema.js";
 import { healthHandler } from "./observe/health.js";
@@ -16,7 +17,15 @@ export function handlerFor(location: LocationConfig): Handler | undefined {
   if (location.channelsStatistics) return statisticsHandler;
   if (location.metrics) return metricsHandler;
   if (location.health) return healthHandler;
+  if (location.dashboard) return dashboardHandler;
   return undefined;
+}
+
+/** A location's role in a word or two ("publisher admin", "long-polling", "metrics", "deny"), for logs and the dashboard. */
+export function locationRole(l: LocationConfig): string {
+  if (l.publisher) return `publisher ${l.publisher}`;
+  if (l.subscriber) return l.subscriber;
+  return l.channelsStatistics ? "statistics" : l.metrics ? "metrics" : l.health ? "health" : l.dashboard ? "dashboard" : l.access ? "deny" : "none";
 }
 
 /**
@@ -25,5 +34,5 @@ export function handlerFor(location: LocationConfig): Handler | undefined {
  */
 export function servedLean(locations: readonly LocationConfig[]): boolean {
   return locations.every((l) => (l.protocol !== "bitrix-push2" && l.subscriber !== undefined)
-    || (!l.publisher && !l.subscriber && !l.channelsStatistics && !l.metrics && !l.health));
+    || (!l.publisher && !l.subscriber && !l.channelsStatistics && !l.metrics && !l.health && !l.dashboard));
 }

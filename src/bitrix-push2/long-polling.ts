@@ -74,6 +74,7 @@ function timeout(route: Route, reply: PushReply, origin: string | undefined, las
 /** One held push2 long-poll. */
 class Push2LongPoll extends HeldPoll implements EvictableConnection {
   readonly mode = "long-polling";
+  readonly protocol = "bitrix-push2";
   /** Messages waiting for the end of the batching window. */
   private pending: Message[] = [];
 

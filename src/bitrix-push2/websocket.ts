@@ -52,6 +52,7 @@ export const push2WebSocketHandler: Handler = (route, request, reply, vars) => {
 /** A Push server 2.0 subscriber on a WebSocket: batched frames, its own ping rhythm, client requests. */
 class Push2Socket extends HeldConnection implements WebSocketPeer, EvictableConnection {
   readonly mode = "websocket";
+  readonly protocol = "bitrix-push2";
   private readonly connection: WebSocketConnection;
   private readonly pingMs: number;
   /** Messages waiting for the end of the batching window. */

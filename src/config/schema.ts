@@ -97,6 +97,10 @@ export interface LocationConfig {
   channelsStatistics: boolean;
   metrics: boolean;
   health: boolean;
+  /** The location serves the live dashboard page and its feed (pushwire). */
+  dashboard: boolean;
+  /** The dashboard offers its "publish a test message" form (pushwire). */
+  dashboardPublish: boolean;
   /** bitrix-push2 browser publishing (`publisher: "normal"`): requests per second per address (pushwire). */
   clientRequestsPerSecond: number;
 }
@@ -229,6 +233,8 @@ export const LOCATION_KEYS: Record<Exclude<keyof LocationConfig, "access"> | "al
   channelsStatistics: { kind: "boolean", help: "the location answers channel statistics (GET only)" },
   metrics: { kind: "boolean", help: "the location answers Prometheus metrics (pushwire)" },
   health: { kind: "boolean", help: "the location answers a health check: 200, or 503 while shutting down (pushwire)" },
+  dashboard: { kind: "boolean", help: "the location serves the live dashboard page, e.g. /dashboard/ on the loopback listener (read-only unless dashboardPublish) (pushwire)" },
+  dashboardPublish: { kind: "boolean", help: "the dashboard offers a \"publish a test message\" form (pushwire)" },
   clientRequestsPerSecond: { kind: "count", help: "bitrix-push2 browser publishing (/bitrix/rest/): requests per second per client address (default 10); more get 429 (0 = unlimited) (pushwire)" },
 };
 
@@ -388,7 +394,9 @@ function buildLocation(raw: Raw, own: Set<string>, where: string, errors: string
   const channelsStatistics = value("channelsStatistics") === true;
   const metrics = value("metrics") === true;
   const health = value("health") === true;
-  const roles = [publisher && "publisher", subscriber && "subscriber", channelsStatistics && "channelsStatistics", metrics && "metrics", health && "health"].filter(Boolean);
+  const dashboard = value("dashboard") === true;
+  const dashboardPublish = value("dashboardPublish") === true;
+  const roles = [publisher && "publisher", subscriber && "subscriber", channelsStatistics && "channelsStatistics", metrics && "metrics", health && "health", dashboard && "dashboard"].filter(Boolean);
   if (roles.length > 1 && !(publisher && subscriber)) errors.push(`${where}: a location has one role, not ${roles.join(" and ")}`);
   const channelsPath = value("channelsPath") as ComplexValue | undefined;
   if ((publisher || subscriber) && raw.channelsPath === undefined) errors.push(`${where}.channelsPath: must be set on a publisher or subscriber location`);
@@ -397,7 +405,8 @@ function buildLocation(raw: Raw, own: Set<string>, where: string, errors: string
   if (protocol === "bitrix-push2" && subscriber && subscriber !== "long-polling" && subscriber !== "websocket") {
     errors.push(`${where}.subscriber: bitrix-push2 serves "long-polling" and "websocket" subscribers only`);
   }
-  if (protocol === "bitrix-push2" && (metrics || health)) errors.push(`${where}.protocol: bitrix-push2 applies to publishers, subscribers and channelsStatistics (/server-stat/)`);
+  if (dashboardPublish && !dashboard && own.has("dashboardPublish")) errors.push(`${where}.dashboardPublish: only a dashboard location has a publish form`);
+  if (protocol === "bitrix-push2" && (metrics || health || dashboard)) errors.push(`${where}.protocol: bitrix-push2 applies to publishers, subscribers and channelsStatistics (/server-stat/)`);
   if (channelsStatistics && raw.channelsPath === undefined && protocol !== "bitrix-push2") errors.push(`${where}.channelsPath: must be set on a channelsStatistics location (e.g. "$arg_id")`);
   const allow = value("allow") as Cidr[] | undefined;
   const deny = value("deny") as Cidr[] | "all" | undefined;
@@ -437,6 +446,8 @@ function buildLocation(raw: Raw, own: Set<string>, where: string, errors: string
     channelsStatistics,
     metrics,
     health,
+    dashboard,
+    dashboardPublish,
     clientRequestsPerSecond: (value("clientRequestsPerSecond") as number | undefined) ?? DEFAULT_CLIENT_REQUESTS_PER_SECOND,
   };
   return errors.length === before && inheritedErrors.length === 0 ? location : undefined;

@@ -1,6 +1,7 @@
 import type { PushContext } from "../context.js";
 import { LATENCY_BUCKETS, type LatencyHistogram } from "../core/latency-histogram.js";
 import { refusals } from "../core/refusal.js";
+import { readings } from "./readings.js";
 import { addNoCache } from "../routing/answers.js";
 import type { Handler } from "../routing/route.js";
 
@@ -17,38 +18,36 @@ export const metricsHandler: Handler = (route, request, reply) => {
 
 export const CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
-/** Subscriber modes always listed, even with nothing held, so dashboards see a 0 rather than a gap. */
-const BASE_MODES = ["long-polling"];
-
 /** The whole exposition. */
 export function renderMetrics(ctx: PushContext): string {
-  const { store, history, hub, broker, metrics } = ctx;
+  const { metrics } = ctx;
+  const now = readings(ctx);
+  const { gauges, totals } = now;
   const out = new Exposition();
 
-  const byMode = new Map<string, number>(BASE_MODES.map((mode) => [mode, 0]));
-  for (const held of ctx.held) byMode.set(held.mode, (byMode.get(held.mode) ?? 0) + 1);
   out.family("pushwire_held_connections", "gauge", "Subscriber connections held open, by subscriber mode.");
-  for (const [mode, count] of byMode) out.sample("pushwire_held_connections", count, `mode="${escapeLabel(mode)}"`);
-  out.gauge("pushwire_subscribers", "Subscriber connections (one per held request, whatever its number of channels).", ctx.held.size);
-  out.gauge("pushwire_subscriptions", "Channel subscriptions (a connection on three channels counts three).", hub.subscriptions);
-  out.gauge("pushwire_channels", "Channels, wildcard channels excluded (the events channel included).", store.channelCount);
-  out.gauge("pushwire_wildcard_channels", "Wildcard channels.", store.wildcardChannelCount);
-  out.gauge("pushwire_stored_messages", "Messages stored for catch-up (events channel excluded).", history.storedMessages);
-  out.gauge("pushwire_stored_message_bytes", "Body bytes of every stored message.", history.storedBytes);
-  out.gauge("pushwire_memory_used_bytes", "Estimated memory of stored messages and channels (what sharedMemorySize caps).", history.memoryUsed);
-  out.gauge("pushwire_memory_budget_bytes", "sharedMemorySize; 0 = no cap.", store.limits.sharedMemorySize ?? 0);
-  out.counter("pushwire_published_messages_total", "Messages published (events channel excluded).", broker.publishedMessages);
-  out.counter("pushwire_delivered_messages_total", "Messages written to subscribers (pseudo-messages excluded).", metrics.deliveredMessages);
+  for (const [mode, count] of now.heldByMode) out.sample("pushwire_held_connections", count, `mode="${escapeLabel(mode)}"`);
+  out.gauge("pushwire_bitrix_push_held_connections", "Of the held connections, those of Bitrix Push server 2.0 (bitrix-push2) locations.", now.push2Held);
+  out.gauge("pushwire_subscribers", "Subscriber connections (one per held request, whatever its number of channels).", gauges.subscribers);
+  out.gauge("pushwire_subscriptions", "Channel subscriptions (a connection on three channels counts three).", gauges.subscriptions);
+  out.gauge("pushwire_channels", "Channels, wildcard channels excluded (the events channel included).", gauges.channels);
+  out.gauge("pushwire_wildcard_channels", "Wildcard channels.", gauges.wildcardChannels);
+  out.gauge("pushwire_stored_messages", "Messages stored for catch-up (events channel excluded).", gauges.storedMessages);
+  out.gauge("pushwire_stored_message_bytes", "Body bytes of every stored message.", gauges.storedBytes);
+  out.gauge("pushwire_memory_used_bytes", "Estimated memory of stored messages and channels (what sharedMemorySize caps).", gauges.memoryUsed);
+  out.gauge("pushwire_memory_budget_bytes", "sharedMemorySize; 0 = no cap.", gauges.memoryBudget);
+  out.counter("pushwire_published_messages_total", "Messages published (events channel excluded).", totals.published);
+  out.counter("pushwire_delivered_messages_total", "Messages written to subscribers (pseudo-messages excluded).", totals.delivered);
+  out.counter("pushwire_connections_opened_total", "Client connections accepted, over all listeners.", totals.connectionsOpened);
+  out.counter("pushwire_connections_closed_total", "Client connections closed, over all listeners.", totals.connectionsClosed);
   out.family("pushwire_dropped_messages_total", "counter", "Stored messages dropped: ring_overflow (maxMessagesStoredPerChannel) or ttl (expired).");
-  out.sample("pushwire_dropped_messages_total", history.droppedByRing, 'reason="ring_overflow"');
-  out.sample("pushwire_dropped_messages_total", history.droppedByTtl, 'reason="ttl"');
-  out.counter("pushwire_evicted_messages_total", "Stored messages evicted to stay within sharedMemorySize.", history.evictedMessages);
+  out.sample("pushwire_dropped_messages_total", totals.droppedByRing, 'reason="ring_overflow"');
+  out.sample("pushwire_dropped_messages_total", totals.droppedByTtl, 'reason="ttl"');
+  out.counter("pushwire_evicted_messages_total", "Stored messages evicted to stay within sharedMemorySize.", totals.evicted);
   out.histogram("pushwire_publish_duration_seconds", "Time to store a published message and hand it to every held subscriber.", metrics.publishLatency);
-  out.counter("pushwire_long_poll_timeouts_total", "Long-polls whose hold ended with nothing to deliver (304 or the timeout message).", metrics.longPollTimeouts);
+  out.counter("pushwire_long_poll_timeouts_total", "Long-polls whose hold ended with nothing to deliver (304 or the timeout message).", totals.longPollTimeouts);
   out.family("pushwire_rejected_requests_total", "counter", "Requests refused, by HTTP status.");
-  for (const status of [...metrics.rejected.keys()].sort((a, b) => a - b)) {
-    out.sample("pushwire_rejected_requests_total", metrics.rejected.get(status)!, `status="${status}"`);
-  }
+  for (const [status, count] of now.rejected) out.sample("pushwire_rejected_requests_total", count, `status="${status}"`);
   const files = metrics.openFiles;
   if (files) {
     out.family("pushwire_fd_limit", "gauge", "The process's open-file limit (ulimit -n, LimitNOFILE); no sample when the system does not say.");
@@ -57,17 +56,16 @@ export function renderMetrics(ctx: PushContext): string {
     out.gauge("pushwire_fd_exhausted", "1 while the open-file limit is reached (new connections are closed unanswered by the runtime).", files.exhausted ? 1 : 0);
     out.counter("pushwire_fd_exhausted_total", "Times the open-file limit was reached.", files.exhaustedTotal);
   }
-  const memory = process.memoryUsage();
-  out.gauge("pushwire_process_resident_memory_bytes", "Resident set size of the process.", memory.rss);
-  out.gauge("pushwire_process_heap_used_bytes", "V8 heap in use.", memory.heapUsed);
-  out.gauge("pushwire_process_heap_total_bytes", "V8 heap allocated.", memory.heapTotal);
-  out.gauge("pushwire_process_array_buffers_bytes", "Memory of Buffers and ArrayBuffers outside the V8 heap (message bodies, socket buffers).", memory.arrayBuffers);
+  out.gauge("pushwire_process_resident_memory_bytes", "Resident set size of the process.", gauges.rss);
+  out.gauge("pushwire_process_heap_used_bytes", "V8 heap in use.", gauges.heapUsed);
+  out.gauge("pushwire_process_heap_total_bytes", "V8 heap allocated.", gauges.heapTotal);
+  out.gauge("pushwire_process_array_buffers_bytes", "Memory of Buffers and ArrayBuffers outside the V8 heap (message bodies, socket buffers).", gauges.arrayBuffers);
   const loop = metrics.loopDelay;
   const sampled = loop !== undefined && loop.count > 0;
   out.gauge("pushwire_event_loop_lag_seconds", "Mean event-loop delay since the previous scrape.", sampled ? loop.mean / 1e9 : 0);
   out.gauge("pushwire_event_loop_lag_max_seconds", "Largest event-loop delay since the previous scrape.", sampled ? loop.max / 1e9 : 0);
   loop?.reset();
-  out.gauge("pushwire_uptime_seconds", "Seconds since the server started.", store.uptime);
+  out.gauge("pushwire_uptime_seconds", "Seconds since the server started.", gauges.uptime);
   const log = ctx.messageLog;
   if (log) {
     out.gauge("pushwire_message_log_bytes", "Bytes of the message log on disk (snapshot and segments).", log.logBytes);

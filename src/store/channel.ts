@@ -33,6 +33,9 @@ export class Channel implements RecencyLinks<Channel> {
    * (a short Message-Expiry behind a long one); Infinity when expiry follows ring order.
    */
   earliestOutOfOrderExpiry = Infinity;
+  /** The dashboard's: `lastMessageId` at its previous sample, and the messages per second since. */
+  sampledMessageId = 0;
+  messagesPerSecond = 0;
 
   constructor(
     readonly id: string,

@@ -26,9 +26,9 @@ test("--layout bitrix-push2 --print-config: BitrixVM 7.3+'s ports and paths, the
   assert.equal(printed.securityKey, "site-key-1");
   assert.equal(printed.securityAlgo, "sha1");
   assert.deepEqual(printed.servers.map((s) => s.listen), ["8893", "127.0.0.1:8895"]);
-  const where = (i: number) => printed.servers[i]!.locations.map((l) => `${l.path} ${l.protocol ?? "push-stream"} ${l.publisher ?? l.subscriber ?? (l.channelsStatistics ? "stats" : "deny")}`);
+  const where = (i: number) => printed.servers[i]!.locations.map((l) => `${l.path} ${l.protocol ?? "push-stream"} ${l.publisher ?? l.subscriber ?? (l.channelsStatistics ? "stats" : l.dashboard ? "dashboard" : "deny")}`);
   assert.deepEqual(where(0), ["/bitrix/sub/ bitrix-push2 long-polling", "/bitrix/subws/ bitrix-push2 websocket", "/bitrix/rest/ bitrix-push2 normal", "/ push-stream deny"]);
-  assert.deepEqual(where(1), ["/bitrix/pub/ bitrix-push2 admin", "/server-stat bitrix-push2 stats", "/ push-stream deny"]);
+  assert.deepEqual(where(1), ["/bitrix/pub/ bitrix-push2 admin", "/server-stat bitrix-push2 stats", "/dashboard/ push-stream dashboard", "/ push-stream deny"]);
   const file = join(scratch, "printed.json");
   writeFileSync(file, stdout);
   const check = run(["--check", "--config", file]);

@@ -46,9 +46,9 @@ describe("the starter configuration: --print-config --layout all", () => {
   test("has every mode, the publisher, statistics, /metrics and /health, each with a note, and passes --check", () => {
     const [browsers, site] = printed.servers;
     assert.deepEqual(printed.servers.map((s) => s.listen), ["8893", "127.0.0.1:8895"]);
-    const roles = (server: Server) => server.locations.map((l) => `${l.path} ${String(l.subscriber ?? l.publisher ?? (l.channelsStatistics ? "statistics" : l.metrics ? "metrics" : l.health ? "health" : "deny"))}`);
+    const roles = (server: Server) => server.locations.map((l) => `${l.path} ${String(l.subscriber ?? l.publisher ?? (l.channelsStatistics ? "statistics" : l.metrics ? "metrics" : l.health ? "health" : l.dashboard ? "dashboard" : "deny"))}`);
     assert.deepEqual(roles(browsers!), ["/bitrix/sub long-polling", "/bitrix/subws/ websocket", "/lp/ long-polling", "/poll/ polling", "/stream/ streaming", "/ev/ eventsource", "/ws/ websocket", "/ deny"]);
-    assert.deepEqual(roles(site!), ["/bitrix/pub/ admin", "/pub/ admin", "/channels-stats statistics", "/metrics metrics", "/health health", "/ deny"]);
+    assert.deepEqual(roles(site!), ["/bitrix/pub/ admin", "/dashboard/ dashboard", "/pub/ admin", "/channels-stats statistics", "/metrics metrics", "/health health", "/ deny"]);
     for (const location of [...browsers!.locations.slice(2), ...site!.locations.slice(1)]) {
       assert.equal(typeof location["//"], "string", `${location.path} has a note`);
     }

@@ -122,6 +122,29 @@ describe("normalizeConfig: the built-in BitrixVM configuration", () => {
     assert.equal(websocket.allowedOrigins, undefined);
     assert.equal(location(config, 0, 2).access?.permits("127.0.0.1"), false);
   });
+
+  test("serves the read-only dashboard on the loopback listener only", () => {
+    const config = ok(bitrixVmConfig());
+    const dashboards = config.servers.flatMap((server, s) => server.locations.filter((l) => l.dashboard).map((l) => ({ s, l })));
+    assert.equal(dashboards.length, 1);
+    const { s, l } = dashboards[0]!;
+    assert.deepEqual(config.servers[s]!.listen, { host: "127.0.0.1", port: 8895 });
+    assert.equal(l.path, "/dashboard/");
+    assert.equal(l.dashboardPublish, false);
+    assert.equal(l.access?.permits("127.0.0.1"), true);
+    assert.equal(l.access?.permits("192.0.2.1"), false);
+  });
+});
+
+describe("normalizeConfig: the dashboard role", () => {
+  test("dashboard and dashboardPublish are booleans of a dashboard location", () => {
+    const l = location(ok(one([{ path: "/dashboard/", dashboard: true, dashboardPublish: true }])), 0, 0);
+    assert.equal(l.dashboard, true);
+    assert.equal(l.dashboardPublish, true);
+    assert.deepEqual(errors(one([{ path: "/d/", dashboard: "yes" }])), ['servers[0].locations[0].dashboard: must be true or false, got "yes"']);
+    assert.deepEqual(errors(one([{ path: "/d/", dashboardPublish: true }])), ["servers[0].locations[0].dashboardPublish: only a dashboard location has a publish form"]);
+    assert.deepEqual(errors(one([{ path: "/d/", dashboard: true, metrics: true }])), ["servers[0].locations[0]: a location has one role, not metrics and dashboard"]);
+  });
 });
 
 describe("normalizeConfig: defaults", () => {

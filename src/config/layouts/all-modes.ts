@@ -1,5 +1,7 @@
 import { bitrixVmConfig, LOOPBACK_ONLY, type BitrixVmTls } from "./bitrixvm.js";
 
+const DASHBOARD_NOTE = "the live dashboard: open http://127.0.0.1:8895/dashboard/ (from elsewhere: ssh -L 8895:127.0.0.1:8895 server); \"dashboardPublish\": true adds a test-message form";
+
 /**
  * The starter layout (`--layout all`): BitrixVM's locations plus one location per push-stream
  * subscriber mode, a generic publisher, channel statistics, /metrics and /health — each with a
@@ -48,7 +50,7 @@ export function allModesConfig(tls?: BitrixVmTls): Record<string, unknown> {
   ];
   const servers = bitrix.servers.map((server) => {
     // Each BitrixVM listener ends with its deny-all "/"; the new locations go before it.
-    const rest = server.locations.slice(0, -1);
+    const rest = server.locations.slice(0, -1).map((location) => ("dashboard" in location ? { "//": DASHBOARD_NOTE, ...location } : location));
     const denyRest = { "//": "every other path: 403", ...server.locations.at(-1) };
     const added = server.listen === "127.0.0.1:8895" ? siteLocations : browserLocations;
     return { ...server, locations: [...rest, ...added, denyRest] };

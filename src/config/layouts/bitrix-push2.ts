@@ -37,6 +37,7 @@ export function bitrixPush2Config(securityKey: string, tls?: BitrixVmTls): Recor
   const siteLocations = [
     { path: "/bitrix/pub/", protocol: "bitrix-push2", publisher: "admin", channelsPath: "$arg_CHANNEL_ID", ...LOOPBACK_ONLY },
     { path: "/server-stat", protocol: "bitrix-push2", channelsStatistics: true, ...LOOPBACK_ONLY },
+    { path: "/dashboard/", dashboard: true, ...LOOPBACK_ONLY },
   ];
   return {
     securityKey,

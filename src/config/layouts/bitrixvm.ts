@@ -1,7 +1,8 @@
 /**
  * The built-in configuration: BitrixVM's nginx-push-stream-module 0.4.0 setup (BITRIX.md §4),
  * used when no --config is given. 8893 serves browsers' long-polls on /bitrix/sub and WebSockets on
- * /bitrix/subws/; 127.0.0.1:8895 takes the site's publishes on /bitrix/pub/. With a certificate
+ * /bitrix/subws/; 127.0.0.1:8895 takes the site's publishes on /bitrix/pub/ and serves pushwire's
+ * live dashboard on /dashboard/ (loopback only: an admin reaches it through an SSH tunnel). With a certificate
  * (`--ssl-cert`/`--ssl-key`), 8894 serves the same locations over TLS, as BitrixVM's `listen 8894 ssl` does.
  */
 export const BITRIX_MESSAGE_TEMPLATE =
@@ -38,7 +39,11 @@ export function bitrixVmConfig(tls?: BitrixVmTls): Record<string, unknown> {
       messageTemplate: BITRIX_MESSAGE_TEMPLATE,
     },
   ];
-  const siteLocations = [{ path: "/bitrix/pub/", publisher: "admin", channelsPath: "$arg_CHANNEL_ID", storeMessages: true, ...LOOPBACK_ONLY }];
+  const siteLocations = [
+    { path: "/bitrix/pub/", publisher: "admin", channelsPath: "$arg_CHANNEL_ID", storeMessages: true, ...LOOPBACK_ONLY },
+    // pushwire's live dashboard, read-only, on the loopback listener only (an SSH tunnel reaches it).
+    { path: "/dashboard/", dashboard: true, ...LOOPBACK_ONLY },
+  ];
   return {
     maxMessagesStoredPerChannel: 1000,
     messageTtl: "24h",
