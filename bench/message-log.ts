@@ -205,6 +205,7 @@ async function replay(options: Options, report: Report, work: string): Promise<v
   process.stderr.write(`bench: published ${ok}/${options.messages} in ${publishSeconds.toFixed(1)} s; live: ${stored} stored, RSS ${(liveRss / 1048576).toFixed(0)} MiB, log ${(logBytes / 1048576).toFixed(0)} MiB\n`);
   live.child.kill("SIGKILL");
   await new Promise((resolve) => live.child.once("exit", resolve));
+  await sleep(2000); // systemd's RestartSec=2 (systemd/pushwire.service); the kernel reclaims the old process meanwhile
 
   const scale = `${options.messages.toLocaleString("en")} messages in ${options.channels.toLocaleString("en")} channels`;
   const restartAt = Date.now();

@@ -51,7 +51,7 @@ export function loggedChannels(
 
   const started = performance.now();
   const target = new StoreReplay(store, memory, clock.now());
-  const report = replayLog(settings.path, target);
+  const report = replayLog(settings.path, target, settings.segmentSize);
   const seconds = (performance.now() - started) / 1000;
 
   let sequencer: LocalBroker["sequencer"] | undefined;

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync, truncateSync, unlinkSync } from "node:fs";
+import { closeSync, openSync, readSync, statSync, truncateSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { listLogFiles, scanLogFile, segmentName, snapshotName } from "./log-files.js";
 import { RecordType, type RecordReader } from "./record.js";
@@ -27,7 +27,7 @@ export interface ReplayReport {
   skippedBytes: number;
   /** The highest stamp, seq and mid seen: what the sequencer continues above. */
   last: { time: number; tag: number; seq: number; mid: Buffer | undefined };
-  /** The segment the new process writes: one past the last. */
+  /** The segment the new process writes: the last one while it has room (restarts do not pile up small files), else one past it. */
   nextSegment: number;
   /** Human-readable notes (each one log line). */
   notes: string[];
@@ -39,7 +39,7 @@ export interface ReplayReport {
  * crash mid-write); damage anywhere else skips the rest of that file, and the report's epoch is
  * left undefined so the History starts a new one. Leftovers of an interrupted compaction go.
  */
-export function replayLog(dir: string, target: ReplayTarget): ReplayReport {
+export function replayLog(dir: string, target: ReplayTarget, segmentSize = Infinity): ReplayReport {
   const files = listLogFiles(dir);
   const report: ReplayReport = {
     epoch: undefined, files: 0, records: 0, tornBytes: 0, damagedFiles: 0, skippedBytes: 0,
@@ -130,7 +130,8 @@ export function replayLog(dir: string, target: ReplayTarget): ReplayReport {
     }
   }
   report.epoch = epoch;
-  report.nextSegment = Math.max(snapshot ?? 0, segments.at(-1) ?? 0) + 1;
+  const last = segments.at(-1);
+  report.nextSegment = last !== undefined && statSync(join(dir, segmentName(last))).size < segmentSize ? last : Math.max(snapshot ?? 0, last ?? 0) + 1;
   return report;
 }
 
