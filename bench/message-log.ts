@@ -16,7 +16,7 @@ import { BENCH_SOURCE_DIR, freePort, pushwireBenchConfig, stopChild, waitListeni
 /**
  * What the message log (issue 14) costs and how fast it comes back:
  *
- *   npm run bench:log [-- --seconds 8 --messages 1000000 --channels 100000]
+ *   npm run bench:log [-- --seconds 8 --messages 1000000 --channels 100000 --replayOnly 1]
  *
  * 1. Publish rate with wrk (-t2 -c50 keep-alive, 64-byte bodies, 10k channels) with the log at
  *    each fsync policy ÷ without it, each against a fresh pushwire; the log-less run is done
@@ -33,13 +33,15 @@ interface Options {
   seconds: number;
   messages: number;
   channels: number;
+  /** 0: publish rates and replay; 1: replay only. */
+  replayOnly: number;
 }
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { seconds: 8, messages: 1_000_000, channels: 100_000 };
+  const options: Options = { seconds: 8, messages: 1_000_000, channels: 100_000, replayOnly: 0 };
   for (let i = 0; i < argv.length; i += 2) {
     const key = argv[i]!.replace(/^--/, "") as keyof Options;
-    if (!(key in options)) throw new Error(`unknown option ${argv[i]} (--seconds, --messages, --channels)`);
+    if (!(key in options)) throw new Error(`unknown option ${argv[i]} (--seconds, --messages, --channels, --replayOnly 1)`);
     options[key] = Number(argv[i + 1]);
   }
   return options;
@@ -218,13 +220,19 @@ async function replay(options: Options, report: Report, work: string): Promise<v
   const replayedStored = sample(await metrics(restored), "pushwire_stored_messages");
   process.stderr.write(`bench: restart: ${line?.[0] ?? "no restored line"}; listening after ${untilListening.toFixed(2)} s; RSS ${(replayRss / 1048576).toFixed(0)} MiB\n`);
   await stopChild(restored.child, "SIGTERM");
+  // Once more after a clean stop: the same files, read with no process just killed.
+  const again = await startServer(work, logDir, "batch", http);
+  const againLine = /restored (\d+) channel\(s\) and (\d+) message\(s\) from (\d+) file\(s\) in (\d+) ms/.exec(again.output());
+  const againSeconds = againLine ? Number(againLine[4]) / 1000 : NaN;
+  process.stderr.write(`bench: second restart: ${againLine?.[0] ?? "no restored line"}\n`);
+  await stopChild(again.child, "SIGTERM");
 
   report.add({
-    figure: `replay of ${scale}`,
+    figure: `replay of ${scale}, 2 s after kill -9`,
     unit: "s",
     pushwire: round(replaySeconds, 2),
     target: options.messages >= 1_000_000 ? "≤ 3 s" : "",
-    detail: { restoredMessages: replayedStored, liveStoredMessages: stored, processListeningAfterSeconds: round(untilListening, 2) },
+    detail: { restoredMessages: replayedStored, liveStoredMessages: stored, processListeningAfterSeconds: round(untilListening, 2), afterCleanStopSeconds: round(againSeconds, 2) },
   }, (f) => (options.messages >= 1_000_000 ? f.pushwire <= 3 && replayedStored === stored : undefined));
   report.add({
     figure: `RSS after replay ÷ RSS live with the same data (${scale})`,
@@ -286,10 +294,11 @@ async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), "pushwire-bench-log-"));
   const report = new Report();
   try {
-    await publishRates(options, report, work);
+    if (!options.replayOnly) await publishRates(options, report, work);
     await replay(options, report, work);
   } finally {
-    rmSync(work, { recursive: true, force: true });
+    if (process.env["PUSHWIRE_BENCH_KEEP"]) process.stderr.write(`bench: kept ${work}\n`);
+    else rmSync(work, { recursive: true, force: true });
   }
   process.stdout.write(`\n${report.table()}\n`);
 }
