@@ -8,7 +8,7 @@ import { TimerWheel } from "./core/timer-wheel.js";
 import type { HttpServer, PushReply, PushRequest } from "./http/exchange.js";
 import { createLeanServer, isLeanServer } from "./http/lean-listener.js";
 import { createNodeServer } from "./http/node-listener.js";
-import { DashboardFeed, type ListenerView } from "./dashboard/feed.js";
+import { attachDashboard, type DashboardFeed, type ListenerView } from "./dashboard/feed.js";
 import { Logger } from "./log.js";
 import { logAccess } from "./observe/access-log.js";
 import { EvictionLog } from "./observe/eviction-log.js";
@@ -102,6 +102,8 @@ export class PushServer {
   };
   /** Set once the listeners are open (their descriptors are part of what it counts). */
   private openFiles: OpenFiles | undefined;
+  /** The live dashboard's feed (it samples only while a dashboard is open). */
+  readonly dashboard: DashboardFeed;
   /** What the message log's replay restored, when there is a log. */
   readonly restored: Restored | undefined;
 
@@ -140,7 +142,7 @@ export class PushServer {
       draining: false,
       metrics: new ServerMetrics(),
     };
-    this.ctx.dashboard = new DashboardFeed(this.ctx, () => this.listeners.map(listenerView));
+    this.dashboard = attachDashboard(this.ctx, () => this.listeners.map(listenerView));
     if (config.servers.some((server) => server.locations.some((location) => location.metrics))) {
       this.ctx.metrics.loopDelay = monitorEventLoopDelay({ resolution: 10 });
       this.ctx.metrics.loopDelay.enable();
@@ -365,7 +367,7 @@ export class PushServer {
     const closed = servers.map((server) => new Promise<void>((resolve) => server.once("close", () => resolve())));
     for (const { server } of this.listeners) if (!lingering.includes(server)) server.close();
     for (const held of [...ctx.held]) held.shutdown();
-    ctx.dashboard?.close();
+    this.dashboard.close();
     for (const server of servers) if (!lingering.includes(server)) server.closeIdleConnections();
     const force = setTimeout(() => {
       for (const server of lingering) server.close();

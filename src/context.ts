@@ -3,7 +3,6 @@ import type { HttpSettings } from "./config/schema.js";
 import type { Clock } from "./core/clock.js";
 import { LatencyHistogram } from "./core/latency-histogram.js";
 import type { TimerWheel } from "./core/timer-wheel.js";
-import type { DashboardFeed } from "./dashboard/feed.js";
 import type { Logger } from "./log.js";
 import type { MessageLog } from "./persist/message-log.js";
 import type { Channels } from "./store/channels.js";
@@ -71,8 +70,6 @@ export interface PushContext extends Channels {
   /** Set once a graceful stop began: nothing new is held, keep-alive ends. */
   draining: boolean;
   readonly metrics: ServerMetrics;
-  /** The live dashboard's feed (a running server has one; it samples only while a dashboard is open). */
-  dashboard?: DashboardFeed;
   /** The message log under History, when configured. */
   readonly messageLog?: MessageLog | undefined;
 }

@@ -8,7 +8,7 @@ import type { RequestVars } from "../routing/request-vars.js";
 import type { Handler, Route } from "../routing/route.js";
 import type { Channel, ChannelSubscriber } from "../store/channel.js";
 import { channelEvent, channelView, messageView } from "./channel-view.js";
-import { frame, type DashboardFeed, type FeedViewer } from "./feed.js";
+import { dashboardOf, frame, type DashboardFeed, type FeedViewer } from "./feed.js";
 import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from "./page.js";
 
 /**
@@ -24,7 +24,7 @@ import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from "./page.js";
  * Read-only otherwise; allow/deny apply as on any location.
  */
 export const dashboardHandler: Handler = (route, request, reply, vars) => {
-  const feed = route.ctx.dashboard;
+  const feed = dashboardOf(route.ctx);
   if (!feed) return route.refuse(reply, unavailable, addNoCache([]));
   const sub = vars.path.slice(route.config.path.length);
   if (sub === "publish") return publish(route, feed, request, reply, vars);

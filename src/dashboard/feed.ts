@@ -239,3 +239,18 @@ function insertBusiest(top: Channel[], channel: Channel): void {
 export function frame(type: string, value: unknown): Buffer {
   return Buffer.from(`event: ${type}\ndata: ${JSON.stringify(value)}\n\n`);
 }
+
+/** Each running server's feed, found by its context (as push2Of finds the push2 state): the context stays free of it. */
+const feeds = new WeakMap<PushContext, DashboardFeed>();
+
+/** The dashboard feed of a running server (app.ts attaches one at start). */
+export function dashboardOf(ctx: PushContext): DashboardFeed | undefined {
+  return feeds.get(ctx);
+}
+
+/** Gives a running server its dashboard feed. */
+export function attachDashboard(ctx: PushContext, listeners: () => ListenerView[]): DashboardFeed {
+  const feed = new DashboardFeed(ctx, listeners);
+  feeds.set(ctx, feed);
+  return feed;
+}

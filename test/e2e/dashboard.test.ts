@@ -111,7 +111,7 @@ describe("dashboard over HTTP", () => {
 
   test("the sampler runs only while a feed is open; the feed sends the picture, then a sample a second", async () => {
     await withServer(dashboardConfig(), async (app) => {
-      const feed = app.push.ctx.dashboard!;
+      const feed = app.push.dashboard;
       assert.equal(feed.sampling, false, "nobody watches: nothing runs");
       const { connection, response } = openStream(app.port(SITE), "/dashboard/feed");
       await response.untilIncludes("event: init");
@@ -198,7 +198,7 @@ describe("dashboard over HTTP", () => {
     await response.untilIncludes("event: init");
     await app.close();
     await response.untilEnd();
-    assert.equal(app.push.ctx.dashboard!.sampling, false);
+    assert.equal(app.push.dashboard.sampling, false);
   });
 
   test("BitrixVM layout: the dashboard is on the loopback site listener, not on the subscriber port", async () => {
