@@ -17,7 +17,9 @@ import { handlerFor, locationRole, servedLean } from "./roles.js";
 import { Router } from "./routing/router.js";
 import { MessageLogError } from "./persist/log-files.js";
 import { loggedChannels, type Restored } from "./persist/logged-channels.js";
+import type { MessageLog } from "./persist/message-log.js";
 import { memoryChannels, type Channels } from "./store/channels.js";
+import type { MemoryHistory } from "./store/memory-history.js";
 
 export interface StartOptions {
   clock?: Clock;
@@ -74,6 +76,17 @@ function listenerView({ config, address }: Listener): ListenerView {
   };
 }
 
+/** The store: over the message log when one is configured (replayed here, before any listener), in memory otherwise. */
+function openChannels(config: PushwireConfig, clock: Clock, log: Logger, compactMinBytes: number | undefined): Channels & { memory: MemoryHistory; messageLog?: MessageLog; restored?: Restored } {
+  const { http, messageLog } = config;
+  if (!messageLog) return memoryChannels(http, clock, http.eventsChannelId);
+  try {
+    return loggedChannels(http, clock, http.eventsChannelId, { ...messageLog, compactMinBytes }, log);
+  } catch (error) {
+    throw error instanceof MessageLogError ? error : new MessageLogError(`message log ${messageLog.path}: ${(error as Error).message}`);
+  }
+}
+
 /** Idle keep-alive connections are closed after this (nginx's keepalive_timeout default is 75 s). */
 const KEEP_ALIVE_MS = 75_000;
 
@@ -112,28 +125,11 @@ export class PushServer {
     const tickMs = options.tickMs ?? 100;
     const log = options.log ?? new Logger("info");
     const http = config.http;
-    let channels: Channels;
-    let memory;
-    let messageLog;
-    if (config.messageLog) {
-      let logged;
-      try {
-        logged = loggedChannels(http, clock, http.eventsChannelId, { ...config.messageLog, compactMinBytes: options.compactMinBytes }, log);
-      } catch (error) {
-        throw error instanceof MessageLogError ? error : new MessageLogError(`message log ${config.messageLog.path}: ${(error as Error).message}`);
-      }
-      ({ messageLog, restored: this.restored } = logged);
-      memory = logged.history.memory;
-      channels = logged;
-    } else {
-      const inMemory = memoryChannels(http, clock, http.eventsChannelId);
-      memory = inMemory.history;
-      channels = inMemory;
-    }
+    const { memory, restored, ...channels } = openChannels(config, clock, log, options.compactMinBytes);
+    this.restored = restored;
     if (http.sharedMemorySize) memory.observers.push(new EvictionLog(log, clock, http.sharedMemorySize));
     this.ctx = {
       ...channels,
-      messageLog,
       http,
       wheel: new TimerWheel(tickMs, clock.now()),
       clock,

@@ -1,3 +1,4 @@
+import type { Refusal } from "../core/refusal.js";
 import type { Headers, PushReply } from "../http/exchange.js";
 import { EXPLAIN_HEADER } from "../routing/answers.js";
 import type { Route } from "../routing/route.js";
@@ -15,6 +16,11 @@ export function textAnswer(reply: PushReply, status: number, text: string, heade
 /** A Push server 2.0 error over HTTP: its status, `<code>: <text>` as the body. */
 export function errorAnswer(reply: PushReply, error: Push2Error, headers: Headers): void {
   textAnswer(reply, error.status, error.reason, headers);
+}
+
+/** pushwire's own refusal (the message log cannot write) in the same shape: its status, its explain as the body. */
+export function refusalAnswer(reply: PushReply, refusal: Refusal, headers: Headers = []): void {
+  textAnswer(reply, refusal.status, refusal.explain, headers);
 }
 
 /** A protobuf ResponseBatch of these Responses, or an empty 200 when there are none. */

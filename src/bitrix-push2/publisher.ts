@@ -3,7 +3,7 @@ import { decodeChannelsPath } from "../core/percent.js";
 import type { PushReply } from "../http/exchange.js";
 import type { RequestVars } from "../routing/request-vars.js";
 import type { Handler, Route } from "../routing/route.js";
-import { answerBatch, decodeBatch, guarded, textAnswer } from "./answers.js";
+import { answerBatch, decodeBatch, guarded, refusalAnswer, textAnswer } from "./answers.js";
 import { SENDER_BACKEND } from "./protobuf.js";
 import { BACKEND, runRequests } from "./requests.js";
 import { channelKey, push2Of, type Push2State } from "./state.js";
@@ -38,7 +38,7 @@ export const push2PublisherHandler: Handler = (route, request, reply, vars) => {
       const requests = decodeBatch(body);
       if (!requests) return textAnswer(reply, 400, "Malformed protobuf RequestBatch.");
       const unavailable = route.ctx.broker.unavailable;
-      if (unavailable) return textAnswer(reply, unavailable.status, unavailable.explain);
+      if (unavailable) return refusalAnswer(reply, unavailable);
       const { responses } = runRequests(state, BACKEND, requests);
       // Answered once what it published is kept (the message log), like a push-stream publish.
       route.ctx.broker.whenDurable(answerDurably, { reply, responses });
@@ -52,7 +52,7 @@ export const push2PublisherHandler: Handler = (route, request, reply, vars) => {
     if (request.method === "GET") return onlineCheck(state, reply, ids);
     if (body.length === 0) return textAnswer(reply, 400, "Empty post requests are not allowed.");
     const unavailable = route.ctx.broker.unavailable;
-    if (unavailable) return textAnswer(reply, unavailable.status, unavailable.explain);
+    if (unavailable) return refusalAnswer(reply, unavailable);
     state.publish(ids.map((id) => channelKey(id, true)), {
       body: body.toString("utf8"),
       expiry,
@@ -68,7 +68,7 @@ export const push2PublisherHandler: Handler = (route, request, reply, vars) => {
 const NO_RESPONSES: Buffer[] = [];
 
 function answerDurably(published: { reply: PushReply; responses: Buffer[] }, failure: Refusal | undefined): void {
-  if (failure) return textAnswer(published.reply, failure.status, failure.explain);
+  if (failure) return refusalAnswer(published.reply, failure);
   answerBatch(published.reply, published.responses, []);
 }
 

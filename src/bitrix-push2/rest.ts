@@ -1,7 +1,7 @@
 import type { Headers } from "../http/exchange.js";
 import type { RequestVars } from "../routing/request-vars.js";
 import type { Handler, Route } from "../routing/route.js";
-import { answerBatch, decodeBatch, errorAnswer, guarded, textAnswer } from "./answers.js";
+import { answerBatch, decodeBatch, errorAnswer, guarded, refusalAnswer, textAnswer } from "./answers.js";
 import { push2Errors } from "./errors.js";
 import { RateLimiter } from "./rate-limit.js";
 import { clientRequester, runRequests } from "./requests.js";
@@ -38,7 +38,7 @@ export const push2RestHandler: Handler = (route, request, reply, vars) => {
     const requests = decodeBatch(body);
     if (!requests) return errorAnswer(reply, push2Errors.wrongRequestData, headers);
     const unavailable = route.ctx.broker.unavailable;
-    if (unavailable) return textAnswer(reply, unavailable.status, unavailable.explain, headers);
+    if (unavailable) return refusalAnswer(reply, unavailable, headers);
     const { responses, refusal } = runRequests(state, requester, requests);
     if (refusal) return errorAnswer(reply, refusal, headers);
     answerBatch(reply, responses, headers);

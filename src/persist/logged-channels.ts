@@ -40,7 +40,7 @@ export function loggedChannels(
   eventsChannelId: string,
   settings: MessageLogSettings,
   log: Logger,
-): Channels & { history: LogHistory; broker: LocalBroker; messageLog: MessageLog; restored: Restored } {
+): Channels & { history: LogHistory; memory: MemoryHistory; broker: LocalBroker; messageLog: MessageLog; restored: Restored } {
   mkdirSync(settings.path, { recursive: true });
   lockDirectory(settings.path);
   const store = new ChannelStore(limits, clock);
@@ -86,7 +86,7 @@ export function loggedChannels(
     seconds,
     report,
   };
-  return { store, history, hub, broker, events, messageLog, restored };
+  return { store, history, memory, hub, broker, events, messageLog, restored };
 }
 
 /** A new epoch: distinct from every earlier one of this log, even one begun in the same millisecond. */

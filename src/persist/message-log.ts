@@ -11,8 +11,8 @@ import { RecordBuffer } from "./record.js";
 
 /**
  * The configuration's messageLog. When a publish is answered, relative to the disk (fsync):
- * - "always": after its record was written and fdatasync'd;
- * - "batch": after the same, but one fdatasync covers every record written while the previous ran;
+ * - "always": after its record was written and fdatasync'd on the event loop;
+ * - "batch": after the same, the fdatasync in the thread pool, shared by the records of one write;
  * - "off": after its record was written (to the page cache); the OS flushes when it likes.
  * A segment is closed and the next begun at segmentSize bytes.
  */
@@ -58,7 +58,6 @@ export class MessageLog {
   /** Bytes of the snapshot and segments on disk (what replay would read). */
   logBytes = 0;
   segments = 0;
-  snapshots = 0;
   compactions = 0;
   /** Seconds the start-up replay took (set by the replay). */
   replaySeconds = 0;
@@ -66,16 +65,13 @@ export class MessageLog {
   private fd: number;
   private segmentIndex: number;
   private segmentBytes = 0;
-  private snapshotBytes = 0;
   private readonly syncAfterWrite: boolean;
   private flushScheduled = false;
   private closed = false;
   /** Waiters for records not yet written. */
-  private waitingCallbacks: DurableCallback<never>[] = [];
-  private waitingArgs: unknown[] = [];
+  private readonly waiting = new Waiters();
   /** batch: waiters for records written, not yet covered by an fdatasync. */
-  private unsyncedCallbacks: DurableCallback<never>[] = [];
-  private unsyncedArgs: unknown[] = [];
+  private readonly unsynced = new Waiters();
   /** batch: written bytes no fdatasync covers yet. */
   private dirty = false;
   /** batch: fdatasyncs running now (in the runtime's thread pool). */
@@ -113,8 +109,7 @@ export class MessageLog {
   /** Calls `then(arg, failure)` once everything appended so far is durable (or could not be written). */
   whenDurable<T>(then: DurableCallback<T>, arg: T): void {
     if (this.failure) return then(arg, this.failure);
-    this.waitingCallbacks.push(then as DurableCallback<never>);
-    this.waitingArgs.push(arg);
+    this.waiting.add(then, arg);
     this.changed();
   }
 
@@ -125,20 +120,11 @@ export class MessageLog {
     // A failure answers every waiter with its refusal.
     if (!this.write()) return;
     if (this.syncAfterWrite && this.dirty && !this.syncNow()) return;
-    const callbacks = this.waitingCallbacks;
-    const args = this.waitingArgs;
-    if (callbacks.length > 0) {
-      this.waitingCallbacks = [];
-      this.waitingArgs = [];
-    }
     if (this.settings.fsync === "batch") {
-      for (let i = 0; i < callbacks.length; i++) {
-        this.unsyncedCallbacks.push(callbacks[i]!);
-        this.unsyncedArgs.push(args[i]);
-      }
+      this.waiting.moveTo(this.unsynced);
       this.startSync();
     } else {
-      answer(callbacks, args, undefined);
+      this.waiting.answer(undefined);
     }
     if (this.segmentBytes >= this.settings.segmentSize) this.rotate();
   }
@@ -197,9 +183,8 @@ export class MessageLog {
     if (!this.failure && this.settings.fsync !== "off") this.syncNow();
     this.closed = true;
     this.compaction?.abandon();
-    const failure = this.failure ?? new Refusal(503, "Server is shutting down.");
-    answer(this.waitingCallbacks, this.waitingArgs, failure);
-    answer(this.unsyncedCallbacks, this.unsyncedArgs, this.failure);
+    this.waiting.answer(this.failure ?? new Refusal(503, "Server is shutting down."));
+    this.unsynced.answer(this.failure);
     closeSync(this.fd);
     unlockDirectory(this.settings.path);
   }
@@ -208,23 +193,20 @@ export class MessageLog {
   private write(): boolean {
     const { records } = this;
     let written = 0;
+    let failure: NodeJS.ErrnoException | undefined;
     try {
       while (written < records.length) written += writeSync(this.fd, records.bytes, written, records.length - written);
     } catch (error) {
-      this.segmentBytes += written;
-      this.logBytes += written;
-      if (written > 0) this.dirty = true;
-      records.consume(written);
-      this.fail(error as NodeJS.ErrnoException);
-      return false;
+      failure = error as NodeJS.ErrnoException;
     }
     if (written > 0) {
       this.segmentBytes += written;
       this.logBytes += written;
       this.dirty = true;
-      records.length = 0;
+      records.consume(written); // what a failure left unwritten stays for the retry
     }
-    return true;
+    if (failure) this.fail(failure);
+    return failure === undefined;
   }
 
   /**
@@ -235,21 +217,14 @@ export class MessageLog {
   private startSync(): void {
     if (!this.dirty) {
       // Everything written is synced already (or being synced by a call that began after it).
-      if (this.unsyncedCallbacks.length > 0 && this.syncsInFlight === 0) {
-        const callbacks = this.unsyncedCallbacks;
-        const args = this.unsyncedArgs;
-        this.unsyncedCallbacks = [];
-        this.unsyncedArgs = [];
-        answer(callbacks, args, undefined);
-      }
+      if (this.syncsInFlight === 0) this.unsynced.answer(undefined);
       return;
     }
     if (this.syncsInFlight >= MAX_SYNCS) return;
     this.syncsInFlight++;
     this.dirty = false;
-    const batch = new SyncBatch(this, this.unsyncedCallbacks, this.unsyncedArgs);
-    this.unsyncedCallbacks = [];
-    this.unsyncedArgs = [];
+    const batch = new SyncBatch(this);
+    this.unsynced.moveTo(batch.waiters);
     fdatasync(this.fd, batch.done);
   }
 
@@ -259,9 +234,9 @@ export class MessageLog {
     this.fsyncLatency.observe((performance.now() - batch.started) / 1000);
     if (this.syncsInFlight === 0) for (const fd of this.closeAfterSync.splice(0)) closeSync(fd);
     // After close() the file was synced there (and the descriptor closed under this call).
-    if (this.closed) return answer(batch.callbacks, batch.args, this.failure);
-    answer(batch.callbacks, batch.args, error ? this.fail(error) : undefined);
-    if (!this.closed) this.startSync();
+    if (this.closed) return batch.waiters.answer(this.failure);
+    batch.waiters.answer(error ? this.fail(error) : undefined);
+    this.startSync();
   }
 
   /** A synchronous fdatasync ("always", rotation, shutdown). */
@@ -275,9 +250,7 @@ export class MessageLog {
     }
     this.dirty = false;
     this.fsyncLatency.observe((performance.now() - started) / 1000);
-    answer(this.unsyncedCallbacks, this.unsyncedArgs, undefined);
-    this.unsyncedCallbacks = [];
-    this.unsyncedArgs = [];
+    this.unsynced.answer(undefined);
     return true;
   }
 
@@ -292,16 +265,11 @@ export class MessageLog {
     const unsaved = new Refusal(status, `${reason}; the message was delivered but may not survive a restart.`);
     if (!this.failure) this.log.error(`message log: ${error.message}; publishes are refused until it can write again`);
     this.failure = new Refusal(status, `${reason}; publish refused.`);
-    answer(this.waitingCallbacks, this.waitingArgs, unsaved);
-    this.waitingCallbacks = [];
-    this.waitingArgs = [];
-    answer(this.unsyncedCallbacks, this.unsyncedArgs, unsaved);
-    this.unsyncedCallbacks = [];
-    this.unsyncedArgs = [];
+    this.waiting.answer(unsaved);
+    this.unsynced.answer(unsaved);
     return unsaved;
   }
 
-  /** Closes the segment (synced unless "off") and begins the next. */
   /**
    * Closes the segment (synced unless "off") and begins the next. The next is opened before the
    * current one is let go: when it cannot be (out of descriptors), writing goes on in the current
@@ -343,10 +311,9 @@ export class MessageLog {
     let bytes = 0;
     for (const index of files.segments) bytes += fileSize(join(this.settings.path, segmentName(index)));
     const snapshot = files.snapshots.at(-1);
-    this.snapshotBytes = snapshot === undefined ? 0 : fileSize(join(this.settings.path, snapshotName(snapshot)));
-    this.logBytes = bytes + this.snapshotBytes;
+    if (snapshot !== undefined) bytes += fileSize(join(this.settings.path, snapshotName(snapshot)));
+    this.logBytes = bytes;
     this.segments = files.segments.length;
-    this.snapshots = files.snapshots.length;
   }
 
   /** The snapshot `index` is complete: the files it stands for go. */
@@ -356,25 +323,48 @@ export class MessageLog {
     for (const snapshot of files.snapshots) if (snapshot < index) await promisified.unlink(join(this.settings.path, snapshotName(snapshot)));
   }
 
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
   get policy(): FsyncPolicy {
     return this.settings.fsync;
+  }
+}
+
+/** Publishes waiting for the disk: each callback beside its argument, so no closure is made per publish. */
+class Waiters {
+  private callbacks: DurableCallback<never>[] = [];
+  private args: unknown[] = [];
+
+  add<T>(then: DurableCallback<T>, arg: T): void {
+    this.callbacks.push(then as DurableCallback<never>);
+    this.args.push(arg);
+  }
+
+  /** Hands every waiter on to `other`. */
+  moveTo(other: Waiters): void {
+    for (let i = 0; i < this.callbacks.length; i++) {
+      other.callbacks.push(this.callbacks[i]!);
+      other.args.push(this.args[i]);
+    }
+    this.callbacks.length = 0;
+    this.args.length = 0;
+  }
+
+  /** Answers every waiter (emptied first: an answer may add a waiter). */
+  answer(failure: Refusal | undefined): void {
+    const { callbacks, args } = this;
+    if (callbacks.length === 0) return;
+    this.callbacks = [];
+    this.args = [];
+    for (let i = 0; i < callbacks.length; i++) (callbacks[i] as DurableCallback<unknown>)(args[i], failure);
   }
 }
 
 /** The waiters one batch fdatasync answers. */
 class SyncBatch {
   readonly started = performance.now();
+  readonly waiters = new Waiters();
   readonly done = (error: NodeJS.ErrnoException | null): void => this.log.synced(this, error);
 
-  constructor(
-    private readonly log: MessageLog,
-    readonly callbacks: DurableCallback<never>[],
-    readonly args: unknown[],
-  ) {}
+  constructor(private readonly log: MessageLog) {}
 }
 
 /**
@@ -488,10 +478,6 @@ class Compaction {
     if (error === undefined) this.settle.resolve();
     else this.settle.reject(error);
   }
-}
-
-function answer(callbacks: DurableCallback<never>[], args: unknown[], failure: Refusal | undefined): void {
-  for (let i = 0; i < callbacks.length; i++) (callbacks[i] as DurableCallback<unknown>)(args[i], failure);
 }
 
 /** Makes a new or renamed file's directory entry durable (Linux; a no-op where directories cannot be opened). */

@@ -55,6 +55,13 @@ export function replayLog(dir: string, target: ReplayTarget, segmentSize = Infin
     if (epoch !== undefined) staleEpoch = epoch;
     epoch = undefined;
   };
+  /** Bytes of `name` from `good` on are not records: lost, counted, said. */
+  const damaged = (name: string, good: number, size: number, what: "skipped" | "cut off"): void => {
+    lose();
+    report.damagedFiles++;
+    report.skippedBytes += size - good;
+    report.notes.push(`${name}: damaged at byte ${good}; ${size - good} bytes ${what}`);
+  };
   const visit = (reader: RecordReader): void => {
     report.records++;
     switch (reader.type) {
@@ -85,12 +92,7 @@ export function replayLog(dir: string, target: ReplayTarget, segmentSize = Infin
     const name = snapshotName(snapshot);
     const scan = scanLogFile(join(dir, name), visit);
     report.files++;
-    if (scan.outcome !== "end") {
-      lose();
-      report.damagedFiles++;
-      report.skippedBytes += scan.size - scan.good;
-      report.notes.push(`${name}: damaged at byte ${scan.good}; ${scan.size - scan.good} bytes skipped`);
-    }
+    if (scan.outcome !== "end") damaged(name, scan.good, scan.size, "skipped");
     // Segments the snapshot stands for (a compaction stopped before deleting them).
     for (const segment of files.segments) if (segment < snapshot) unlinkSync(join(dir, segmentName(segment)));
     for (const older of files.snapshots) if (older < snapshot) unlinkSync(join(dir, snapshotName(older)));
@@ -113,20 +115,14 @@ export function replayLog(dir: string, target: ReplayTarget, segmentSize = Infin
       // it so new records follow good ones. Other bytes there were records: a loss.
       const unfinished = scan.outcome === "torn" || allZero(path, scan.good, scan.size);
       truncateSync(path, scan.good);
-      report.tornBytes = scan.size - scan.good;
       if (unfinished) {
+        report.tornBytes = scan.size - scan.good;
         report.notes.push(`${name}: ${report.tornBytes} bytes of an unfinished write cut off at byte ${scan.good}`);
       } else {
-        lose();
-        report.damagedFiles++;
-        report.skippedBytes += report.tornBytes;
-        report.notes.push(`${name}: damaged at byte ${scan.good}; the ${report.tornBytes} bytes after it cut off`);
+        damaged(name, scan.good, scan.size, "cut off");
       }
     } else {
-      lose();
-      report.damagedFiles++;
-      report.skippedBytes += scan.size - scan.good;
-      report.notes.push(`${name}: damaged at byte ${scan.good}; ${scan.size - scan.good} bytes skipped`);
+      damaged(name, scan.good, scan.size, "skipped");
     }
   }
   report.epoch = epoch;

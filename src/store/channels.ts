@@ -21,7 +21,7 @@ export interface Channels {
  * The in-memory store, wired: History learns of new channels (their cost) and of subscriptions
  * (recency) before anyone else, then the events channel, when `eventsChannelId` names one.
  */
-export function memoryChannels(limits: StoreLimits, clock: Clock, eventsChannelId = ""): Channels & { history: MemoryHistory } {
+export function memoryChannels(limits: StoreLimits, clock: Clock, eventsChannelId = ""): Channels & { history: MemoryHistory; memory: MemoryHistory } {
   const store = new ChannelStore(limits, clock);
   const history = new MemoryHistory(limits, clock);
   const hub = new Hub(limits, clock);
@@ -34,5 +34,5 @@ export function memoryChannels(limits: StoreLimits, clock: Clock, eventsChannelI
     store.observers.push(events);
     hub.observers.push(events);
   }
-  return { store, history, hub, broker, events };
+  return { store, history, memory: history, hub, broker, events };
 }

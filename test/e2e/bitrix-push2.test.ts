@@ -1,5 +1,9 @@
 import { afterEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Refusal } from "../../src/core/refusal.js";
 import { ChannelSigner } from "../../src/bitrix-push2/signature.js";
 import { midText } from "../../src/core/mid.js";
 import { decodeResponseBatch, encodeRequestBatch, SENDER_BACKEND, SENDER_CLIENT, type OutgoingMessage, type Receiver } from "../../src/bitrix-push2/protobuf.js";
@@ -190,6 +194,29 @@ describe("bitrix-push2 publisher and long polling", () => {
       assert.equal(ok.status, 200);
       assert.equal(JSON.parse(decodeResponseBatch(ok.raw)[0]!.serverStats!)[0].pid, process.pid);
     });
+  });
+
+  test("while the message log cannot write: text, binary and browser publishes are refused with its status and explain, nothing is published", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pushwire-push2-log-"));
+    try {
+      await withPush2({ http: { messageLog: { path: dir } } }, async (app) => {
+        const { alice, bob, goodSig } = await bobLongPolling(app);
+        const full = new Refusal(507, "Message log cannot write (ENOSPC); publish refused.");
+        app.push.ctx.messageLog!.failure = full;
+        const text = await phpExchange(app.port(1), "POST", `/bitrix/pub/?CHANNEL_ID=${bob.privateId}`, Buffer.from('{"n":1}'));
+        const binary = await phpExchange(app.port(1), "POST", "/bitrix/pub/?binaryMode=true", encodeRequestBatch([{ incomingMessages: [
+          { receivers: [{ id: Buffer.from(bob.privateId, "hex"), isPrivate: true, signature: Buffer.alloc(0) }], sender: undefined, body: '{"n":2}', expiry: 60, type: "" },
+        ] }]));
+        const rest = await request(app.port(0), `/bitrix/rest/?CHANNEL_ID=${encodeURIComponent(alice.pair)}`, { method: "POST", body: clientPublish(['{"n":3}', [receiver(bob.publicId, goodSig!)]]) });
+        for (const [reply, explain] of [[text, text.headers.get("x-nginx-pushstream-explain")], [binary, binary.headers.get("x-nginx-pushstream-explain")], [rest, rest.headers["x-nginx-pushstream-explain"]]] as const) {
+          assert.equal(reply.status, 507);
+          assert.equal(explain, full.explain);
+        }
+        assert.equal(app.push.ctx.broker.publishedMessages, 0, "nothing reached a channel");
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("presence: online while polling and for onlineTtl after the last poll ended (GET infos and protobuf channelStats)", async () => {

@@ -1,5 +1,9 @@
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Refusal } from "../../src/core/refusal.js";
 import type { Socket } from "node:net";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
@@ -589,6 +593,26 @@ describe("websocket: client frames", () => {
       assert.equal(hex(await client.nextFrame()), "880203e8");
       await client.waitEnd();
     });
+  });
+
+  test("while the message log cannot write, a published frame is dropped (it has no answer to carry the refusal); once it writes, frames publish again", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pushwire-ws-log-"));
+    try {
+      await serve({ ...wsConfig({ websocketAllowPublish: true }), messageLog: { path: dir } }, async (app) => {
+        const client = await ws(app, "abc");
+        const log = app.push.ctx.messageLog!;
+        log.failure = new Refusal(507, "Message log cannot write (ENOSPC); publish refused.");
+        await client.write(encodeFrame(OP.text, "dropped"));
+        await client.write(encodeFrame(OP.ping, "after"));
+        assert.equal(hex(await client.nextFrame()), serverFrame(OP.pong, "after").toString("hex"), "the frame was read, and nothing came back for it");
+        log.failure = undefined;
+        await client.write(encodeFrame(OP.text, "kept"));
+        assert.equal(await client.nextText(), "1:abc:kept", "the dropped frame took no id");
+        client.destroy();
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("a frame written byte by byte is handled", async () => {
