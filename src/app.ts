@@ -6,14 +6,14 @@ import { ServerMetrics, type PushContext } from "./context.js";
 import { systemClock, type Clock } from "./core/clock.js";
 import { TimerWheel } from "./core/timer-wheel.js";
 import type { HttpServer, PushReply, PushRequest } from "./http/exchange.js";
-import { createLeanServer, isLeanServer } from "./http/lean-listener.js";
+import { createLeanServer } from "./http/lean-listener.js";
 import { createNodeServer } from "./http/node-listener.js";
 import { attachDashboard, type DashboardFeed, type ListenerView } from "./dashboard/feed.js";
 import { Logger } from "./log.js";
 import { logAccess } from "./observe/access-log.js";
 import { EvictionLog } from "./observe/eviction-log.js";
 import { isOutOfDescriptors, OpenFiles } from "./observe/open-files.js";
-import { handlerFor, locationRole, servedLean } from "./roles.js";
+import { handlerFor, locationRole } from "./roles.js";
 import { Router } from "./routing/router.js";
 import { MessageLogError } from "./persist/log-files.js";
 import { loggedChannels, type Restored } from "./persist/logged-channels.js";
@@ -182,8 +182,10 @@ export class PushServer {
   }
 
   /**
-   * The server for one ServerConfig — the lean listener or node:http(s), TLS when it has `ssl` —
-   * serving the listener's current router. The one place a server is made.
+   * The server for one ServerConfig — the lean listener (node:net/node:tls with pushwire's own
+   * parser; every handler speaks only the request/reply contract) or, with `subscriberParser:
+   * "node"`, node:http(s) — TLS when it has `ssl`, serving the listener's current router. The one
+   * place a server is made.
    */
   private createServer(listener: Pick<Listener, "router">, serverConfig: ServerConfig): HttpServer {
     const { ctx } = this;
@@ -192,18 +194,13 @@ export class PushServer {
       listener.router.serve(request, reply);
     };
     const options = { maxHeaderSize: ctx.http.clientMaxHeaderSize, keepAliveMs: KEEP_ALIVE_MS, headersTimeoutMs: ctx.http.clientHeaderTimeout * 1000, tls: serverConfig.ssl?.options };
-    const server = this.servesLean(serverConfig) ? createLeanServer(ctx, options, serve) : createNodeServer(ctx, options, serve);
+    const server = ctx.http.subscriberParser === "lean" ? createLeanServer(ctx, options, serve) : createNodeServer(ctx, options, serve);
     server.on("connection", this.connectionOpened);
     if (serverConfig.ssl) server.on("tlsClientError", (error: Error, socket: Socket) => {
       ctx.log.info(`tls handshake failed from ${socket.remoteAddress}: ${error.message}`);
       socket.destroy(); // node leaves a timed-out handshake's socket open
     });
     return server;
-  }
-
-  /** `subscriberParser: "lean"` serves a server whose locations are all subscribers (or access-only). */
-  private servesLean(serverConfig: ServerConfig): boolean {
-    return this.ctx.http.subscriberParser === "lean" && servedLean(serverConfig.locations);
   }
 
   private async listen(serverConfig: ServerConfig): Promise<Listener> {
@@ -270,10 +267,7 @@ export class PushServer {
     // port-0 entries match the remaining port-0 listeners in order. http and https never match.
     const claim = (serverConfig: ServerConfig, fits: (l: Listener) => boolean): void => {
       const candidate = (l: Listener): boolean => !l.config.ssl === !serverConfig.ssl && (l.config.listen.host ?? "*") === (serverConfig.listen.host ?? "*") && fits(l);
-      // Among equal candidates, one already of the right kind (lean or node:http) is kept without a new server.
-      const lean = this.servesLean(serverConfig);
-      let at = unclaimed.findIndex((l) => candidate(l) && isLeanServer(l.server) === lean);
-      if (at < 0) at = unclaimed.findIndex(candidate);
+      const at = unclaimed.findIndex(candidate);
       if (at >= 0) kept.push([unclaimed.splice(at, 1)[0]!, serverConfig]);
       else added.push(serverConfig);
     };
@@ -299,11 +293,6 @@ export class PushServer {
       }
       listener.config = serverConfig;
       listener.router = new Router(this.ctx, serverConfig, handlerFor);
-      // Locations that no longer fit the lean listener (a publisher added), or now do: the other kind of server.
-      if (this.servesLean(serverConfig) !== isLeanServer(listener.server)) {
-        await this.replaceServer(listener, serverConfig);
-        report.changes.push(`${listenKey(serverConfig)} parser ${isLeanServer(listener.server) ? "lean" : "node"}`);
-      }
     }
     for (const listener of removed) {
       this.dropListener(listener, graceMs);

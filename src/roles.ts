@@ -27,12 +27,3 @@ export function locationRole(l: LocationConfig): string {
   if (l.subscriber) return l.subscriber;
   return l.channelsStatistics ? "statistics" : l.metrics ? "metrics" : l.health ? "health" : l.dashboard ? "dashboard" : l.access ? "deny" : "none";
 }
-
-/**
- * Whether the lean listener serves a server (`subscriberParser: "lean"`): every location a
- * push-stream subscriber, or one without a role. Others keep node:http.
- */
-export function servedLean(locations: readonly LocationConfig[]): boolean {
-  return locations.every((l) => (l.protocol !== "bitrix-push2" && l.subscriber !== undefined)
-    || (!l.publisher && !l.subscriber && !l.channelsStatistics && !l.metrics && !l.health && !l.dashboard));
-}

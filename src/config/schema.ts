@@ -191,7 +191,7 @@ export const HTTP_KEYS: Record<keyof HttpSettings, KeySpec> = {
   securityAlgo: { kind: "string", default: "sha1", help: "bitrix-push2: HMAC hash of channel signatures (pushwire; Push server 2.0 security.algo)" },
   onlineTtl: { kind: "duration", default: 120, help: "bitrix-push2: a channel stays online this long after its last subscriber left (pushwire; Push server 2.0 onlineTTL)" },
   maxConnPerChannel: { kind: "count", default: 100, help: "bitrix-push2: connections on a user's private channel (subscribed with its public pair); one more closes the oldest with 4029, the shared channel is unlimited (0 = unlimited) (pushwire; Push server 2.0 limits.maxConnPerChannel)" },
-  subscriberParser: { kind: "parser", default: defaultSubscriberParser(), help: "\"lean\" (pushwire's own HTTP/1.1 parser on node:net, less memory per held connection) or \"node\" (node:http) for servers whose locations are all subscribers (pushwire)" },
+  subscriberParser: { kind: "parser", default: defaultSubscriberParser(), help: "\"lean\" (pushwire's own HTTP/1.1 parser on node:net: less memory per held connection, less CPU per publish) or \"node\" (node:http), for every server (pushwire; the name predates lean publishers)" },
   workerShutdownTimeout: { kind: "duration", default: 5, help: "graceful stop (SIGTERM): connections still open after this are cut; a listener with a health location keeps answering (503) until then (nginx's worker_shutdown_timeout)" },
 };
 
