@@ -1,17 +1,23 @@
 /**
  * Idle-subscriber holder: a child process (forked by holders.ts) that opens many raw long-poll
- * sockets to a server on loopback, spread over 127.0.0.x source addresses, and reports over IPC
- * when each first receives bytes (fan-out) or, in follow mode, the publish→receive latency of
- * every message, re-polling with the cursor the server returned (Last-Modified/Etag).
+ * (or WebSocket) sockets to a server on loopback, spread over 127.0.0.x source addresses, and reports
+ * over IPC when each first receives bytes (fan-out) or, in follow mode (long-polls only), the
+ * publish→receive latency of every message, re-polling with the cursor the server returned
+ * (Last-Modified/Etag).
+ *
+ * A WebSocket here is the least a client can be: a handshake written by hand, then bytes counted.
+ * No frame is parsed (the first byte of a delivery should be 0x81, a final text frame); no library,
+ * so the client costs the same per socket whatever server it talks to.
  *
  * Times are process.hrtime (CLOCK_MONOTONIC), comparable between processes on one machine.
  * Bounded: at most MAX_SOCKETS sockets, every wait has a deadline, exits when the parent goes.
  */
+import { randomBytes } from "node:crypto";
 import { connect, type Socket } from "node:net";
 import { headerValue, ResponseReader } from "./response-reader.js";
 
 export type HolderCommand =
-  | { op: "open"; port: number; path: string; from: number; count: number }
+  | { op: "open"; port: number; path: string; from: number; count: number; websocket?: boolean }
   | { op: "arm" }
   | { op: "follow" }
   | { op: "report" }
@@ -20,7 +26,9 @@ export type HolderCommand =
 export interface HolderReport {
   op: "report";
   sockets: number;
-  /** Sockets that got a 200 since the last arm. */
+  /** WebSockets whose handshake was answered 101 (0 for long-polls). */
+  upgraded: number;
+  /** Sockets that got a 200 (a WebSocket: a text frame) since the last arm. */
   delivered: number;
   /** Anything else: other statuses, errors, closes by the server. */
   failed: number;
@@ -36,6 +44,10 @@ const OPEN_DEADLINE_MS = 60_000;
 const MAX_LATENCY_SAMPLES = 200_000;
 /** Source addresses 127.0.0.2 … 127.0.0.201: ephemeral ports are per source address. */
 const SOURCE_ADDRESSES = 200;
+/** A 101 answer longer than this is not one the bench expects: the socket counts as failed. */
+const MAX_HANDSHAKE_BYTES = 4096;
+/** First byte of a final, unfragmented text frame (FIN + opcode 1): how both servers send a message. */
+const TEXT_FRAME = 0x81;
 
 interface Hold {
   socket: Socket;
@@ -45,6 +57,9 @@ interface Hold {
   deliveredAt: number;
   lastModified: string | undefined;
   etag: string | undefined;
+  websocket: boolean;
+  /** WebSocket only: the 101 head as it arrives, until its end; then null (upgraded). */
+  handshake: string | null;
 }
 
 const holds: Hold[] = [];
@@ -56,29 +71,64 @@ let firstNs = 0;
 let lastNs = 0;
 let latencies: number[] = [];
 let port = 0;
+let upgraded = 0;
 
 const now = (): number => Number(process.hrtime.bigint());
 
 function request(hold: Hold): string {
+  if (hold.websocket) return upgradeRequest(hold.path);
   let text = `GET ${hold.path} HTTP/1.1\r\nHost: bench\r\n`;
   if (hold.lastModified) text += `If-Modified-Since: ${hold.lastModified}\r\n`;
   if (hold.etag) text += `If-None-Match: ${hold.etag}\r\n`;
   return text + "\r\n";
 }
 
+/** A client's opening handshake (RFC 6455 §4.1), with a fresh random key as a browser sends. */
+function upgradeRequest(path: string): string {
+  return `GET ${path} HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n`
+    + `Sec-WebSocket-Key: ${randomBytes(16).toString("base64")}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+}
+
 function onData(this: Socket, chunk: Buffer): void {
   const hold = (this as Socket & { hold: Hold }).hold;
   const at = now();
-  if (following) return onFollowData(hold, chunk, at);
+  if (hold.handshake !== null) {
+    const rest = onHandshakeData(hold, chunk);
+    if (!rest?.length) return;
+    chunk = rest;
+  }
+  if (following && !hold.websocket) return onFollowData(hold, chunk, at);
   if (!armed || hold.deliveredAt) return;
   hold.deliveredAt = at;
-  if (chunk.toString("latin1", 0, 12) === "HTTP/1.1 200") {
+  const ok = hold.websocket ? chunk[0] === TEXT_FRAME : chunk.toString("latin1", 0, 12) === "HTTP/1.1 200";
+  if (ok) {
     delivered++;
     if (!firstNs || at < firstNs) firstNs = at;
     if (at > lastNs) lastNs = at;
   } else {
     failed++;
   }
+}
+
+/**
+ * Collects a WebSocket's 101 head; gives the bytes after it (frames that came in the same read),
+ * or undefined while the head is incomplete. Anything but a 101 ends the socket (counted by onClose).
+ */
+function onHandshakeData(hold: Hold, chunk: Buffer): Buffer | undefined {
+  const head = hold.handshake + chunk.toString("latin1");
+  const end = head.indexOf("\r\n\r\n");
+  if (end < 0) {
+    hold.handshake = head;
+    if (head.length > MAX_HANDSHAKE_BYTES) hold.socket.destroy();
+    return undefined;
+  }
+  if (!head.startsWith("HTTP/1.1 101")) {
+    hold.socket.destroy();
+    return undefined;
+  }
+  hold.handshake = null;
+  upgraded++;
+  return chunk.subarray(chunk.length - (head.length - end - 4));
 }
 
 function onFollowData(hold: Hold, chunk: Buffer, at: number): void {
@@ -101,17 +151,18 @@ function onClose(this: Socket): void {
   const hold = (this as Socket & { hold: Hold }).hold;
   if (hold.deliveredAt === CLOSED_BY_US) return;
   if (!hold.deliveredAt) failed++;
+  if (hold.websocket && hold.handshake === null) upgraded--;
   // Follow mode: a server that closes after a response gets a new connection, like a browser.
-  if (following) openOne(hold.path, hold.source, holds.indexOf(hold), () => {});
+  if (following && !hold.websocket) openOne(hold.path, hold.source, false, holds.indexOf(hold), () => {});
 }
 
 /** deliveredAt of a socket this process closed itself. */
 const CLOSED_BY_US = -1;
 
-/** Opens one long-poll from source address number `source`; it replaces holds[slot] when slot is valid. */
-function openOne(path: string, source: number, slot: number, done: (ok: boolean) => void): void {
+/** Opens one long-poll or WebSocket from source address number `source`; it replaces holds[slot] when slot is valid. */
+function openOne(path: string, source: number, websocket: boolean, slot: number, done: (ok: boolean) => void): void {
   const socket = connect({ port, host: "127.0.0.1", localAddress: `127.0.0.${2 + (source % SOURCE_ADDRESSES)}` });
-  const hold: Hold = { socket, path, source, reader: null, deliveredAt: 0, lastModified: undefined, etag: undefined };
+  const hold: Hold = { socket, path, source, reader: null, deliveredAt: 0, lastModified: undefined, etag: undefined, websocket, handshake: websocket ? "" : null };
   (socket as Socket & { hold: Hold }).hold = hold;
   if (slot >= 0 && slot < holds.length) holds[slot] = hold;
   else holds.push(hold);
@@ -141,7 +192,7 @@ function open(command: Extract<HolderCommand, { op: "open" }>): Promise<{ opened
       if (started >= count) return;
       const i = command.from + started++;
       let settled = false;
-      openOne(command.path.replaceAll("{i}", String(i)), i, -1, (ok) => {
+      openOne(command.path.replaceAll("{i}", String(i)), i, command.websocket ?? false, -1, (ok) => {
         if (settled) return;
         settled = true;
         if (ok) opened++;
@@ -157,7 +208,7 @@ function open(command: Extract<HolderCommand, { op: "open" }>): Promise<{ opened
 function report(): HolderReport {
   const out = latencies;
   latencies = [];
-  return { op: "report", sockets: holds.length, delivered, failed, firstNs, lastNs, latenciesNs: out };
+  return { op: "report", sockets: holds.length, upgraded, delivered, failed, firstNs, lastNs, latenciesNs: out };
 }
 
 process.on("message", (command: HolderCommand) => {
@@ -187,6 +238,7 @@ process.on("message", (command: HolderCommand) => {
         hold.socket.destroy();
       }
       holds.length = 0;
+      upgraded = 0;
       process.send!({ op: "closed" });
       break;
   }

@@ -16,15 +16,16 @@ export class Holders {
   }
 
   /**
-   * Opens `count` long-polls to `path` (where `{i}` becomes the socket's index 0…count-1),
-   * dealt round-robin in blocks over the children. Resolves with how many opened.
+   * Opens `count` long-polls (or WebSockets) to `path` (where `{i}` becomes the socket's index
+   * 0…count-1), dealt round-robin in blocks over the children. Resolves with how many connected
+   * (a WebSocket's handshake may still be under way: see report().upgraded).
    */
-  async open(port: number, path: string, count: number): Promise<number> {
+  async open(port: number, path: string, count: number, websocket = false): Promise<number> {
     const share = Math.ceil(count / this.children.length);
     const answers = await Promise.all(this.children.map((child, k) => {
       const from = k * share;
       const n = Math.max(0, Math.min(share, count - from));
-      return this.ask<{ opened: number }>(child, { op: "open", port, path, from, count: n }, "opened", 90_000);
+      return this.ask<{ opened: number }>(child, { op: "open", port, path, from, count: n, websocket }, "opened", 90_000);
     }));
     return answers.reduce((sum, a) => sum + a.opened, 0);
   }
@@ -40,9 +41,10 @@ export class Holders {
   /** Every child's report merged: counts summed, earliest first and latest last delivery. */
   async report(): Promise<HolderReport> {
     const reports = await Promise.all(this.children.map((c) => this.ask<HolderReport>(c, { op: "report" }, "report")));
-    const merged: HolderReport = { op: "report", sockets: 0, delivered: 0, failed: 0, firstNs: 0, lastNs: 0, latenciesNs: [] };
+    const merged: HolderReport = { op: "report", sockets: 0, upgraded: 0, delivered: 0, failed: 0, firstNs: 0, lastNs: 0, latenciesNs: [] };
     for (const r of reports) {
       merged.sockets += r.sockets;
+      merged.upgraded += r.upgraded;
       merged.delivered += r.delivered;
       merged.failed += r.failed;
       if (r.firstNs && (!merged.firstNs || r.firstNs < merged.firstNs)) merged.firstNs = r.firstNs;

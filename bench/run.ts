@@ -5,7 +5,7 @@
  *
  *   npm run bench                  the whole suite (a few minutes)
  *   npm run bench -- --no-peer     pushwire only
- *   npm run bench -- --only held,fanout,latency,publish   some phases only
+ *   npm run bench -- --only held,fanout,latency,publish,ws   some phases only (ws: WebSocket subscribers)
  *   npm run bench -- --latency-rate 1000,2000             other publish rates for the latency phase
  *   npm run bench -- --cpu-prof DIR                       pushwire writes a V8 CPU profile into DIR on exit
  *   npm run bench:ci               the small CI regression check: 2k connections, pushwire only,
@@ -19,7 +19,7 @@ import { Holders, sleep } from "./holders.js";
 import { cpuSeconds, rssBytes } from "./proc-stats.js";
 import { Publisher, timedBody } from "./publisher.js";
 import { quantile, Report, round, type Figure } from "./report.js";
-import { BENCH_SOURCE_DIR, nchanAvailable, startNchan, startPushwire, type BenchServer } from "./servers.js";
+import { BENCH_SOURCE_DIR, nchanAvailable, startNchan, startPushwire, WEBSOCKET_SUB_PATH, type BenchServer } from "./servers.js";
 
 interface Plan {
   /** Held long-polls at which memory is read; the last one also gets the idle-CPU and fan-out figures. */
@@ -32,6 +32,9 @@ interface Plan {
   /** Steady publish rates (msg/s) of the latency phase; the issue's target is for the first. */
   latencyRates: number[];
   latencyMs: number;
+  /** Held WebSockets at which memory is read (none: no WebSocket rows). */
+  wsSteps: number[];
+  wsFanOutSubscribers: number;
   wrkSeconds: number;
   peer: boolean;
   ci: boolean;
@@ -46,6 +49,8 @@ const FULL: Plan = {
   latencySubscribers: 10_000,
   latencyRates: [5000, 1000],
   latencyMs: 10_000,
+  wsSteps: [2000, 5000, 10000, 19000],
+  wsFanOutSubscribers: 10_000,
   wrkSeconds: 8,
   peer: true,
   ci: false,
@@ -60,6 +65,8 @@ const CI: Plan = {
   latencySubscribers: 0,
   latencyRates: [],
   latencyMs: 0,
+  wsSteps: [],
+  wsFanOutSubscribers: 0,
   wrkSeconds: 0,
   peer: false,
   ci: true,
@@ -77,6 +84,8 @@ const CI_BOUNDS = {
 
 const HOLDER_PROCESSES = 4;
 const NO_CURSOR_SUB = "/bitrix/sub?CHANNEL_ID=";
+const NO_CURSOR_WS = `${WEBSOCKET_SUB_PATH}?CHANNEL_ID=`;
+const LONG_POLL_PHASES = ["held", "fanout", "latency", "publish"];
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
@@ -85,7 +94,7 @@ async function main(): Promise<number> {
   const rate = option(args, "--latency-rate");
   if (rate) plan.latencyRates = rate.split(",").map(Number);
   const options = {
-    only: new Set(option(args, "--only")?.split(",") ?? ["held", "fanout", "latency", "publish"]),
+    only: new Set(option(args, "--only")?.split(",") ?? [...LONG_POLL_PHASES, "ws"]),
     profileDir: option(args, "--cpu-prof"),
   };
   const report = await runSuite(plan, options);
@@ -97,11 +106,37 @@ async function main(): Promise<number> {
 }
 
 async function runSuite(plan: Plan, options: { only: Set<string>; profileDir: string | undefined }): Promise<Report> {
-  const { only, profileDir } = options;
+  const { only } = options;
   const report = new Report();
-  const servers: BenchServer[] = [];
   const holders = new Holders(HOLDER_PROCESSES);
   const started = Date.now();
+  try {
+    if (LONG_POLL_PHASES.some((phase) => only.has(phase))) {
+      await withServers(plan, options.profileDir, async (servers) => {
+        if (only.has("held")) await heldFigures(plan, servers, holders, report);
+        if (only.has("fanout")) await fanOutFigures(plan, servers, holders, report);
+        if (only.has("latency") && plan.latencySubscribers) {
+          for (const rate of plan.latencyRates) await latencyFigure(plan, rate, servers, holders, report);
+        }
+        if (only.has("publish") && plan.wrkSeconds) publishRateFigures(plan, servers, report);
+      });
+    }
+    // Fresh servers, as for the long-poll memory rows: memory the earlier phases freed would be
+    // reused by the WebSockets and understate what each costs.
+    if (only.has("ws") && plan.wsSteps.length) {
+      await withServers(plan, options.profileDir, (servers) => webSocketFigures(plan, servers, holders, report));
+    }
+  } finally {
+    holders.stop();
+  }
+  log(`done in ${round((Date.now() - started) / 1000)} s`);
+  process.stdout.write(`\n${report.table()}\n`);
+  return report;
+}
+
+/** Starts pushwire (and Nchan when the plan has a peer and it is installed), runs `phases` on them, stops them. */
+async function withServers(plan: Plan, profileDir: string | undefined, phases: (servers: BenchServer[]) => Promise<void>): Promise<void> {
+  const servers: BenchServer[] = [];
   try {
     servers.push(await startPushwire(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []));
     if (plan.peer) {
@@ -109,20 +144,10 @@ async function runSuite(plan: Plan, options: { only: Set<string>; profileDir: st
       else process.stderr.write("bench: nginx with Nchan is not installed (bench/peer-nchan.sh); measuring pushwire only\n");
     }
     log(`servers: ${servers.map((s) => `${s.name} pid ${s.pid} sub ${s.subPort} pub ${s.pubPort}`).join("; ")}`);
-
-    if (only.has("held")) await heldFigures(plan, servers, holders, report);
-    if (only.has("fanout")) await fanOutFigures(plan, servers, holders, report);
-    if (only.has("latency") && plan.latencySubscribers) {
-      for (const rate of plan.latencyRates) await latencyFigure(plan, rate, servers, holders, report);
-    }
-    if (only.has("publish") && plan.wrkSeconds) publishRateFigures(plan, servers, report);
+    await phases(servers);
   } finally {
-    holders.stop();
     for (const server of servers) await server.stop();
   }
-  log(`done in ${round((Date.now() - started) / 1000)} s`);
-  process.stdout.write(`\n${report.table()}\n`);
-  return report;
 }
 
 /** Memory per held long-poll at each step, idle CPU and fan-out at the last step: one server at a time. */
@@ -216,10 +241,7 @@ async function fanOutFigures(plan: Plan, servers: BenchServer[], holders: Holder
       await sleep(500);
     }
   }
-  const median = (m: Map<string, number[]>, name: string): number | undefined => {
-    const values = m.get(name);
-    return values ? quantile([...values].sort((a, b) => a - b), 0.5) : undefined;
-  };
+  const median = (m: Map<string, number[]>, name: string): number | undefined => medianOf(m.get(name));
   for (const [map, cpu, figure, count] of [[one, oneCpu, "one channel", plan.fanOutSubscribers], [many, manyCpu, "channels, one long-poll each", plan.fanOutChannels]] as const) {
     const nchan = median(map, "nchan");
     report.add({
@@ -234,6 +256,91 @@ async function fanOutFigures(plan: Plan, servers: BenchServer[], holders: Holder
       },
     }, (f) => (f.ratio !== undefined ? f.ratio < 1 : undefined));
   }
+}
+
+/**
+ * WebSocket subscribers (BitrixVM's /bitrix/subws/ on both servers): memory per held WebSocket at
+ * each step on one channel, one server at a time; then one message to many WebSockets on one
+ * channel, in rounds that interleave the servers (median of the rounds).
+ */
+async function webSocketFigures(plan: Plan, servers: BenchServer[], holders: Holders, report: Report): Promise<void> {
+  const rss = new Map<string, number[]>();
+  for (const server of servers) rss.set(server.name, await heldWebSocketRss(plan, server, holders));
+  const fans = new Map<string, number[]>();
+  const cpus = new Map<string, number[]>();
+  const delivered = new Map<string, number[]>();
+  const count = plan.wsFanOutSubscribers;
+  for (let pass = 0; pass < plan.fanOutRounds; pass++) {
+    for (const server of servers) {
+      const channel = `wsfan${pass}`;
+      await openWebSockets(server, holders, channel, count, 0);
+      await sleep(500);
+      const fan = await fanOut(server, holders, [channel], count);
+      push(fans, server.name, fan.ms);
+      push(cpus, server.name, fan.cpuMs);
+      push(delivered, server.name, fan.delivered);
+      await holders.closeSockets();
+      await sleep(500);
+    }
+  }
+  const pw = rss.get("pushwire")!;
+  const peer = rss.get("nchan");
+  plan.wsSteps.forEach((step, i) => {
+    const target = step >= 10_000 ? "ratio ≤ 0.5" : undefined;
+    report.add({
+      figure: `RSS per held WebSocket, ${step} held`,
+      unit: "KB",
+      pushwire: round(pw[i]! / 1024, 2),
+      ...(peer ? { nchan: round(peer[i]! / 1024, 2) } : {}),
+      ...(target ? { target } : {}),
+    }, (f) => (target && f.ratio !== undefined ? f.ratio <= 0.5 : undefined));
+  });
+  const nchan = medianOf(fans.get("nchan"));
+  report.add({
+    figure: `fan-out: 1 message to ${count} WebSockets on one channel`,
+    unit: "ms",
+    pushwire: round(medianOf(fans.get("pushwire")) ?? NaN),
+    ...(nchan !== undefined ? { nchan: round(nchan) } : {}),
+    target: "ratio ≤ 0.8",
+    detail: {
+      rounds: Object.fromEntries([...fans].map(([k, v]) => [k, v.map((x) => round(x))])),
+      delivered: Object.fromEntries(delivered),
+      serverCpuMsMedian: Object.fromEntries([...cpus].map(([k, v]) => [k, round(medianOf(v) ?? NaN)])),
+    },
+  }, (f) => (f.ratio !== undefined ? f.ratio <= 0.8 : undefined));
+}
+
+/** (RSS with N held WebSockets − RSS before) ÷ N at each of the plan's steps, on one channel. */
+async function heldWebSocketRss(plan: Plan, server: BenchServer, holders: Holders): Promise<number[]> {
+  await sleep(1000);
+  const base = rssBytes(server.pid);
+  const perHeld: number[] = [];
+  let opened = 0;
+  for (const step of plan.wsSteps) {
+    const held = await openWebSockets(server, holders, "wsheld", step, opened);
+    opened = step;
+    await sleep(1500);
+    perHeld.push((rssBytes(server.pid) - base) / held);
+    log(`${server.name}: ${held} WebSockets held, ${round(perHeld[perHeld.length - 1]! / 1024, 2)} KB RSS each`);
+  }
+  await holders.closeSockets();
+  return perHeld;
+}
+
+/**
+ * Opens WebSockets on `channel` until `total` are there (`already` open before), and waits until
+ * the server counts them and the holders have read every 101. Gives the server's count.
+ */
+async function openWebSockets(server: BenchServer, holders: Holders, channel: string, total: number, already: number): Promise<number> {
+  await holders.open(server.subPort, NO_CURSOR_WS + channel, total - already, true);
+  const held = await waitSubscribers(server, channel, total, 30_000);
+  let upgraded = 0;
+  for (const until = Date.now() + 10_000; Date.now() < until; await sleep(100)) {
+    upgraded = (await holders.report()).upgraded;
+    if (upgraded >= total) return held;
+  }
+  log(`${server.name}: only ${upgraded}/${total} WebSocket handshakes answered 101 on ${channel}`);
+  return held;
 }
 
 /**
@@ -401,6 +508,11 @@ function ciVerdict(report: Report): boolean {
 function option(args: string[], name: string): string | undefined {
   const at = args.indexOf(name);
   return at >= 0 ? args[at + 1] : undefined;
+}
+
+/** The median of some numbers (undefined for none: a server that was not measured). */
+function medianOf(values: number[] | undefined): number | undefined {
+  return values?.length ? quantile([...values].sort((a, b) => a - b), 0.5) : undefined;
 }
 
 function push(map: Map<string, number[]>, key: string, value: number): void {

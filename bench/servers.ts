@@ -74,16 +74,28 @@ process.on("exit", () => {
 /**
  * The pushwire bench configuration: the BitrixVM layout on free loopback ports, holds of 600 s,
  * and the `~text~` template so both servers send the same bytes (Nchan has no templates).
- * Channels may be created by subscribers, as Nchan allows by default.
+ * Channels may be created by subscribers, as Nchan allows by default. The layout's WebSocket
+ * location (/bitrix/subws/) likewise: open 600 s, and pinged only every 600 s (as bench/nchan.conf),
+ * so no ping frame lands in a measurement as a "delivery".
  */
 export function pushwireBenchConfig(subPort: number, pubPort: number): Record<string, unknown> {
   const layout = bitrixVmConfig() as { servers: Array<{ listen: string; locations: Array<Record<string, unknown>> }> };
   const [sub, pub] = layout.servers;
   sub!.listen = `127.0.0.1:${subPort}`;
   pub!.listen = `127.0.0.1:${pubPort}`;
-  Object.assign(sub!.locations[0]!, { longpollingConnectionTtl: HOLD, authorizedChannelsOnly: false, messageTemplate: "~text~" });
+  const subscriber = (type: string): Record<string, unknown> => {
+    const location = sub!.locations.find((l) => l.subscriber === type);
+    if (!location) throw new Error(`the BitrixVM layout has no ${type} location`);
+    return location;
+  };
+  const common = { authorizedChannelsOnly: false, messageTemplate: "~text~" };
+  Object.assign(subscriber("long-polling"), { ...common, longpollingConnectionTtl: HOLD });
+  Object.assign(subscriber("websocket"), { ...common, subscriberConnectionTtl: HOLD, pingMessageInterval: HOLD });
   return layout;
 }
+
+/** Where both servers take WebSocket subscribers (BitrixVM's path; bench/nchan.conf has the same). */
+export const WEBSOCKET_SUB_PATH = "/bitrix/subws/";
 
 /** Starts dist/pushwire.js (it must be built) as a child process. */
 export async function startPushwire(extraNodeArgs: string[] = []): Promise<BenchServer> {
