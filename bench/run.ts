@@ -74,11 +74,12 @@ const CI: Plan = {
 
 /**
  * CI bounds: generous (the CI box is shared and noisy), there to catch a regression of several
- * times, not a few percent. Measured on the dev box at 2k: see README "Performance".
+ * times, not a few percent. Measured on the dev box at 2k (2026-12-05): 11 KB RSS per held
+ * long-poll, 84–86 ms fan-out, idle CPU ≈0 %; see README "Performance".
  */
 const CI_BOUNDS = {
-  rssPerHeldKb: 32,
-  fanOutMs: 3000,
+  rssPerHeldKb: 24,
+  fanOutMs: 800,
   idleCpuPercent: 10,
 };
 
@@ -182,14 +183,14 @@ async function heldFigures(plan: Plan, servers: BenchServer[], holders: Holders,
   const pw = rows.get("pushwire")!;
   const peer = rows.get("nchan");
   plan.heldSteps.forEach((step, i) => {
-    const target = step >= 10_000 ? "ratio ≤ 0.5" : undefined;
+    const target = "ratio ≤ 0.5"; // issue 13: at every count measured
     report.add({
       figure: `RSS per held long-poll, ${step} held`,
       unit: "KB",
       pushwire: round(pw.rss[i]! / 1024, 2),
       ...(peer ? { nchan: round(peer.rss[i]! / 1024, 2) } : {}),
-      ...(target ? { target } : {}),
-    }, (f) => (target && f.ratio !== undefined ? f.ratio <= 0.5 : undefined));
+      target,
+    }, (f) => (f.ratio !== undefined ? f.ratio <= 0.5 : undefined));
   });
   report.add({
     figure: `idle CPU, ${top} held long-polls`,
@@ -204,12 +205,12 @@ async function heldFigures(plan: Plan, servers: BenchServer[], holders: Holders,
     unit: "ms",
     pushwire: round(pw.fanOutMs),
     ...(peer ? { nchan: round(peer.fanOutMs) } : {}),
-    target: "ratio < 1",
+    target: "ratio ≤ 0.8",
     detail: {
       delivered: { pushwire: pw.delivered, ...(peer ? { nchan: peer.delivered } : {}) },
       serverCpuMs: { pushwire: round(pw.fanOutCpuMs), ...(peer ? { nchan: round(peer.fanOutCpuMs) } : {}) },
     },
-  }, (f) => (f.ratio !== undefined ? f.ratio < 1 : undefined));
+  }, (f) => (f.ratio !== undefined ? f.ratio <= 0.8 : undefined));
 }
 
 /** Fan-out to many long-polls on one channel, and one message to each of many channels; rounds interleave the servers. */
@@ -249,12 +250,13 @@ async function fanOutFigures(plan: Plan, servers: BenchServer[], holders: Holder
       unit: "ms",
       pushwire: round(median(map, "pushwire")!),
       ...(nchan !== undefined ? { nchan: round(nchan) } : {}),
-      target: "ratio < 1",
+      // Issue 13: ≤ 0.8 × Nchan on one channel, ≤ 1.0 × over many channels.
+      target: figure === "one channel" ? "ratio ≤ 0.8" : "ratio ≤ 1",
       detail: {
         rounds: Object.fromEntries([...map].map(([k, v]) => [k, v.map((x) => round(x))])),
         serverCpuMsMedian: Object.fromEntries([...cpu].map(([k]) => [k, round(median(cpu, k)!)])),
       },
-    }, (f) => (f.ratio !== undefined ? f.ratio < 1 : undefined));
+    }, (f) => (f.ratio !== undefined ? f.ratio <= (figure === "one channel" ? 0.8 : 1) : undefined));
   }
 }
 
@@ -286,14 +288,14 @@ async function webSocketFigures(plan: Plan, servers: BenchServer[], holders: Hol
   const pw = rss.get("pushwire")!;
   const peer = rss.get("nchan");
   plan.wsSteps.forEach((step, i) => {
-    const target = step >= 10_000 ? "ratio ≤ 0.5" : undefined;
+    const target = "ratio ≤ 0.5";
     report.add({
       figure: `RSS per held WebSocket, ${step} held`,
       unit: "KB",
       pushwire: round(pw[i]! / 1024, 2),
       ...(peer ? { nchan: round(peer[i]! / 1024, 2) } : {}),
-      ...(target ? { target } : {}),
-    }, (f) => (target && f.ratio !== undefined ? f.ratio <= 0.5 : undefined));
+      target,
+    }, (f) => (f.ratio !== undefined ? f.ratio <= 0.5 : undefined));
   });
   const nchan = medianOf(fans.get("nchan"));
   report.add({
@@ -423,9 +425,9 @@ async function latencyFigure(plan: Plan, rate: number, servers: BenchServer[], h
     unit: "ms",
     pushwire: round(pw.p99!, 2),
     ...(peer ? { nchan: round(peer.p99!, 2) } : {}),
-    ...(rate === 5000 ? { target: "< 50 ms" } : {}),
+    target: rate === 5000 ? "ratio ≤ 1 and ≤ 20 ms" : "ratio ≤ 1",
     detail: Object.fromEntries([...results].map(([k, v]) => [k, { ...v, p50: round(v.p50!, 2), p99: round(v.p99!, 2), max: round(v.max!, 2) }])),
-  }, (f) => (rate === 5000 ? f.pushwire < 50 : undefined));
+  }, (f) => (f.ratio === undefined || f.ratio <= 1) && (rate !== 5000 || f.pushwire <= 20));
 }
 
 /** wrk -t2 -c50 publishing 64-byte bodies to 10k channels: keep-alive, then one connection per publish (Bitrix PHP). */
@@ -446,9 +448,9 @@ function publishRateFigures(plan: Plan, servers: BenchServer[], report: Report):
       unit: "req/s",
       pushwire: Math.round(pw.rps),
       ...(peer ? { nchan: Math.round(peer.rps) } : {}),
-      target: mode === "keep-alive" ? "ratio ≥ 0.5" : "",
+      target: "ratio ≥ 0.6",
       detail: Object.fromEntries([...rates].map(([k, v]) => [k, { non2xx: v.non2xx, errors: v.errors, serverCpuUsPerRequest: v.cpuUsPerRequest }])),
-    }, (f) => (mode === "keep-alive" && f.ratio !== undefined ? f.ratio >= 0.5 : undefined));
+    }, (f) => (f.ratio !== undefined ? f.ratio >= 0.6 : undefined));
   }
 }
 
