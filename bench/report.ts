@@ -8,6 +8,8 @@ export interface Figure {
   pushwire: number;
   nchan?: number;
   ratio?: number;
+  /** The same figure for a bare node:net server (bench/net-floor.ts) in the same run: what Node itself costs. */
+  floor?: number;
   /** The issue's target, in words ("ratio ≤ 0.5", "< 2 %"). */
   target?: string;
   met?: boolean;
@@ -30,10 +32,10 @@ export class Report {
   }
 
   table(): string {
-    const rows = [["figure", "unit", "pushwire", "nchan", "ratio", "target", "met"]];
+    const rows = [["figure", "unit", "pushwire", "nchan", "ratio", "node:net floor", "target", "met"]];
     for (const f of this.figures) {
       rows.push([f.figure, f.unit, fmt(f.pushwire), f.nchan === undefined ? "—" : fmt(f.nchan), f.ratio === undefined ? "—" : fmt(f.ratio),
-        f.target ?? "", f.met === undefined ? "" : f.met ? "yes" : "NO"]);
+        f.floor === undefined ? "—" : fmt(f.floor), f.target ?? "", f.met === undefined ? "" : f.met ? "yes" : "NO"]);
     }
     const line = (cells: string[]): string => `| ${cells.join(" | ")} |`;
     return [line(rows[0]!), line(rows[0]!.map(() => "---")), ...rows.slice(1).map(line)].join("\n");

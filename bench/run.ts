@@ -5,9 +5,11 @@
  *
  *   npm run bench                  the whole suite (a few minutes)
  *   npm run bench -- --no-peer     pushwire only
- *   npm run bench -- --only held,fanout,latency,publish,ws   some phases only (ws: WebSocket subscribers)
+ *   npm run bench -- --only held,fanout,latency,publish,ws,floor   some phases only (ws: WebSocket
+ *                                  subscribers; floor: a bare node:net server, bench/net-floor.ts)
  *   npm run bench -- --latency-rate 1000,2000             other publish rates for the latency phase
  *   npm run bench -- --cpu-prof DIR                       pushwire writes a V8 CPU profile into DIR on exit
+ *   npm run bench -- --node-args "--max-semi-space-size=16"   node flags for pushwire instead of the unit's
  *   npm run bench:ci               the small CI regression check: 2k connections, pushwire only,
  *                                  exits 1 when a figure is past its bound
  *
@@ -19,12 +21,17 @@ import { Holders, sleep } from "./holders.js";
 import { cpuSeconds, rssBytes } from "./proc-stats.js";
 import { Publisher, timedBody } from "./publisher.js";
 import { quantile, Report, round, type Figure } from "./report.js";
-import { BENCH_SOURCE_DIR, nchanAvailable, startNchan, startPushwire, WEBSOCKET_SUB_PATH, type BenchServer } from "./servers.js";
+import { BENCH_SOURCE_DIR, nchanAvailable, startNchan, startPushwire, unitNodeArgs, WEBSOCKET_SUB_PATH, type BenchServer } from "./servers.js";
 
 interface Plan {
   /** Held long-polls at which memory is read; the last one also gets the idle-CPU and fan-out figures. */
   heldSteps: number[];
   idleCpuMs: number;
+  /**
+   * Wait before the idle-CPU window: once the connections stop arriving V8's memory reducer runs
+   * one or two full GCs (≈50–90 ms with --max-semi-space-size=2), a one-time cost, not idling.
+   */
+  idleSettleMs: number;
   fanOutSubscribers: number;
   fanOutChannels: number;
   fanOutRounds: number;
@@ -43,6 +50,7 @@ interface Plan {
 const FULL: Plan = {
   heldSteps: [2000, 5000, 10000, 19000],
   idleCpuMs: 10_000,
+  idleSettleMs: 5000,
   fanOutSubscribers: 10_000,
   fanOutChannels: 10_000,
   fanOutRounds: 3,
@@ -59,6 +67,7 @@ const FULL: Plan = {
 const CI: Plan = {
   heldSteps: [2000],
   idleCpuMs: 3000,
+  idleSettleMs: 2000,
   fanOutSubscribers: 2000,
   fanOutChannels: 2000,
   fanOutRounds: 1,
@@ -95,8 +104,8 @@ async function main(): Promise<number> {
   const rate = option(args, "--latency-rate");
   if (rate) plan.latencyRates = rate.split(",").map(Number);
   const options = {
-    only: new Set(option(args, "--only")?.split(",") ?? [...LONG_POLL_PHASES, "ws"]),
-    profileDir: option(args, "--cpu-prof"),
+    only: new Set(option(args, "--only")?.split(",") ?? [...LONG_POLL_PHASES, "ws", "floor"]),
+    nodeArgs: pushwireNodeArgs(option(args, "--node-args"), option(args, "--cpu-prof")),
   };
   const report = await runSuite(plan, options);
   if (!plan.ci) return 0;
@@ -106,16 +115,17 @@ async function main(): Promise<number> {
   return ciVerdict(await runSuite(plan, options)) ? 0 : 1;
 }
 
-async function runSuite(plan: Plan, options: { only: Set<string>; profileDir: string | undefined }): Promise<Report> {
+async function runSuite(plan: Plan, options: { only: Set<string>; nodeArgs: string[] }): Promise<Report> {
   const { only } = options;
   const report = new Report();
   const holders = new Holders(HOLDER_PROCESSES);
   const started = Date.now();
+  const floor = only.has("floor") && !plan.ci ? nodeNetFloor(plan, options.nodeArgs) : new Map<number, FloorFigure>();
   try {
     if (LONG_POLL_PHASES.some((phase) => only.has(phase))) {
-      await withServers(plan, options.profileDir, async (servers) => {
-        if (only.has("held")) await heldFigures(plan, servers, holders, report);
-        if (only.has("fanout")) await fanOutFigures(plan, servers, holders, report);
+      await withServers(plan, options.nodeArgs, async (servers) => {
+        if (only.has("held")) await heldFigures(plan, servers, holders, report, floor);
+        if (only.has("fanout")) await fanOutFigures(plan, servers, holders, report, floor);
         if (only.has("latency") && plan.latencySubscribers) {
           for (const rate of plan.latencyRates) await latencyFigure(plan, rate, servers, holders, report);
         }
@@ -125,7 +135,7 @@ async function runSuite(plan: Plan, options: { only: Set<string>; profileDir: st
     // Fresh servers, as for the long-poll memory rows: memory the earlier phases freed would be
     // reused by the WebSockets and understate what each costs.
     if (only.has("ws") && plan.wsSteps.length) {
-      await withServers(plan, options.profileDir, (servers) => webSocketFigures(plan, servers, holders, report));
+      await withServers(plan, options.nodeArgs, (servers) => webSocketFigures(plan, servers, holders, report, floor));
     }
   } finally {
     holders.stop();
@@ -136,10 +146,10 @@ async function runSuite(plan: Plan, options: { only: Set<string>; profileDir: st
 }
 
 /** Starts pushwire (and Nchan when the plan has a peer and it is installed), runs `phases` on them, stops them. */
-async function withServers(plan: Plan, profileDir: string | undefined, phases: (servers: BenchServer[]) => Promise<void>): Promise<void> {
+async function withServers(plan: Plan, nodeArgs: string[], phases: (servers: BenchServer[]) => Promise<void>): Promise<void> {
   const servers: BenchServer[] = [];
   try {
-    servers.push(await startPushwire(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []));
+    servers.push(await startPushwire(nodeArgs));
     if (plan.peer) {
       if (nchanAvailable()) servers.push(await startNchan());
       else process.stderr.write("bench: nginx with Nchan is not installed (bench/peer-nchan.sh); measuring pushwire only\n");
@@ -152,7 +162,7 @@ async function withServers(plan: Plan, profileDir: string | undefined, phases: (
 }
 
 /** Memory per held long-poll at each step, idle CPU and fan-out at the last step: one server at a time. */
-async function heldFigures(plan: Plan, servers: BenchServer[], holders: Holders, report: Report): Promise<void> {
+async function heldFigures(plan: Plan, servers: BenchServer[], holders: Holders, report: Report, floor: Floor): Promise<void> {
   const rows = new Map<string, { rss: number[]; cpu: number; fanOutMs: number; fanOutCpuMs: number; delivered: number }>();
   const top = plan.heldSteps[plan.heldSteps.length - 1]!;
   for (const server of servers) {
@@ -169,6 +179,7 @@ async function heldFigures(plan: Plan, servers: BenchServer[], holders: Holders,
       row.rss.push(perHeld);
       log(`${server.name}: ${held} held, ${round(perHeld / 1024, 2)} KB RSS each`);
     }
+    await sleep(plan.idleSettleMs);
     const cpu0 = cpuSeconds(server.pid);
     const t0 = Date.now();
     await sleep(plan.idleCpuMs);
@@ -183,14 +194,14 @@ async function heldFigures(plan: Plan, servers: BenchServer[], holders: Holders,
   const pw = rows.get("pushwire")!;
   const peer = rows.get("nchan");
   plan.heldSteps.forEach((step, i) => {
-    const target = "ratio ≤ 0.5"; // issue 13: at every count measured
     report.add({
       figure: `RSS per held long-poll, ${step} held`,
       unit: "KB",
       pushwire: round(pw.rss[i]! / 1024, 2),
       ...(peer ? { nchan: round(peer.rss[i]! / 1024, 2) } : {}),
-      target,
-    }, (f) => (f.ratio !== undefined ? f.ratio <= 0.5 : undefined));
+      ...floorOf(floor, step, "rssKb"),
+      target: RSS_TARGET,
+    }, rssMet);
   });
   report.add({
     figure: `idle CPU, ${top} held long-polls`,
@@ -198,13 +209,14 @@ async function heldFigures(plan: Plan, servers: BenchServer[], holders: Holders,
     pushwire: round(pw.cpu, 2),
     ...(peer ? { nchan: round(peer.cpu, 2) } : {}),
     target: "< 2 %",
-    detail: { windowMs: plan.idleCpuMs },
+    detail: { windowMs: plan.idleCpuMs, afterSettleMs: plan.idleSettleMs },
   }, (f) => f.pushwire < 2);
   report.add({
     figure: `fan-out: 1 message to ${top} long-polls on one channel`,
     unit: "ms",
     pushwire: round(pw.fanOutMs),
     ...(peer ? { nchan: round(peer.fanOutMs) } : {}),
+    ...floorOf(floor, top, "fanOutMs"),
     target: "ratio ≤ 0.8",
     detail: {
       delivered: { pushwire: pw.delivered, ...(peer ? { nchan: peer.delivered } : {}) },
@@ -214,7 +226,7 @@ async function heldFigures(plan: Plan, servers: BenchServer[], holders: Holders,
 }
 
 /** Fan-out to many long-polls on one channel, and one message to each of many channels; rounds interleave the servers. */
-async function fanOutFigures(plan: Plan, servers: BenchServer[], holders: Holders, report: Report): Promise<void> {
+async function fanOutFigures(plan: Plan, servers: BenchServer[], holders: Holders, report: Report, floor: Floor): Promise<void> {
   const one = new Map<string, number[]>();
   const many = new Map<string, number[]>();
   const oneCpu = new Map<string, number[]>();
@@ -250,6 +262,7 @@ async function fanOutFigures(plan: Plan, servers: BenchServer[], holders: Holder
       unit: "ms",
       pushwire: round(median(map, "pushwire")!),
       ...(nchan !== undefined ? { nchan: round(nchan) } : {}),
+      ...(figure === "one channel" ? floorOf(floor, count, "fanOutMs") : {}),
       // Issue 13: ≤ 0.8 × Nchan on one channel, ≤ 1.0 × over many channels.
       target: figure === "one channel" ? "ratio ≤ 0.8" : "ratio ≤ 1",
       detail: {
@@ -265,7 +278,7 @@ async function fanOutFigures(plan: Plan, servers: BenchServer[], holders: Holder
  * each step on one channel, one server at a time; then one message to many WebSockets on one
  * channel, in rounds that interleave the servers (median of the rounds).
  */
-async function webSocketFigures(plan: Plan, servers: BenchServer[], holders: Holders, report: Report): Promise<void> {
+async function webSocketFigures(plan: Plan, servers: BenchServer[], holders: Holders, report: Report, floor: Floor): Promise<void> {
   const rss = new Map<string, number[]>();
   for (const server of servers) rss.set(server.name, await heldWebSocketRss(plan, server, holders));
   const fans = new Map<string, number[]>();
@@ -288,14 +301,14 @@ async function webSocketFigures(plan: Plan, servers: BenchServer[], holders: Hol
   const pw = rss.get("pushwire")!;
   const peer = rss.get("nchan");
   plan.wsSteps.forEach((step, i) => {
-    const target = "ratio ≤ 0.5";
     report.add({
       figure: `RSS per held WebSocket, ${step} held`,
       unit: "KB",
       pushwire: round(pw[i]! / 1024, 2),
       ...(peer ? { nchan: round(peer[i]! / 1024, 2) } : {}),
-      target,
-    }, (f) => (f.ratio !== undefined ? f.ratio <= 0.5 : undefined));
+      ...floorOf(floor, step, "rssKb"),
+      target: RSS_TARGET,
+    }, rssMet);
   });
   const nchan = medianOf(fans.get("nchan"));
   report.add({
@@ -303,6 +316,7 @@ async function webSocketFigures(plan: Plan, servers: BenchServer[], holders: Hol
     unit: "ms",
     pushwire: round(medianOf(fans.get("pushwire")) ?? NaN),
     ...(nchan !== undefined ? { nchan: round(nchan) } : {}),
+    ...floorOf(floor, count, "fanOutMs"),
     target: "ratio ≤ 0.8",
     detail: {
       rounds: Object.fromEntries([...fans].map(([k, v]) => [k, v.map((x) => round(x))])),
@@ -507,6 +521,60 @@ function ciVerdict(report: Report): boolean {
 }
 
 /** The value after `--name` on the command line. */
+/** A bare node:net server's figures at one count (bench/net-floor.ts), in the same run and with the same node flags. */
+interface FloorFigure {
+  rssKb: number;
+  fanOutMs: number;
+  fanOutCpuMs: number;
+}
+type Floor = Map<number, FloorFigure>;
+
+// Issue 13: RSS ≤ 0.5 × Nchan and ≤ 1.3 × the node:net floor, at every count measured.
+const RSS_TARGET = "ratio ≤ 0.5, ≤ 1.3 × floor";
+function rssMet(f: Figure): boolean | undefined {
+  const checks = [f.ratio === undefined ? undefined : f.ratio <= 0.5, f.floor === undefined ? undefined : f.pushwire <= 1.3 * f.floor];
+  if (checks.every((c) => c === undefined)) return undefined;
+  return checks.every((c) => c !== false);
+}
+
+function floorOf(floor: Floor, count: number, key: "rssKb" | "fanOutMs"): { floor?: number } {
+  const figure = floor.get(count);
+  return figure ? { floor: key === "rssKb" ? round(figure[key], 2) : round(figure[key]) } : {};
+}
+
+/**
+ * The node:net floor at every count the suite holds (memory) and fans out to: one fresh
+ * bench/net-floor.js process per count, with pushwire's node flags (not the profiler).
+ */
+function nodeNetFloor(plan: Plan, nodeArgs: string[]): Floor {
+  const floor: Floor = new Map();
+  const flags = nodeArgs.filter((arg) => !arg.startsWith("--cpu-prof"));
+  const counts = [...new Set([...plan.heldSteps, ...plan.wsSteps, plan.fanOutSubscribers, plan.wsFanOutSubscribers])].filter((n) => n > 0).sort((a, b) => a - b);
+  for (const count of counts) {
+    const run = spawnSync(process.execPath, ["--expose-gc", ...flags, join(__dirname, "net-floor.js"), String(count)], { encoding: "utf8", timeout: 120_000 });
+    const line = run.stdout.trim().split("\n").pop() ?? "";
+    try {
+      const figure = JSON.parse(line) as { rssBytes: number; fanOutMs: number; fanOutCpuMs: number; delivered: number };
+      if (figure.delivered < count) throw new Error(`delivered ${figure.delivered}/${count}`);
+      floor.set(count, { rssKb: figure.rssBytes / 1024, fanOutMs: figure.fanOutMs, fanOutCpuMs: figure.fanOutCpuMs });
+      log(`node:net floor: ${count} held, ${round(figure.rssBytes / 1024, 2)} KB RSS each, fan-out ${figure.fanOutMs} ms (CPU ${figure.fanOutCpuMs} ms)`);
+    } catch (error) {
+      log(`node:net floor at ${count}: no figure (${String(error)}; ${run.stderr.trim().slice(-200)})`);
+    }
+  }
+  return floor;
+}
+
+/**
+ * pushwire runs as systemd/pushwire.service starts it (its node flags), unless `--node-args`
+ * gives others ("" for none); `--cpu-prof DIR` adds the profiler.
+ */
+function pushwireNodeArgs(given: string | undefined, profileDir: string | undefined): string[] {
+  const args = given === undefined ? unitNodeArgs() : given.split(/\s+/).filter(Boolean);
+  if (profileDir) args.push("--cpu-prof", `--cpu-prof-dir=${profileDir}`);
+  return args;
+}
+
 function option(args: string[], name: string): string | undefined {
   const at = args.indexOf(name);
   return at >= 0 ? args[at + 1] : undefined;

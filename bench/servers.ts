@@ -98,6 +98,17 @@ export function pushwireBenchConfig(subPort: number, pubPort: number): Record<st
 export const WEBSOCKET_SUB_PATH = "/bitrix/subws/";
 
 /** Starts dist/pushwire.js (it must be built) as a child process. */
+/**
+ * The node flags systemd/pushwire.service starts pushwire with (between the node binary and the
+ * bundle on its ExecStart line): the bench measures pushwire as it is deployed.
+ */
+export function unitNodeArgs(): string[] {
+  const unit = readFileSync(join(REPO_DIR, "systemd", "pushwire.service"), "utf8");
+  const words = /^ExecStart=(.*)$/m.exec(unit)?.[1]?.split(/\s+/) ?? [];
+  const bundle = words.findIndex((word) => word.endsWith("pushwire.js"));
+  return bundle > 1 ? words.slice(1, bundle) : [];
+}
+
 export async function startPushwire(extraNodeArgs: string[] = []): Promise<BenchServer> {
   const bundle = join(REPO_DIR, "dist", "pushwire.js");
   if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run npm run build`);
