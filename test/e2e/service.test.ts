@@ -33,7 +33,7 @@ test("the unit: simple service as the pushwire user, reload by SIGHUP, restart o
   assert.equal(one("Type"), "simple");
   assert.equal(one("User"), "pushwire");
   assert.equal(one("Group"), "pushwire");
-  assert.equal(one("ExecStart"), "/usr/bin/node --max-semi-space-size=2 /opt/pushwire/pushwire.js --config /etc/pushwire/pushwire.json --message-log /var/lib/pushwire");
+  assert.equal(one("ExecStart"), "/usr/bin/node /opt/pushwire/pushwire.js --config /etc/pushwire/pushwire.json --message-log /var/lib/pushwire");
   assert.equal(one("StateDirectory"), "pushwire", "systemd creates /var/lib/pushwire for the message log, writable under ProtectSystem=strict");
   assert.equal(one("ExecReload"), "/bin/kill -HUP $MAINPID");
   assert.equal(one("Restart"), "on-failure");
@@ -81,7 +81,7 @@ test("install.sh --root: program, configuration, unit; a second run changes noth
   assert.match(first.out, /configuration .* is ok/);
   assert.match(first.out, /--root given: not creating the pushwire user/);
   const installedUnit = readFileSync(unit, "utf8");
-  assert.match(installedUnit, new RegExp(`^ExecStart=${process.execPath.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} --max-semi-space-size=2 /opt/pushwire/pushwire.js --config /etc/pushwire/pushwire.json --message-log /var/lib/pushwire$`, "m"));
+  assert.match(installedUnit, new RegExp(`^ExecStart=${process.execPath.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} /opt/pushwire/pushwire.js --config /etc/pushwire/pushwire.json --message-log /var/lib/pushwire$`, "m"));
   assert.equal(installedUnit.replace(/^ExecStart=\S+ /m, "ExecStart=/usr/bin/node "), readFileSync(UNIT_FILE, "utf8"), "otherwise the unit as shipped");
 
   // The admin edits the configuration; installing again keeps it.
