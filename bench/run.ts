@@ -28,8 +28,8 @@ interface Plan {
   heldSteps: number[];
   idleCpuMs: number;
   /**
-   * Wait before the idle-CPU window: once the connections stop arriving V8's memory reducer runs
-   * one or two full GCs (≈50–90 ms with --max-semi-space-size=2), a one-time cost, not idling.
+   * Wait before the idle-CPU window: once the connections stop arriving V8's memory reducer may
+   * run a few full GCs, a one-time cost of the arrival, not of idling.
    */
   idleSettleMs: number;
   fanOutSubscribers: number;
@@ -105,7 +105,8 @@ async function main(): Promise<number> {
   if (rate) plan.latencyRates = rate.split(",").map(Number);
   const options = {
     only: new Set(option(args, "--only")?.split(",") ?? [...LONG_POLL_PHASES, "ws", "floor"]),
-    nodeArgs: pushwireNodeArgs(option(args, "--node-args"), option(args, "--cpu-prof")),
+    nodeArgs: pushwireNodeArgs(option(args, "--node-args")),
+    profileDir: option(args, "--cpu-prof"),
   };
   const report = await runSuite(plan, options);
   if (!plan.ci) return 0;
@@ -115,15 +116,16 @@ async function main(): Promise<number> {
   return ciVerdict(await runSuite(plan, options)) ? 0 : 1;
 }
 
-async function runSuite(plan: Plan, options: { only: Set<string>; nodeArgs: string[] }): Promise<Report> {
-  const { only } = options;
+async function runSuite(plan: Plan, options: { only: Set<string>; nodeArgs: string[]; profileDir: string | undefined }): Promise<Report> {
+  const { only, nodeArgs, profileDir } = options;
+  const pushwireArgs = profileDir ? [...nodeArgs, "--cpu-prof", `--cpu-prof-dir=${profileDir}`] : nodeArgs;
   const report = new Report();
   const holders = new Holders(HOLDER_PROCESSES);
   const started = Date.now();
-  const floor = only.has("floor") && !plan.ci ? nodeNetFloor(plan, options.nodeArgs) : new Map<number, FloorFigure>();
+  const floor = only.has("floor") && !plan.ci ? nodeNetFloor(plan, nodeArgs) : new Map<number, FloorFigure>();
   try {
     if (LONG_POLL_PHASES.some((phase) => only.has(phase))) {
-      await withServers(plan, options.nodeArgs, async (servers) => {
+      await withServers(plan, pushwireArgs, async (servers) => {
         if (only.has("held")) await heldFigures(plan, servers, holders, report, floor);
         if (only.has("fanout")) await fanOutFigures(plan, servers, holders, report, floor);
         if (only.has("latency") && plan.latencySubscribers) {
@@ -135,7 +137,7 @@ async function runSuite(plan: Plan, options: { only: Set<string>; nodeArgs: stri
     // Fresh servers, as for the long-poll memory rows: memory the earlier phases freed would be
     // reused by the WebSockets and understate what each costs.
     if (only.has("ws") && plan.wsSteps.length) {
-      await withServers(plan, options.nodeArgs, (servers) => webSocketFigures(plan, servers, holders, report, floor));
+      await withServers(plan, pushwireArgs, (servers) => webSocketFigures(plan, servers, holders, report, floor));
     }
   } finally {
     holders.stop();
@@ -146,10 +148,10 @@ async function runSuite(plan: Plan, options: { only: Set<string>; nodeArgs: stri
 }
 
 /** Starts pushwire (and Nchan when the plan has a peer and it is installed), runs `phases` on them, stops them. */
-async function withServers(plan: Plan, nodeArgs: string[], phases: (servers: BenchServer[]) => Promise<void>): Promise<void> {
+async function withServers(plan: Plan, pushwireArgs: string[], phases: (servers: BenchServer[]) => Promise<void>): Promise<void> {
   const servers: BenchServer[] = [];
   try {
-    servers.push(await startPushwire(nodeArgs));
+    servers.push(await startPushwire(pushwireArgs));
     if (plan.peer) {
       if (nchanAvailable()) servers.push(await startNchan());
       else process.stderr.write("bench: nginx with Nchan is not installed (bench/peer-nchan.sh); measuring pushwire only\n");
@@ -520,12 +522,10 @@ function ciVerdict(report: Report): boolean {
   return problems.length === 0;
 }
 
-/** The value after `--name` on the command line. */
 /** A bare node:net server's figures at one count (bench/net-floor.ts), in the same run and with the same node flags. */
 interface FloorFigure {
   rssKb: number;
   fanOutMs: number;
-  fanOutCpuMs: number;
 }
 type Floor = Map<number, FloorFigure>;
 
@@ -544,19 +544,18 @@ function floorOf(floor: Floor, count: number, key: "rssKb" | "fanOutMs"): { floo
 
 /**
  * The node:net floor at every count the suite holds (memory) and fans out to: one fresh
- * bench/net-floor.js process per count, with pushwire's node flags (not the profiler).
+ * bench/net-floor.js process per count, with pushwire's node flags.
  */
 function nodeNetFloor(plan: Plan, nodeArgs: string[]): Floor {
   const floor: Floor = new Map();
-  const flags = nodeArgs.filter((arg) => !arg.startsWith("--cpu-prof"));
   const counts = [...new Set([...plan.heldSteps, ...plan.wsSteps, plan.fanOutSubscribers, plan.wsFanOutSubscribers])].filter((n) => n > 0).sort((a, b) => a - b);
   for (const count of counts) {
-    const run = spawnSync(process.execPath, ["--expose-gc", ...flags, join(__dirname, "net-floor.js"), String(count)], { encoding: "utf8", timeout: 120_000 });
+    const run = spawnSync(process.execPath, ["--expose-gc", ...nodeArgs, join(__dirname, "net-floor.js"), String(count)], { encoding: "utf8", timeout: 120_000 });
     const line = run.stdout.trim().split("\n").pop() ?? "";
     try {
       const figure = JSON.parse(line) as { rssBytes: number; fanOutMs: number; fanOutCpuMs: number; delivered: number };
       if (figure.delivered < count) throw new Error(`delivered ${figure.delivered}/${count}`);
-      floor.set(count, { rssKb: figure.rssBytes / 1024, fanOutMs: figure.fanOutMs, fanOutCpuMs: figure.fanOutCpuMs });
+      floor.set(count, { rssKb: figure.rssBytes / 1024, fanOutMs: figure.fanOutMs });
       log(`node:net floor: ${count} held, ${round(figure.rssBytes / 1024, 2)} KB RSS each, fan-out ${figure.fanOutMs} ms (CPU ${figure.fanOutCpuMs} ms)`);
     } catch (error) {
       log(`node:net floor at ${count}: no figure (${String(error)}; ${run.stderr.trim().slice(-200)})`);
@@ -565,16 +564,12 @@ function nodeNetFloor(plan: Plan, nodeArgs: string[]): Floor {
   return floor;
 }
 
-/**
- * pushwire runs as systemd/pushwire.service starts it (its node flags), unless `--node-args`
- * gives others ("" for none); `--cpu-prof DIR` adds the profiler.
- */
-function pushwireNodeArgs(given: string | undefined, profileDir: string | undefined): string[] {
-  const args = given === undefined ? unitNodeArgs() : given.split(/\s+/).filter(Boolean);
-  if (profileDir) args.push("--cpu-prof", `--cpu-prof-dir=${profileDir}`);
-  return args;
+/** pushwire runs as systemd/pushwire.service starts it (its node flags), unless `--node-args` gives others ("" for none). */
+function pushwireNodeArgs(given: string | undefined): string[] {
+  return given === undefined ? unitNodeArgs() : given.split(/\s+/).filter(Boolean);
 }
 
+/** The value after `--name` on the command line. */
 function option(args: string[], name: string): string | undefined {
   const at = args.indexOf(name);
   return at >= 0 ? args[at + 1] : undefined;
