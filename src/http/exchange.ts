@@ -46,6 +46,37 @@ export interface UpgradedSocket {
   head: Buffer;
 }
 
+/**
+ * One whole answer given alike to many replies (a message fanned out to held long-polls). A reply
+ * that writes its own framing (the lean one) frames it once per wire variant and shares the bytes;
+ * `framings` is that reply's cache, which no one else reads.
+ */
+export class SharedAnswer {
+  readonly framings: AnswerFraming[] = [];
+  readonly bodyLength: number;
+
+  /** `headers` without Content-Length: each reply adds its own copy with it. */
+  constructor(
+    readonly status: number,
+    readonly headers: Headers,
+    readonly body: readonly Buffer[],
+  ) {
+    let length = 0;
+    for (const piece of body) length += piece.length;
+    this.bodyLength = length;
+  }
+}
+
+/** The answer's bytes on the wire for one variant: request kind, Keep-Alive seconds, Date second. */
+export interface AnswerFraming {
+  readonly variant: number;
+  readonly keepAliveSeconds: number | undefined;
+  readonly second: number;
+  /** The reply's state after writing these bytes (whether the connection closes after them). */
+  readonly replyFlags: number;
+  readonly bytes: Buffer;
+}
+
 export interface PushReply {
   readonly remoteAddress: string | undefined;
   /** The head went out, or waits to leave with the first body bytes: no other answer is possible. */
@@ -56,6 +87,8 @@ export interface PushReply {
   readonly backlog: number;
   /** A whole answer: status, headers and the body pieces; Content-Length is added here. */
   send(status: number, headers: Headers, body?: readonly Buffer[]): void;
+  /** As `send`, with an answer many replies share: the same bytes, framed once per variant where the reply can. */
+  sendShared(answer: SharedAnswer): void;
   /**
    * Starts an answer of unknown length (a stream): chunked on HTTP/1.1, ended by closing the
    * connection on HTTP/1.0. The head leaves with the first write (or `flush`).

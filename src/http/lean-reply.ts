@@ -1,6 +1,6 @@
 import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
-import type { BodyFailure, ClientWatcher, Headers, PushReply, PushRequest, UpgradedSocket } from "./exchange.js";
+import type { AnswerFraming, BodyFailure, ClientWatcher, Headers, PushReply, PushRequest, SharedAnswer, UpgradedSocket } from "./exchange.js";
 import type { RequestHead } from "./request-parser.js";
 
 /**
@@ -188,6 +188,20 @@ export class LeanReply implements PushReply {
     this.finish(body, length);
   }
 
+  sendShared(answer: SharedAnswer): void {
+    if (this.headersSent) throw new Error("Cannot write headers after they are sent to the client");
+    const variant = this.flags & (HEAD_REQUEST | HTTP_1_0);
+    const keepAliveSeconds = this.keepAlive ? this.owner?.keepAliveSeconds() : undefined;
+    const second = Math.floor(Date.now() / 1000);
+    const framing = findFraming(answer.framings, variant, keepAliveSeconds, second) ?? this.frame(answer, variant, keepAliveSeconds, second);
+    this.status = answer.status;
+    this.flags = framing.replyFlags | ENDED;
+    this.headWritten = true;
+    const socket = this.owner?.socket;
+    if (socket && !socket.destroyed) socket.write(framing.bytes);
+    this.over();
+  }
+
   start(status: number, headers: Headers): void {
     this.writeHead(status, headers);
   }
@@ -244,7 +258,7 @@ export class LeanReply implements PushReply {
   }
 
   /** Headers as a flat [name, value, …] list; throws on names and values node:http refuses (never a split response). */
-  private writeHead(status: number, headers: Headers): void {
+  private writeHead(status: number, headers: Headers, second = Math.floor(Date.now() / 1000)): void {
     if (this.headersSent) throw new Error("Cannot write headers after they are sent to the client");
     this.status = status;
     let text = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "unknown"}\r\n`;
@@ -278,7 +292,7 @@ export class LeanReply implements PushReply {
           break;
       }
     }
-    if (!date) text += `Date: ${httpDate()}\r\n`;
+    if (!date) text += `Date: ${httpDate(second)}\r\n`;
     if (status === 204 || status === 304 || (status >= 100 && status < 200) || flags & HEAD_REQUEST) flags |= NO_BODY;
     // A body of unknown length: chunked on HTTP/1.1, delimited by closing the connection on 1.0.
     const streamed = !(flags & NO_BODY) && !contentLength && !transferEncoding;
@@ -300,10 +314,34 @@ export class LeanReply implements PushReply {
     this.head = `${text}\r\n`;
   }
 
+  /** Frames a shared answer for this reply's variant and keeps the bytes for the next reply like it. */
+  private frame(answer: SharedAnswer, variant: number, keepAliveSeconds: number | undefined, second: number): AnswerFraming {
+    const headers = answer.headers.slice();
+    headers.push("Content-Length", String(answer.bodyLength));
+    this.writeHead(answer.status, headers, second);
+    const head = this.head!;
+    this.head = null;
+    const size = this.flags & NO_BODY ? 0 : answer.bodyLength;
+    const bytes = Buffer.allocUnsafe(head.length + size);
+    let at = bytes.write(head, 0, "latin1");
+    if (size > 0) for (const piece of answer.body) at += piece.copy(bytes, at);
+    const framings = answer.framings;
+    // Only the current second's framings can serve again.
+    if (framings.length > 0 && framings[0]!.second !== second) framings.length = 0;
+    const framing = { variant, keepAliveSeconds, second, replyFlags: this.flags, bytes };
+    framings.push(framing);
+    return framing;
+  }
+
   /** The last bytes of the reply, then the owner keeps or closes the connection. */
   private finish(body: readonly Buffer[] | null, length: number): void {
     this.flags |= ENDED;
     if (!(this.flags & DESTROYED)) this.transmit(body, true, length);
+    this.over();
+  }
+
+  /** The reply ended: the owner keeps or closes the connection, the end listener learns it. */
+  private over(): void {
     const owner = this.owner;
     this.owner = null;
     owner?.finished(this, !(this.flags & LAST) && this.keepAlive);
@@ -346,10 +384,16 @@ export class LeanReply implements PushReply {
 let dateSecond = -1;
 let dateText = "";
 
-/** node:http's Date header, rendered once a second. */
-function httpDate(): string {
-  const now = Date.now();
-  const second = Math.floor(now / 1000);
+function findFraming(framings: readonly AnswerFraming[], variant: number, keepAliveSeconds: number | undefined, second: number): AnswerFraming | undefined {
+  for (let i = 0; i < framings.length; i++) {
+    const framing = framings[i]!;
+    if (framing.variant === variant && framing.keepAliveSeconds === keepAliveSeconds && framing.second === second) return framing;
+  }
+  return undefined;
+}
+
+/** node:http's Date header for a second since the epoch, rendered once a second. */
+function httpDate(second: number): string {
   if (second !== dateSecond) {
     dateSecond = second;
     dateText = new Date(second * 1000).toUTCString();

@@ -4,7 +4,7 @@ import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { TlsOptions } from "node:tls";
 import { answerClientError, closeAfterAnswer, refuseExpectation } from "./client-error.js";
-import type { BodyFailure, ClientWatcher, Headers, HttpServer, ListenerContext, PushReply, PushRequest, Serve } from "./exchange.js";
+import type { BodyFailure, ClientWatcher, Headers, HttpServer, ListenerContext, PushReply, PushRequest, Serve, SharedAnswer } from "./exchange.js";
 import { UpgradeOwner } from "./lean-reply.js";
 
 /**
@@ -168,6 +168,10 @@ class NodeReply implements PushReply {
     if (body.length === 0) this.res.end();
     else this.res.end(body.length === 1 ? body[0] : Buffer.concat(body, length));
     this.ended();
+  }
+
+  sendShared(answer: SharedAnswer): void {
+    this.send(answer.status, answer.headers.slice(), answer.body);
   }
 
   start(status: number, headers: Headers): void {

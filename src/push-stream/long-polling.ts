@@ -4,7 +4,7 @@ import type { PushReply } from "../http/exchange.js";
 import { HeldPoll } from "../hold/held-poll.js";
 import type { Handler, Route } from "../routing/route.js";
 import type { Channel } from "../store/channel.js";
-import { pollHeaders, sendMessages, sendNotModified } from "./poll-answers.js";
+import { pollHeaders, sendMessageShared, sendMessages, sendNotModified } from "./poll-answers.js";
 import { answerPreflightOrMethod, catchUp, jsonpCallback, openSubscription, readCursor } from "./subscription.js";
 
 /**
@@ -48,12 +48,12 @@ class LongPoll extends HeldPoll {
 
   onMessage(_channel: Channel, message: Message): void {
     const reply = this.answerable();
-    if (reply) sendMessages(reply, this.route, pollHeaders(this.route, this.origin, this.callback), [message], this.callback, message.time, message.tag);
+    if (reply) sendMessageShared(reply, this.route, this.origin, this.callback, message, message.time, message.tag);
   }
 
   onChannelDeleted(_channel: Channel, message: Message): void {
     const reply = this.answerable();
-    if (reply) sendMessages(reply, this.route, pollHeaders(this.route, this.origin, this.callback), [message], this.callback, nowSeconds(this.route), 0);
+    if (reply) sendMessageShared(reply, this.route, this.origin, this.callback, message, nowSeconds(this.route), 0);
   }
 
   onWheelExpire(): void {

@@ -213,6 +213,64 @@ describe("responses", () => {
       });
     }
   });
+  test("one message to held long-polls of every kind: each its own head (origin, JSONP, HTTP/1.0, keep-alive or close), the same body bytes", async () => {
+    const lp = { path: "/lp", subscriber: "long-polling", channelsPath: "$arg_id", allowedOrigins: "$arg_origin", messageTemplate: "~id~:~text~|" };
+    for (const parser of ["lean", "node"]) {
+      await withServer({ http: { subscriberParser: parser }, extraSubLocations: [lp] }, async (app) => {
+        const get = (query: string, version = "1.1", extra = "") => `GET /lp?id=s${query} HTTP/${version}\r\nHost: x\r\n${extra}\r\n`;
+        const kinds = {
+          // Interleaved, so that answers shared by origin are each framed for their connection.
+          a1: get("&origin=https://a.example"),
+          jsonp: get("&origin=https://b.example&callback=cb"),
+          v10: get("&origin=https://a.example", "1.0"),
+          bare: get(""),
+          close: get("&origin=https://a.example", "1.1", "Connection: close\r\n"),
+          v10KeepAlive: get("&origin=https://a.example", "1.0", "Connection: keep-alive\r\n"),
+          a2: get("&origin=https://a.example"),
+        };
+        const answered = (client: Client) => client.text.includes("\r\n\r\n") && parseHead(client.text).body.length >= 4;
+        const clients = new Map<string, Client>();
+        for (const [name, bytes] of Object.entries(kinds)) {
+          const client = await Client.open(app.port(0));
+          client.socket.write(bytes);
+          clients.set(name, client);
+        }
+        await waitFor(() => app.push.ctx.held.size === clients.size, 2000, "all held");
+        const delivered = app.push.ctx.metrics.deliveredMessages;
+        await publishOk(app, "s", "m");
+        await waitFor(() => [...clients.values()].every(answered), 2000, "every answer");
+        const heads = new Map([...clients].map(([name, client]) => [name, parseHead(client.text)]));
+        const at = (name: string) => heads.get(name)!;
+        for (const [name, head] of heads) {
+          assert.equal(head.status, 200, `${parser} ${name}`);
+          assert.equal(head.headers.get("etag"), "W/1", `${parser} ${name}`);
+        }
+        for (const name of ["a1", "a2", "v10", "v10KeepAlive", "close", "bare"]) assert.equal(at(name).body, "1:m|", `${parser} ${name}`);
+        assert.equal(at("jsonp").body, "cb([1:m|]);", parser);
+        assert.equal(at("a1").headers.get("access-control-allow-origin"), "https://a.example", parser);
+        assert.equal(at("jsonp").headers.get("access-control-allow-origin"), "https://b.example", parser);
+        assert.equal(at("jsonp").headers.get("content-type"), "application/javascript", parser);
+        assert.equal(at("close").headers.get("access-control-allow-origin"), "https://a.example", parser);
+        assert.equal(at("bare").headers.get("access-control-allow-origin"), undefined, parser);
+        for (const name of ["a1", "a2", "jsonp", "v10KeepAlive", "bare"]) assert.equal(at(name).headers.get("connection"), "keep-alive", `${parser} ${name}`);
+        for (const name of ["v10", "close"]) {
+          assert.equal(at(name).headers.get("connection"), "close", `${parser} ${name}`);
+          await waitFor(() => clients.get(name)!.closed, 2000, `${parser} ${name} closed by the server`);
+        }
+        assert.equal(app.push.ctx.metrics.deliveredMessages - delivered, clients.size, parser);
+        // A kept-alive connection serves its next request after the shared answer.
+        for (const [name, version] of [["a1", "1.1"], ["v10KeepAlive", "1.0"]] as const) {
+          const client = clients.get(name)!;
+          client.text = "";
+          client.socket.write(get("", version, `${FROM_START}Connection: keep-alive\r\n`));
+          await waitFor(() => answered(client), 2000, `${parser} ${name}: the next answer`);
+          assert.equal(parseHead(client.text).body, "1:m|", `${parser} ${name}`);
+          assert.equal(client.closed, false, `${parser} ${name}`);
+        }
+        for (const client of clients.values()) client.socket.destroy();
+      });
+    }
+  });
 });
 
 describe("Expect", () => {

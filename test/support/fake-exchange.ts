@@ -1,4 +1,4 @@
-import type { BodyFailure, ClientWatcher, Headers, PushReply, PushRequest, UpgradedSocket } from "../../src/http/exchange.js";
+import type { BodyFailure, ClientWatcher, Headers, PushReply, PushRequest, SharedAnswer, UpgradedSocket } from "../../src/http/exchange.js";
 
 /**
  * A request and reply that never touch a socket: for unit tests of what sits above the
@@ -52,6 +52,10 @@ export class FakeReply implements PushReply {
     this.start(status, headers);
     this.body.push(...body);
     this.end();
+  }
+
+  sendShared(answer: SharedAnswer): void {
+    this.send(answer.status, answer.headers.slice(), answer.body);
   }
 
   start(status: number, headers: Headers): void {
