@@ -6,7 +6,8 @@
  *   npm run bench                  the whole suite (a few minutes)
  *   npm run bench -- --no-peer     pushwire only
  *   npm run bench -- --only held,fanout,latency,publish,ws,floor   some phases only (ws: WebSocket
- *                                  subscribers; floor: a bare node:net server, bench/net-floor.ts)
+ *                                  subscribers; floor: bare node:net servers, bench/net-floor.ts and
+ *                                  bench/publish-floor.ts, beside the held, fan-out and publish rows)
  *   npm run bench -- --latency-rate 1000,2000             other publish rates for the latency phase
  *   npm run bench -- --cpu-prof DIR                       pushwire writes a V8 CPU profile into DIR on exit
  *   npm run bench -- --node-args "--max-semi-space-size=16"   node flags for pushwire instead of the unit's
@@ -15,7 +16,7 @@
  *
  * Loopback only; every phase is bounded in count and time.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { Holders, sleep } from "./holders.js";
 import { cpuSeconds, rssBytes } from "./proc-stats.js";
@@ -131,7 +132,7 @@ async function runSuite(plan: Plan, options: { only: Set<string>; nodeArgs: stri
         if (only.has("latency") && plan.latencySubscribers) {
           for (const rate of plan.latencyRates) await latencyFigure(plan, rate, servers, holders, report);
         }
-        if (only.has("publish") && plan.wrkSeconds) publishRateFigures(plan, servers, report);
+        if (only.has("publish") && plan.wrkSeconds) await publishRateFigures(plan, servers, report, only.has("floor") && !plan.ci ? nodeArgs : undefined);
       });
     }
     // Fresh servers, as for the long-poll memory rows: memory the earlier phases freed would be
@@ -446,28 +447,61 @@ async function latencyFigure(plan: Plan, rate: number, servers: BenchServer[], h
   }, (f) => (f.ratio === undefined || f.ratio <= 1) && (rate !== 5000 || f.pushwire <= 20));
 }
 
-/** wrk -t2 -c50 publishing 64-byte bodies to 10k channels: keep-alive, then one connection per publish (Bitrix PHP). */
-function publishRateFigures(plan: Plan, servers: BenchServer[], report: Report): void {
+/**
+ * wrk -t2 -c50 publishing 64-byte bodies to 10k channels: keep-alive, then one connection per publish
+ * (Bitrix PHP). With `floorNodeArgs`, the same wrk runs against bench/publish-floor.ts too (a bare
+ * node:net server with those node flags) for the floor column.
+ */
+async function publishRateFigures(plan: Plan, servers: BenchServer[], report: Report, floorNodeArgs: string[] | undefined): Promise<void> {
   if (spawnSync("wrk", ["-v"], { stdio: "ignore" }).error) {
     process.stderr.write("bench: wrk is not installed (bench/peer-nchan.sh); no publish-rate figures\n");
     return;
   }
-  // Warm-up: creates the 10k channels and lets V8 compile the publish path, on both servers.
-  for (const server of servers) runWrk(server, 2, "keep-alive");
-  for (const mode of ["keep-alive", "close"] as const) {
-    const rates = new Map<string, ReturnType<typeof runWrk>>();
-    for (const server of servers) rates.set(server.name, runWrk(server, plan.wrkSeconds, mode));
-    const pw = rates.get("pushwire")!;
-    const peer = rates.get("nchan");
-    report.add({
-      figure: mode === "keep-alive" ? "publish rate, wrk -t2 -c50 keep-alive, 10k channels" : "publish rate, one connection per publish (HTTP/1.0, close)",
-      unit: "req/s",
-      pushwire: Math.round(pw.rps),
-      ...(peer ? { nchan: Math.round(peer.rps) } : {}),
-      target: "ratio ≥ 0.6",
-      detail: Object.fromEntries([...rates].map(([k, v]) => [k, { non2xx: v.non2xx, errors: v.errors, serverCpuUsPerRequest: v.cpuUsPerRequest }])),
-    }, (f) => (f.ratio !== undefined ? f.ratio >= 0.6 : undefined));
+  const floor = floorNodeArgs ? await startPublishFloor(floorNodeArgs) : undefined;
+  const targets = floor ? [...servers, floor] : servers;
+  try {
+    // Warm-up: creates the 10k channels and lets V8 compile the publish path, on every server.
+    for (const server of targets) runWrk(server, 2, "keep-alive");
+    for (const mode of ["keep-alive", "close"] as const) {
+      const rates = new Map<string, ReturnType<typeof runWrk>>();
+      for (const server of targets) rates.set(server.name, runWrk(server, plan.wrkSeconds, mode));
+      const pw = rates.get("pushwire")!;
+      const peer = rates.get("nchan");
+      const bare = rates.get(PUBLISH_FLOOR);
+      report.add({
+        figure: mode === "keep-alive" ? "publish rate, wrk -t2 -c50 keep-alive, 10k channels" : "publish rate, one connection per publish (HTTP/1.0, close)",
+        unit: "req/s",
+        pushwire: Math.round(pw.rps),
+        ...(peer ? { nchan: Math.round(peer.rps) } : {}),
+        ...(bare ? { floor: Math.round(bare.rps) } : {}),
+        target: "ratio ≥ 0.6",
+        detail: Object.fromEntries([...rates].map(([k, v]) => [k, { non2xx: v.non2xx, errors: v.errors, serverCpuUsPerRequest: v.cpuUsPerRequest }])),
+      }, (f) => (f.ratio !== undefined ? f.ratio >= 0.6 : undefined));
+    }
+  } finally {
+    await floor?.stop();
   }
+}
+
+const PUBLISH_FLOOR = "node:net floor";
+
+/** bench/publish-floor.js in its own process, as a server wrk can publish to. */
+async function startPublishFloor(nodeArgs: string[]): Promise<BenchServer> {
+  const child = spawn(process.execPath, [...nodeArgs, join(__dirname, "publish-floor.js")], { stdio: ["ignore", "pipe", "inherit"] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout.once("data", (chunk: Buffer) => resolve(Number(JSON.parse(chunk.toString()).port)));
+    child.once("exit", (code) => reject(new Error(`publish-floor exited with ${code}`)));
+  });
+  return {
+    name: PUBLISH_FLOOR,
+    pid: child.pid!,
+    subPort: port,
+    pubPort: port,
+    stop: () => new Promise<void>((resolve) => {
+      child.once("exit", () => resolve());
+      child.kill("SIGTERM");
+    }),
+  };
 }
 
 function runWrk(server: BenchServer, seconds: number, mode: "keep-alive" | "close"): { rps: number; non2xx: number; errors: string; cpuUsPerRequest: number } {
