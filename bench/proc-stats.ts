@@ -34,3 +34,13 @@ export function childPids(pid: number): number[] {
     return [];
   }
 }
+
+/** RSS of a process and its direct children (pushwire's primary and workers, nginx's master and workers). */
+export function treeRssBytes(pid: number): number {
+  return [pid, ...childPids(pid)].reduce((sum, p) => sum + rssBytes(p), 0);
+}
+
+/** CPU seconds of a process and its direct children. */
+export function treeCpuSeconds(pid: number): number {
+  return [pid, ...childPids(pid)].reduce((sum, p) => sum + cpuSeconds(p), 0);
+}

@@ -20,9 +20,9 @@ import { spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { Holders, sleep } from "./holders.js";
 import { cpuSeconds, rssBytes } from "./proc-stats.js";
-import { Publisher, timedBody } from "./publisher.js";
 import { quantile, Report, round, type Figure } from "./report.js";
-import { BENCH_SOURCE_DIR, nchanAvailable, startNchan, startPushwire, unitNodeArgs, WEBSOCKET_SUB_PATH, type BenchServer } from "./servers.js";
+import { fanOut, latencyRun, log, NO_CURSOR_SUB, runWrk, waitSubscribers } from "./measure.js";
+import { nchanAvailable, startNchan, startPushwire, unitNodeArgs, WEBSOCKET_SUB_PATH, type BenchServer } from "./servers.js";
 
 interface Plan {
   /** Held long-polls at which memory is read; the last one also gets the idle-CPU and fan-out figures. */
@@ -95,7 +95,6 @@ const CI_BOUNDS = {
 };
 
 const HOLDER_PROCESSES = 4;
-const NO_CURSOR_SUB = "/bitrix/sub?CHANNEL_ID=";
 const NO_CURSOR_WS = `${WEBSOCKET_SUB_PATH}?CHANNEL_ID=`;
 const LONG_POLL_PHASES = ["held", "fanout", "latency", "publish"];
 
@@ -363,77 +362,12 @@ async function openWebSockets(server: BenchServer, holders: Holders, channel: st
   return held;
 }
 
-/**
- * Publishes one message to each channel (one publish per channel, pipelined over 10 connections)
- * and times from just before the first write to the last subscriber's first byte.
- */
-async function fanOut(server: BenchServer, holders: Holders, channels: string[], expected: number): Promise<{ ms: number; delivered: number; cpuMs: number }> {
-  const publisher = await Publisher.open(server.pubPort, Math.min(10, channels.length));
-  await holders.arm();
-  const cpu0 = cpuSeconds(server.pid);
-  const t0 = Number(process.hrtime.bigint());
-  publisher.publish(channels, timedBody);
-  const answered = publisher.drained(30_000).then(() => (Number(process.hrtime.bigint()) - t0) / 1e6);
-  const result = await holders.waitDelivered(expected, 30_000);
-  const publishedMs = await answered;
-  const cpuMs = (cpuSeconds(server.pid) - cpu0) * 1000;
-  publisher.close();
-  // A fan-out that did not reach everyone has no time (NaN, null in JSON), never a flattering one.
-  const ms = result.delivered < expected ? NaN : (result.lastNs - t0) / 1e6;
-  if (result.delivered < expected || publisher.refused) {
-    log(`${server.name}: fan-out delivered ${result.delivered}/${expected}, ${result.failed} failed, ${publisher.refused} publishes refused`);
-  }
-  log(`${server.name}: ${channels.length} publish(es) → ${result.delivered} delivered in ${round(ms)} ms (publishes answered in ${round(publishedMs)} ms), server CPU ${round(cpuMs)} ms`);
-  return { ms, delivered: result.delivered, cpuMs };
-}
-
 /** p99 publish→receive with long-polls that re-poll (cursor from Last-Modified/Etag), under a steady publish rate. */
 async function latencyFigure(plan: Plan, rate: number, servers: BenchServer[], holders: Holders, report: Report): Promise<void> {
   const results = new Map<string, Record<string, number>>();
   for (const server of servers) {
-    const prefix = `lat${rate}-`; // fresh channels for each rate: no stored message from an earlier phase
-    const channels = Array.from({ length: plan.latencySubscribers }, (_, i) => prefix + i);
-    await holders.open(server.subPort, NO_CURSOR_SUB + prefix + "{i}", plan.latencySubscribers);
-    await waitSubscribers(server, channels[channels.length - 1]!, 1, 30_000);
-    await holders.follow();
-    await sleep(1000);
-    const publisher = await Publisher.open(server.pubPort, 10);
-    const cpu0 = cpuSeconds(server.pid);
-    const start = Date.now();
-    let next = 0;
-    await new Promise<void>((resolve) => {
-      const tick = setInterval(() => {
-        const elapsed = Date.now() - start;
-        const due = Math.min(Math.floor((elapsed * rate) / 1000), Math.floor((plan.latencyMs * rate) / 1000));
-        const batch: string[] = [];
-        for (; publisher.sent + batch.length < due; next = (next + 1) % channels.length) batch.push(channels[next]!);
-        if (batch.length) publisher.publish(batch, timedBody);
-        if (elapsed >= plan.latencyMs) {
-          clearInterval(tick);
-          resolve();
-        }
-      }, 5);
-    });
-    const answeredInWindow = publisher.answered;
-    await publisher.drained(10_000);
-    // Collect until every message arrived (a server behind catches up from its store), at most 15 s.
-    const latenciesMs: number[] = [];
-    let failed = 0;
-    for (const until = Date.now() + 15_000; latenciesMs.length < publisher.sent && Date.now() < until;) {
-      await sleep(500);
-      const result = await holders.report();
-      for (const ns of result.latenciesNs) latenciesMs.push(ns / 1e6);
-      failed = result.failed;
-    }
-    const cpu = cpuSeconds(server.pid) - cpu0;
-    const wall = (Date.now() - start) / 1000;
-    publisher.close();
-    await holders.closeSockets();
-    const sorted = latenciesMs.sort((a, b) => a - b);
-    const figures = { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), max: sorted[sorted.length - 1] ?? NaN, received: sorted.length, sent: publisher.sent, answeredInWindow, failed,
-      serverCpuUsPerMessage: round((cpu / publisher.sent) * 1e6), serverCpuPercent: round((cpu / wall) * 100) };
+    const figures = await latencyRun(server, holders, { rate, subscribers: plan.latencySubscribers, ms: plan.latencyMs, prefix: `lat${rate}-` });
     results.set(server.name, figures);
-    log(`${server.name}: latency ${JSON.stringify(figures)}`);
     await sleep(1000);
   }
   const pw = results.get("pushwire")!;
@@ -503,41 +437,6 @@ async function startPublishFloor(nodeArgs: string[]): Promise<BenchServer> {
       child.kill("SIGTERM");
     }),
   };
-}
-
-function runWrk(server: BenchServer, seconds: number, mode: "keep-alive" | "close"): { rps: number; non2xx: number; errors: string; cpuUsPerRequest: number } {
-  const args = ["-t2", "-c50", `-d${seconds}s`, "--timeout", "5s", "-s", join(BENCH_SOURCE_DIR, "publish-many.lua"), `http://127.0.0.1:${server.pubPort}/bitrix/pub/`];
-  if (mode === "close") args.push("--", "close");
-  const cpu0 = cpuSeconds(server.pid);
-  const run = spawnSync("wrk", args, { encoding: "utf8", timeout: (seconds + 30) * 1000 });
-  const cpu = cpuSeconds(server.pid) - cpu0;
-  const out = run.stdout ?? "";
-  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
-  const cpuUsPerRequest = round((cpu / requests) * 1e6);
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
-  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
-  const errors = /Socket errors:.*/.exec(out)?.[0] ?? "";
-  log(`${server.name}: wrk ${mode}: ${rps} req/s, server CPU ${cpuUsPerRequest} µs/request${non2xx ? `, ${non2xx} non-2xx` : ""}${errors ? `, ${errors}` : ""}`);
-  return { rps, non2xx, errors, cpuUsPerRequest };
-}
-
-/** Waits until the server counts `count` subscribers on the channel (its channel info), or the deadline. */
-async function waitSubscribers(server: BenchServer, channel: string, count: number, deadlineMs: number): Promise<number> {
-  const until = Date.now() + deadlineMs;
-  let seen = 0;
-  while (Date.now() < until) {
-    try {
-      const response = await fetch(`http://127.0.0.1:${server.pubPort}/bitrix/pub/?CHANNEL_ID=${channel}`, { headers: { Accept: "application/json" } });
-      const text = await response.text();
-      seen = Number(/"subscribers":\s*(\d+)/.exec(text)?.[1] ?? 0);
-      if (seen >= count) return seen;
-    } catch {
-      // not there yet
-    }
-    await sleep(100);
-  }
-  log(`${server.name}: only ${seen}/${count} subscribers on ${channel} after ${deadlineMs} ms`);
-  return seen;
 }
 
 /** True when every CI figure is within its bound; says which are not. */
@@ -619,10 +518,6 @@ function push(map: Map<string, number[]>, key: string, value: number): void {
   const list = map.get(key) ?? [];
   list.push(value);
   map.set(key, list);
-}
-
-function log(line: string): void {
-  process.stderr.write(`bench: ${line}\n`);
 }
 
 main().then((code) => process.exit(code), (error: Error) => {

@@ -10,8 +10,10 @@ import { sleep } from "./holders.js";
 /** A server under test, started by the bench as its own process on loopback. */
 export interface BenchServer {
   name: string;
-  /** The process that holds the connections (nginx: the one worker). */
+  /** The process that holds the connections (nginx: the one worker); with several workers, their parent. */
   pid: number;
+  /** Several processes serve (pushwire's workers, nginx's workers): memory and CPU are `pid`'s and its children's. */
+  tree?: boolean;
   subPort: number;
   pubPort: number;
   stop(): Promise<void>;
@@ -109,23 +111,27 @@ export function unitNodeArgs(): string[] {
   return bundle > 1 ? words.slice(1, bundle) : [];
 }
 
-export async function startPushwire(extraNodeArgs: string[] = []): Promise<BenchServer> {
+export async function startPushwire(extraNodeArgs: string[] = [], workers = 1): Promise<BenchServer> {
   const bundle = join(REPO_DIR, "dist", "pushwire.js");
   if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run npm run build`);
   const dir = mkdtempSync(join(tmpdir(), "pushwire-bench-"));
   const [subPort, pubPort] = [await freePort(), await freePort()];
   const configFile = join(dir, "pushwire.json");
   writeFileSync(configFile, JSON.stringify(pushwireBenchConfig(subPort, pubPort)));
-  const child = spawn(process.execPath, [...extraNodeArgs, bundle, "--config", configFile, "--log-level", "warn"], {
+  const child = spawn(process.execPath, [...extraNodeArgs, bundle, "--config", configFile, "--log-level", "warn", ...(workers > 1 ? ["--workers", String(workers)] : [])], {
     stdio: ["ignore", "inherit", "inherit"],
     cwd: dir,
   });
   running.set(child, "SIGKILL");
   await waitListening(pubPort, 10_000);
   await waitListening(subPort, 10_000);
+  // Every worker listening: the first may answer while the others still start.
+  for (const until = Date.now() + 10_000; workers > 1 && childPids(child.pid!).length < workers && Date.now() < until; ) await sleep(50);
+  await sleep(workers > 1 ? 500 : 0);
   return {
     name: "pushwire",
     pid: child.pid!,
+    tree: workers > 1,
     subPort,
     pubPort,
     async stop() {
@@ -143,14 +149,15 @@ export function nchanAvailable(): boolean {
 }
 
 /** Starts nginx + Nchan with bench/nchan.conf as a non-daemon child; stop() ends it and its worker. */
-export async function startNchan(): Promise<BenchServer> {
+export async function startNchan(workerCount = 1): Promise<BenchServer> {
   const prefix = mkdtempSync(join(tmpdir(), "nchan-bench-"));
   mkdirSync(join(prefix, "logs"));
   const [subPort, pubPort] = [await freePort(), await freePort()];
   const conf = readFileSync(join(BENCH_SOURCE_DIR, "nchan.conf"), "utf8")
     .replaceAll("@PREFIX@", prefix)
     .replaceAll("@SUB_PORT@", String(subPort))
-    .replaceAll("@PUB_PORT@", String(pubPort));
+    .replaceAll("@PUB_PORT@", String(pubPort))
+    .replace("worker_processes 1;", `worker_processes ${workerCount};`);
   const confFile = join(prefix, "nginx.conf");
   writeFileSync(confFile, conf);
   const master = spawn("nginx", ["-c", confFile, "-p", prefix, "-e", join(prefix, "error.log")], { stdio: ["ignore", "inherit", "inherit"] });
@@ -159,15 +166,16 @@ export async function startNchan(): Promise<BenchServer> {
   await waitListening(subPort, 10_000);
   // The master listens before it forks its worker.
   let workers = childPids(master.pid!);
-  for (const until = Date.now() + 5000; workers.length === 0 && Date.now() < until; workers = childPids(master.pid!)) await sleep(50);
-  if (workers.length !== 1) {
+  for (const until = Date.now() + 5000; workers.length < workerCount && Date.now() < until; workers = childPids(master.pid!)) await sleep(50);
+  if (workers.length !== workerCount) {
     await stopChild(master, "SIGTERM");
     running.delete(master);
-    throw new Error(`expected one nginx worker, found ${workers.length}`);
+    throw new Error(`expected ${workerCount} nginx worker(s), found ${workers.length}`);
   }
   return {
     name: "nchan",
-    pid: workers[0]!,
+    pid: workerCount === 1 ? workers[0]! : master.pid!,
+    tree: workerCount > 1,
     subPort,
     pubPort,
     async stop() {

@@ -12,14 +12,12 @@ import { attachDashboard, type DashboardFeed, type ListenerView } from "./dashbo
 import { Logger } from "./log.js";
 import { logAccess } from "./observe/access-log.js";
 import { EvictionLog } from "./observe/eviction-log.js";
+import type { WorkerPeers } from "./observe/readings.js";
 import { isOutOfDescriptors, OpenFiles } from "./observe/open-files.js";
 import { handlerFor, locationRole } from "./roles.js";
 import { Router } from "./routing/router.js";
-import { MessageLogError } from "./persist/log-files.js";
-import { loggedChannels, type Restored } from "./persist/logged-channels.js";
-import type { MessageLog } from "./persist/message-log.js";
-import { memoryChannels, type Channels } from "./store/channels.js";
-import type { MemoryHistory } from "./store/memory-history.js";
+import type { Restored } from "./persist/logged-channels.js";
+import { keepLog, openChannels, type OpenedChannels } from "./persist/open-channels.js";
 
 export interface StartOptions {
   clock?: Clock;
@@ -30,6 +28,10 @@ export interface StartOptions {
   sweepMs?: number;
   /** The message log compacts only beyond this many bytes (default 16 MiB); tests lower it. */
   compactMinBytes?: number;
+  /** The store to serve (a worker's copy of the primary's); by default opened from the configuration. */
+  channels?: OpenedChannels;
+  /** With workers: the others, for statistics and /metrics. */
+  peers?: WorkerPeers;
 }
 
 export interface Listener {
@@ -56,6 +58,22 @@ export interface ReloadReport {
  */
 export const RESTART_KEYS: readonly (keyof HttpSettings)[] = ["clientMaxHeaderSize", "clientHeaderTimeout", "maxMessagesStoredPerChannel", "wildcardChannelPrefix", "eventsChannelId", "subscriberParser"];
 
+/**
+ * Takes a reload's http-level values into the running settings object (the store reads its
+ * limits from this same object); returns the keys that changed but need a restart.
+ */
+export function applyHttpSettings(running: HttpSettings, next: HttpSettings): (keyof HttpSettings)[] {
+  const needRestart: (keyof HttpSettings)[] = [];
+  const http = running as unknown as Record<string, unknown>;
+  const fresh = next as unknown as Record<string, unknown>;
+  for (const key of Object.keys(fresh) as (keyof HttpSettings)[]) {
+    if (http[key] === fresh[key]) continue;
+    if (RESTART_KEYS.includes(key)) needRestart.push(key);
+    else http[key] = fresh[key];
+  }
+  return needRestart;
+}
+
 /** "127.0.0.1:8895", "*:8893": how listeners are told apart across a reload. */
 export function listenKey(config: ServerConfig): string {
   return `${config.listen.host ?? "*"}:${config.listen.port}`;
@@ -74,17 +92,6 @@ function listenerView({ config, address }: Listener): ListenerView {
     tls: config.ssl !== undefined,
     locations: config.locations.map((l) => `${l.path} ${locationRole(l)}`),
   };
-}
-
-/** The store: over the message log when one is configured (replayed here, before any listener), in memory otherwise. */
-function openChannels(config: PushwireConfig, clock: Clock, log: Logger, compactMinBytes: number | undefined): Channels & { memory: MemoryHistory; messageLog?: MessageLog; restored?: Restored } {
-  const { http, messageLog } = config;
-  if (!messageLog) return memoryChannels(http, clock, http.eventsChannelId);
-  try {
-    return loggedChannels(http, clock, http.eventsChannelId, { ...messageLog, compactMinBytes }, log);
-  } catch (error) {
-    throw error instanceof MessageLogError ? error : new MessageLogError(`message log ${messageLog.path}: ${(error as Error).message}`);
-  }
 }
 
 /** Idle keep-alive connections are closed after this (nginx's keepalive_timeout default is 75 s). */
@@ -125,7 +132,7 @@ export class PushServer {
     const tickMs = options.tickMs ?? 100;
     const log = options.log ?? new Logger("info");
     const http = config.http;
-    const { memory, restored, ...channels } = openChannels(config, clock, log, options.compactMinBytes);
+    const { memory, restored, ...channels } = options.channels ?? openChannels(config, clock, log, options.compactMinBytes);
     this.restored = restored;
     if (http.sharedMemorySize) memory.observers.push(new EvictionLog(log, clock, http.sharedMemorySize));
     this.ctx = {
@@ -137,6 +144,7 @@ export class PushServer {
       held: new Set(),
       draining: false,
       metrics: new ServerMetrics(),
+      peers: options.peers,
     };
     this.dashboard = attachDashboard(this.ctx, () => this.listeners.map(listenerView));
     if (config.servers.some((server) => server.locations.some((location) => location.metrics))) {
@@ -146,17 +154,9 @@ export class PushServer {
     this.tick = setInterval(() => this.guard("timer", () => this.ctx.wheel.advance(clock.now())), tickMs);
     this.sweeper = setInterval(() => this.guard("sweep", () => {
       this.ctx.broker.sweep();
-      this.keepLog();
+      keepLog(this.ctx);
       this.openFiles?.check(this.connections);
     }), options.sweepMs ?? 1000);
-  }
-
-  /** The message log's upkeep, each sweep: retry a failed write, compact when it outgrew the live data. */
-  private keepLog(): void {
-    const { messageLog, history, store } = this.ctx;
-    if (!messageLog || !messageLog.retry()) return;
-    // What a snapshot of the live data would take: bodies plus a record's fields, channels' records.
-    messageLog.maybeCompact(history.storedBytes + history.storedMessages * 64 + store.channelCount * 48);
   }
 
   /** Runs periodic work; a failure is logged, never fatal. */
@@ -304,16 +304,7 @@ export class PushServer {
     this.listeners.sort((a, b) => config.servers.indexOf(a.config) - config.servers.indexOf(b.config)); // in the file's order
     for (const listener of opened) report.changes.push(`${listenKey(listener.config)} opened${listener.config.ssl ? " (TLS)" : ""} on port ${listener.address.port}`);
 
-    const http = this.ctx.http as unknown as Record<string, unknown>;
-    const next = config.http as unknown as Record<string, unknown>;
-    for (const key of Object.keys(next)) {
-      if (http[key] === next[key]) continue;
-      if ((RESTART_KEYS as readonly string[]).includes(key)) {
-        report.needRestart.push(key);
-        continue;
-      }
-      http[key] = next[key]; // the store reads its limits from this same object
-    }
+    report.needRestart.push(...applyHttpSettings(this.ctx.http, config.http));
     // The log is opened once, before the listeners: a different one needs a restart.
     if (JSON.stringify(config.messageLog) !== JSON.stringify(this.config.messageLog)) report.needRestart.push("messageLog");
     this.config = { http: this.ctx.http, servers: this.listeners.map((l) => l.config), messageLog: this.config.messageLog };

@@ -19,6 +19,67 @@ export interface Held {
   abort(): void;
 }
 
+/** Values of the moment, passed on as they are. */
+export interface Gauges {
+  subscribers: number;
+  subscriptions: number;
+  channels: number;
+  wildcardChannels: number;
+  storedMessages: number;
+  storedBytes: number;
+  memoryUsed: number;
+  /** sharedMemorySize; 0 = no cap. */
+  memoryBudget: number;
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  arrayBuffers: number;
+  uptime: number;
+}
+
+/** Counters since the start. */
+export interface Totals {
+  published: number;
+  delivered: number;
+  connectionsOpened: number;
+  connectionsClosed: number;
+  longPollTimeouts: number;
+  evicted: number;
+  droppedByRing: number;
+  droppedByTtl: number;
+}
+
+/**
+ * One reading of the server's state and traffic counters: what /metrics writes and what the
+ * dashboard shows, taken by this one function so both always say the same.
+ */
+export interface Readings {
+  /** Held connections by subscriber mode (long-polling always present). */
+  heldByMode: Map<string, number>;
+  /** Of those, Bitrix Push server 2.0 connections. */
+  push2Held: number;
+  gauges: Gauges;
+  totals: Totals;
+  /** Refused requests by HTTP status, statuses ascending. */
+  rejected: Array<[number, number]>;
+}
+
+/** Another worker's readings as it last reported them (with workers). */
+export interface WorkerReading {
+  worker: number;
+  pid: number;
+  readings: Readings;
+  publishLatency: { counts: number[]; sum: number; count: number };
+}
+
+/** The machine's other workers, as this worker last heard of them (absent in a single process). */
+export interface WorkerPeers {
+  /** This worker's number (1-based). */
+  readonly worker: number;
+  /** Every other worker's last reading, by worker number. */
+  others(): WorkerReading[];
+}
+
 /** The process's file descriptors against its open-file limit (observe/open-files.ts). */
 export interface OpenFilesView {
   /** The soft limit; undefined when the system does not say (outside Linux). */
@@ -72,4 +133,6 @@ export interface PushContext extends Channels {
   readonly metrics: ServerMetrics;
   /** The message log under History, when configured. */
   readonly messageLog?: MessageLog | undefined;
+  /** With workers: the machine's other workers, for statistics and /metrics. */
+  readonly peers?: WorkerPeers | undefined;
 }

@@ -9,7 +9,11 @@ export class Logger {
   private threshold: number;
   private readonly stamp: boolean;
 
-  constructor(level: LogLevel = "info") {
+  constructor(
+    level: LogLevel = "info",
+    /** Starts every line's message ("worker 2: "), so a machine's processes are told apart in one journal. */
+    private readonly prefix = "",
+  ) {
     this.threshold = ORDER[level];
     this.stamp = !process.env.JOURNAL_STREAM && !process.env.INVOCATION_ID;
   }
@@ -33,7 +37,7 @@ export class Logger {
 
   private write(level: LogLevel, message: string): void {
     if (ORDER[level] < this.threshold) return;
-    const line = `${this.stamp ? new Date().toISOString() + " " : ""}${level} ${message.replace(/\n/g, "\\n")}\n`;
+    const line = `${this.stamp ? new Date().toISOString() + " " : ""}${level} ${this.prefix}${message.replace(/\n/g, "\\n")}\n`;
     (ORDER[level] >= ORDER.warn ? process.stderr : process.stdout).write(line);
   }
 }

@@ -1,13 +1,23 @@
-import { resolve } from "node:path";
-import { PushServer } from "./app.js";
+import { join, resolve } from "node:path";
+import cluster from "node:cluster";
+import { randomBytes } from "node:crypto";
+import { availableParallelism, tmpdir } from "node:os";
+import { applyHttpSettings, PushServer } from "./app.js";
+import { Primary } from "./cluster/primary.js";
+import { SOCKET_ENV, STARTED_MESSAGE, STOP_MESSAGE, Supervisor, WORKER_ENV } from "./cluster/supervisor.js";
+import { workerChannels } from "./cluster/worker-link.js";
+import { systemClock } from "./core/clock.js";
+import type { Restored } from "./persist/logged-channels.js";
+import { keepLog, openChannels, type OpenedChannels } from "./persist/open-channels.js";
 import { allModesConfig } from "./config/layouts/all-modes.js";
 import { bitrixPush2Config } from "./config/layouts/bitrix-push2.js";
 import { bitrixVmConfig } from "./config/layouts/bitrixvm.js";
 import { configChanges, summarizeChanges } from "./config/diff.js";
-import { effectiveConfig, loadConfigFile, MESSAGE_LOG_DEFAULTS, normalizeConfig, type ConfigResult } from "./config/schema.js";
+import { effectiveConfig, loadConfigFile, MESSAGE_LOG_DEFAULTS, normalizeConfig, parseWorkers, type ConfigResult, type PushwireConfig } from "./config/schema.js";
 import { didYouMean } from "./config/suggest.js";
 import { configWarnings } from "./config/warnings.js";
 import { Logger, type LogLevel } from "./log.js";
+import { encodeReading } from "./observe/readings.js";
 import { StatsLog } from "./observe/stats-log.js";
 import { MessageLogError } from "./persist/log-files.js";
 import { locationRole } from "./roles.js";
@@ -24,8 +34,8 @@ const EXIT_SOFTWARE = 70;
 
 const HELP = `pushwire ${VERSION} — real-time HTTP push server speaking the nginx-push-stream-module protocol
 
-Usage: pushwire [--config FILE] [--message-log DIR] [--check] [--print-config] [--log-level LEVEL] [--version] [--help]
-       pushwire [--layout bitrix|bitrix-push2|all] [--ssl-cert FILE --ssl-key FILE] [--message-log DIR] [--check] [--print-config] …
+Usage: pushwire [--config FILE] [--message-log DIR] [--workers N] [--check] [--print-config] [--log-level LEVEL] [--version] [--help]
+       pushwire [--layout bitrix|bitrix-push2|all] [--ssl-cert FILE --ssl-key FILE] [--message-log DIR] [--workers N] [--check] [--print-config] …
 
   --config FILE      JSON configuration (keys = push_stream_* directives, camelCased).
                      Without it: the built-in BitrixVM layout — long-polling subscribers on
@@ -41,6 +51,10 @@ Usage: pushwire [--config FILE] [--message-log DIR] [--check] [--print-config] [
                      start, so a restart or a crash loses none that was answered 200 (fsync
                      "batch"; the systemd unit uses /var/lib/pushwire). Overrides the file's
                      messageLog.path. Without it and without messageLog: memory only.
+  --workers N|auto   serve from N processes that share the ports (node:cluster; "auto" = one
+                     per core): a primary sequences every publish and writes the message log,
+                     each worker keeps a copy of every channel. Overrides the file's "workers".
+                     Default 1: one process. Node only (bun and deno run one process).
   --check            validate the configuration, print one line per problem, exit 0 or 1
   --print-config     print the effective configuration as JSON (a starting point for a file)
   --log-level LEVEL  debug, info (default), warn, error
@@ -48,7 +62,8 @@ Usage: pushwire [--config FILE] [--message-log DIR] [--check] [--print-config] [
   --help             this text
 
 Signals: SIGTERM/SIGINT answer held subscribers (304) and exit 0. SIGHUP re-reads the
-configuration and certificates; held subscribers and stored messages stay.
+configuration and certificates; held subscribers and stored messages stay. With workers,
+signal the primary (the service's main pid): it passes both on to every worker.
 Exit codes: 0 ok, 1 invalid configuration, 2 bad command line, 3 cannot listen,
 4 cannot open the message log (in use by another pushwire, not writable),
 70 internal error (a bug; the stack is logged).
@@ -58,7 +73,7 @@ const LAYOUTS = ["bitrix", "bitrix-push2", "all"] as const;
 type Layout = (typeof LAYOUTS)[number];
 
 /** Every option word, for "did you mean". */
-const OPTIONS = ["--config", "--check", "--print-config", "--log-level", "--layout", "--ssl-cert", "--ssl-key", "--message-log", "--version", "--help"];
+const OPTIONS = ["--config", "--check", "--print-config", "--log-level", "--layout", "--ssl-cert", "--ssl-key", "--message-log", "--workers", "--version", "--help"];
 
 interface Options {
   config?: string;
@@ -69,6 +84,7 @@ interface Options {
   sslKey?: string;
   layout: Layout;
   messageLog?: string;
+  workers?: number | "auto";
 }
 
 function parseArgs(argv: string[]): Options | string {
@@ -97,6 +113,13 @@ function parseArgs(argv: string[]): Options | string {
         const dir = value();
         if (!dir) return `${name} needs a directory`;
         options.messageLog = dir;
+        break;
+      }
+      case "--workers": {
+        const errors: string[] = [];
+        const workers = parseWorkers(value(), errors, "--workers");
+        if (workers === undefined) return errors[0]!;
+        options.workers = workers;
         break;
       }
       case "--layout": {
@@ -135,6 +158,7 @@ function loadConfig(options: Options): { result: ConfigResult; source: string } 
   if (config && options.messageLog) {
     config.messageLog = { ...MESSAGE_LOG_DEFAULTS, ...config.messageLog, path: resolve(options.messageLog) };
   }
+  if (config && options.workers !== undefined) config.workers = options.workers;
   return loaded;
 }
 
@@ -197,7 +221,15 @@ async function main(argv: string[]): Promise<number> {
     return EXIT_OK;
   }
 
+  const workerIndex = Number(process.env[WORKER_ENV] ?? 0);
+  if (cluster.isWorker && workerIndex > 0) return runWorker(options, source, result, new Logger(options.logLevel, `worker ${workerIndex}: `), workerIndex);
   const log = new Logger(options.logLevel);
+  const workers = workerCount(result.config.workers);
+  if (workers > 1) {
+    const unsupported = clusterUnsupported();
+    if (!unsupported) return runPrimary(options, source, result, log, workers);
+    log.warn(`workers: ${workers} asked for, but ${unsupported}; running one process`);
+  }
   let push: PushServer;
   try {
     push = await PushServer.start(result.config, { log });
@@ -209,6 +241,136 @@ async function main(argv: string[]): Promise<number> {
     log.error(`cannot listen: ${(error as Error).message}`);
     return EXIT_LISTEN;
   }
+  return serve(push, options, source, result, log);
+}
+
+/** A worker: the store is a copy of the primary's, fed over its socket; the rest is a normal pushwire. */
+async function runWorker(options: Options, source: string, result: LoadedConfig, log: Logger, index: number): Promise<number> {
+  const { http } = result.config;
+  let channels;
+  try {
+    channels = await workerChannels(socketPath(process.env[SOCKET_ENV] ?? ""), index, http, systemClock, http.eventsChannelId, log, () => {
+      log.error("workers: the primary is gone; stopping");
+      process.kill(process.pid, "SIGTERM");
+    });
+  } catch (error) {
+    log.error(`workers: cannot reach the primary: ${(error as Error).message}`);
+    return EXIT_SOFTWARE;
+  }
+  let push: PushServer;
+  try {
+    push = await PushServer.start({ ...result.config, messageLog: undefined }, { log, channels, peers: channels.link });
+  } catch (error) {
+    log.error(`cannot listen: ${(error as Error).message}`);
+    return EXIT_LISTEN;
+  }
+  const { ctx } = push;
+  channels.link.startReporting(() => encodeReading(ctx, index));
+  process.send?.(STARTED_MESSAGE);
+  return serve(push, options, source, result, log, () => channels.link.close());
+}
+
+/**
+ * The primary of `count` workers: it opens the store (and replays the message log), serves the
+ * workers' socket, forks them, and waits for the signals it passes on. It holds no client connection.
+ */
+async function runPrimary(options: Options, source: string, result: LoadedConfig, log: Logger, count: number): Promise<number> {
+  const config = result.config;
+  let channels: OpenedChannels;
+  try {
+    channels = openChannels(config, systemClock, log, undefined);
+  } catch (error) {
+    log.error(`cannot open the message log: ${(error as Error).message}`);
+    return EXIT_MESSAGE_LOG;
+  }
+  const primary = new Primary(channels, systemClock, log);
+  const socketName = primarySocketName();
+  await primary.listen(socketPath(socketName));
+  const supervisor = new Supervisor(count, socketName, log);
+  const sweeper = setInterval(() => {
+    try {
+      channels.broker.sweep();
+      keepLog(channels);
+    } catch (error) {
+      log.error(`sweep: ${(error as Error).stack ?? error}`);
+    }
+  }, 1000);
+  try {
+    await supervisor.start();
+  } catch (code) {
+    clearInterval(sweeper);
+    primary.close();
+    if (typeof code === "number") return code;
+    log.error(`workers: cannot start them: ${(code as Error).stack ?? code}`);
+    return EXIT_SOFTWARE;
+  }
+  log.info(`pushwire ${VERSION} started pid=${process.pid} runtime=${runtime()} config="${source}" workers=${count} pids=${supervisor.pids.join(",")}: this primary sequences every publish${config.messageLog ? " and writes the message log" : ""}; the workers share the listeners`);
+  logMessageLog(log, config.messageLog, channels.restored, channels.history.epoch);
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) {
+        log.warn(`${signal} again: exiting now`);
+        resolve(EXIT_OK);
+        return;
+      }
+      stopping = true;
+      log.info(`${signal}: stopping ${count} workers`);
+      supervisor.stop(config.http.workerShutdownTimeout * 1000).then(() => {
+        clearInterval(sweeper);
+        primary.close();
+        log.info("stopped");
+        resolve(EXIT_OK);
+      });
+    };
+    process.on("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", () => stop("SIGINT"));
+    process.on("SIGHUP", () => {
+      if (stopping) return;
+      const { result } = loadConfig(options);
+      if (result.errors) {
+        for (const error of result.errors) log.error(`reload: config: ${error}`);
+        return log.error(`reload refused: ${source} has ${result.errors.length} problem${result.errors.length > 1 ? "s" : ""}; the running configuration stays`);
+      }
+      applyHttpSettings(config.http, result.config.http);
+      log.info(`SIGHUP: reloading ${source} in ${count} workers`);
+      supervisor.reload();
+    });
+  });
+}
+
+/** How many workers a configuration asks for; "auto" is one per core. */
+function workerCount(workers: number | "auto" | undefined): number {
+  if (workers === "auto") return availableParallelism();
+  return workers ?? 1;
+}
+
+/** Why this runtime cannot run workers that share listening sockets, or undefined when it can. */
+function clusterUnsupported(): string | undefined {
+  const versions = process.versions as Record<string, string | undefined>;
+  if (versions.bun) return `bun ${versions.bun}'s node:cluster cannot share listening sockets`;
+  if (versions.deno) return `deno ${versions.deno} has no node:cluster`;
+  return undefined;
+}
+
+/**
+ * The primary's socket: in Linux's abstract namespace (no file to clean up; written "@name", as
+ * ss shows it, since an environment variable cannot hold the leading NUL), else a file in the
+ * temporary folder.
+ */
+function primarySocketName(): string {
+  const name = `pushwire-${process.pid}-${randomBytes(4).toString("hex")}`;
+  return process.platform === "linux" ? `@${name}` : join(tmpdir(), `${name}.sock`);
+}
+
+function socketPath(name: string): string {
+  return name.startsWith("@") ? `\0${name.slice(1)}` : name;
+}
+
+type LoadedConfig = Extract<ConfigResult, { errors?: undefined }>;
+
+/** Runs a started pushwire (one process, or one worker) until a signal stops it. */
+function serve(push: PushServer, options: Options, source: string, result: LoadedConfig, log: Logger, stopped?: () => void): Promise<number> {
   const http = result.config.http;
   const stats = new StatsLog(push.ctx, () => push.connections, log);
 
@@ -218,6 +380,9 @@ async function main(argv: string[]): Promise<number> {
     let stopping = false;
     let reloading = false;
     const stop = (signal: string): void => {
+      // A worker hears a stop twice (systemd signals every process, and the primary passes it
+      // on): it keeps draining; the primary kills it if it outlasts the grace.
+      if (stopping && cluster.isWorker) return;
       if (stopping) {
         log.warn(`${signal} again: exiting now`);
         resolve(EXIT_OK);
@@ -229,6 +394,7 @@ async function main(argv: string[]): Promise<number> {
       const health = push.healthListeners.length > 0 && graceSeconds > 0 ? `; health checks answer 503 for ${graceSeconds}s` : "";
       log.info(`${signal}: stopping, answering ${push.ctx.held.size} held subscriber(s)${health}`);
       push.close(graceSeconds * 1000).then(() => {
+        stopped?.();
         log.info("stopped");
         resolve(EXIT_OK);
       });
@@ -265,6 +431,7 @@ async function main(argv: string[]): Promise<number> {
       }
     };
     process.on("SIGTERM", () => stop("SIGTERM"));
+    if (cluster.isWorker) process.on("message", (message) => message === STOP_MESSAGE && stop("stop from the primary"));
     process.on("SIGINT", () => stop("SIGINT"));
     process.on("SIGHUP", () => {
       log.info(`SIGHUP: reloading ${source}`);
@@ -275,19 +442,17 @@ async function main(argv: string[]): Promise<number> {
     for (const warning of configWarnings(result.config)) log.warn(`config: ${warning}`);
     log.info(`limits maxMessagesStoredPerChannel=${http.maxMessagesStoredPerChannel} messageTtl=${http.messageTtl}s maxChannelIdLength=${http.maxChannelIdLength} maxNumberOfChannels=${http.maxNumberOfChannels} maxSubscribersPerChannel=${http.maxSubscribersPerChannel} clientMaxHeaderSize=${http.clientMaxHeaderSize} logStatsInterval=${http.logStatsInterval}s accessLog=${http.accessLog ? "on" : "off"} openFileLimit=${push.ctx.metrics.openFiles?.limit ?? "unknown"}`);
     logTls(log, push, options);
-    logMessageLog(log, push);
+    if (!cluster.isWorker) logMessageLog(log, push.config.messageLog, push.restored, push.ctx.history.epoch);
     stats.every(http.logStatsInterval);
   });
 }
 
 /** Says where messages are kept, and what a replay restored. */
-function logMessageLog(log: Logger, push: PushServer): void {
-  const settings = push.config.messageLog;
-  const restored = push.restored;
+function logMessageLog(log: Logger, settings: PushwireConfig["messageLog"], restored: Restored | undefined, epoch: string): void {
   if (!settings || !restored) return log.info("message log: off (memory only: a restart empties every channel; --message-log DIR keeps them)");
   const { report } = restored;
   for (const note of report.notes) log.warn(`message log: ${note}`);
-  if (report.epoch === undefined && report.files > 0) log.warn(`message log: records were lost; new epoch ${push.ctx.history.epoch}`);
+  if (report.epoch === undefined && report.files > 0) log.warn(`message log: records were lost; new epoch ${epoch}`);
   const skipped = [
     restored.expired > 0 ? `${restored.expired} expired` : "",
     restored.refusedChannels > 0 ? `${restored.refusedChannels} records over maxNumberOfChannels` : "",

@@ -82,7 +82,7 @@ function onlineCheck(state: Push2State, reply: PushReply, ids: string[]): void {
   const infos: string[] = [];
   for (const id of ids) {
     if (!state.isOnline(id)) continue;
-    const subscribers = Math.max(1, state.ctx.store.find(id)?.subscribers.size ?? 0);
+    const subscribers = Math.max(1, state.ctx.store.find(id)?.subscriberCount ?? 0);
     infos.push(`{"channel":"${id}","subscribers":${subscribers}}`);
   }
   reply.send(200, ["Content-Type", "application/json"], [Buffer.from(`{"infos":[${infos.join(",")}]}`)]);

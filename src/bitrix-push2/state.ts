@@ -135,7 +135,7 @@ export class Push2State {
 
   /** Online: a subscriber now, or one within the last onlineTtl seconds. */
   isOnline(key: string): boolean {
-    if ((this.ctx.store.find(key)?.subscribers.size ?? 0) > 0) return true;
+    if ((this.ctx.store.find(key)?.subscriberCount ?? 0) > 0) return true;
     const last = this.lastSeen.get(key);
     return last !== undefined && this.ctx.clock.now() < last + this.ctx.http.onlineTtl * 1000;
   }

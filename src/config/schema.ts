@@ -122,6 +122,20 @@ export interface PushwireConfig {
   servers: ServerConfig[];
   /** The message log (durability); absent: messages live in memory only. */
   messageLog?: MessageLogConfig | undefined;
+  /** Processes that accept connections (node:cluster); "auto" = one per core. Absent: 1, one process. */
+  workers?: number | "auto" | undefined;
+}
+
+/** The most worker processes a configuration may ask for. */
+export const MAX_WORKERS = 256;
+
+/** `workers`: a whole number 1–256 or "auto"; undefined (with an error pushed) otherwise. */
+export function parseWorkers(value: unknown, errors: string[], where = "workers"): number | "auto" | undefined {
+  if (value === "auto") return "auto";
+  const number = typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof number === "number" && Number.isInteger(number) && number >= 1 && number <= MAX_WORKERS) return number;
+  errors.push(`${where}: must be a whole number from 1 to ${MAX_WORKERS}, or "auto" (one per core)`);
+  return undefined;
 }
 
 /** When a publish is answered relative to the disk (persist/message-log.ts). */
@@ -266,7 +280,7 @@ export function normalizeConfig(input: unknown, baseDir = "."): ConfigResult {
   const topLocation = pickLocationKeys(input, "", errors);
   checkInheritedKeys(topLocation, "", errors, baseDir);
   for (const key of Object.keys(input)) {
-    if (!(key in HTTP_KEYS) && !(key in LOCATION_KEYS) && key !== "servers" && key !== "messageLog" && key !== COMMENT_KEY) errors.push(`${key}: ${keyProblem(key)}`);
+    if (!(key in HTTP_KEYS) && !(key in LOCATION_KEYS) && key !== "servers" && key !== "messageLog" && key !== "workers" && key !== COMMENT_KEY) errors.push(`${key}: ${keyProblem(key)}`);
   }
 
   const servers: ServerConfig[] = [];
@@ -319,8 +333,9 @@ export function normalizeConfig(input: unknown, baseDir = "."): ConfigResult {
 
   if (typeof http.securityAlgo === "string" && !getHashes().includes(http.securityAlgo.toLowerCase())) errors.push(`securityAlgo: unknown hash ${JSON.stringify(http.securityAlgo)} (e.g. "sha1", "sha256")`);
   const messageLog = input.messageLog === undefined ? undefined : parseMessageLog(input.messageLog, errors, baseDir);
+  const workers = input.workers === undefined ? undefined : parseWorkers(input.workers, errors);
   if (errors.length > 0) return { errors };
-  return { config: { http: http as unknown as HttpSettings, servers, messageLog }, raw: input };
+  return { config: { http: http as unknown as HttpSettings, servers, messageLog, workers }, raw: input };
 }
 
 /** Reads and validates a JSON configuration file. */
@@ -545,11 +560,11 @@ function parseListen(value: unknown): ListenAddress | string {
   return { host: host === "*" ? undefined : host, port };
 }
 
-const ALL_KEYS = [...Object.keys(HTTP_KEYS), ...Object.keys(LOCATION_KEYS), ...SERVER_ONLY, "servers", "messageLog"];
+const ALL_KEYS = [...Object.keys(HTTP_KEYS), ...Object.keys(LOCATION_KEYS), ...SERVER_ONLY, "servers", "messageLog", "workers"];
 
 /** Why a key is refused where it stands: known elsewhere, or unknown (with a likely intended name). */
 function keyProblem(key: string): string {
-  if (key in HTTP_KEYS || key === "servers" || key === "messageLog") return "not allowed here (it belongs at the top level)";
+  if (key in HTTP_KEYS || key === "servers" || key === "messageLog" || key === "workers") return "not allowed here (it belongs at the top level)";
   if (SERVER_ONLY.has(key)) return "not allowed here (it belongs on a server)";
   const plain = key.replace(/^push_stream_/, "").replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
   const lower = plain.toLowerCase();
@@ -584,6 +599,7 @@ export function effectiveConfig(input: Raw): Raw {
       }),
     };
   });
+  out.workers = input.workers ?? 1;
   if (isObject(input.messageLog)) out.messageLog = { fsync: MESSAGE_LOG_DEFAULTS.fsync, segmentSize: "64m", ...input.messageLog };
   return out;
 }

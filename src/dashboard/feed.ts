@@ -185,7 +185,7 @@ export class DashboardFeed {
   }
 
   summary(channel: Channel): ChannelSummary {
-    return { id: channel.id, subscribers: channel.subscribers.size, perSecond: this.sampling ? channel.messagesPerSecond : 0, stored: this.ctx.history.count(channel) };
+    return { id: channel.id, subscribers: channel.subscriberCount, perSecond: this.sampling ? channel.messagesPerSecond : 0, stored: this.ctx.history.count(channel) };
   }
 
   /** Channels whose id contains `text` (case-insensitive), busiest first, at most 100. */
@@ -223,7 +223,7 @@ export class DashboardFeed {
 /** Busier: more messages per second, then more subscribers, then more stored. */
 function busier(a: Channel, b: Channel): boolean {
   if (a.messagesPerSecond !== b.messagesPerSecond) return a.messagesPerSecond > b.messagesPerSecond;
-  if (a.subscribers.size !== b.subscribers.size) return a.subscribers.size > b.subscribers.size;
+  if (a.subscriberCount !== b.subscriberCount) return a.subscriberCount > b.subscriberCount;
   return a.storedMessages > b.storedMessages;
 }
 

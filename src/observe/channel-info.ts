@@ -20,7 +20,7 @@ export function channelRow(history: History, channel: Channel): ChannelRow {
     id: channel.id,
     publishedMessages: channel.lastMessageId,
     storedMessages: history.count(channel),
-    subscribers: channel.subscribers.size,
+    subscribers: channel.subscriberCount,
   };
 }
 

@@ -14,7 +14,11 @@ export const healthHandler: Handler = (route, request, reply) => {
   const draining = ctx.draining;
   const files = ctx.metrics.openFiles;
   const fds = files ? `, "fd_limit": ${files.limit ?? null}, "fd_in_use": ${files.inUse}, "fd_exhausted": ${files.exhausted}` : "";
-  const body = `{"status": "${draining ? "draining" : "ok"}", "uptime": ${ctx.store.uptime}, "channels": ${ctx.store.channelCount}, "subscribers": ${ctx.held.size}${fds}}\n`;
+  const others = ctx.peers?.others() ?? [];
+  const subscribers = others.reduce((sum, other) => sum + other.readings.gauges.subscribers, ctx.held.size);
+  // With workers: which one answered, and how many the machine runs (this one and those it hears from).
+  const workers = ctx.peers ? `, "worker": ${ctx.peers.worker}, "workers": ${others.length + 1}` : "";
+  const body = `{"status": "${draining ? "draining" : "ok"}", "uptime": ${ctx.store.uptime}, "channels": ${ctx.store.channelCount}, "subscribers": ${subscribers}${workers}${fds}}\n`;
   headers.unshift("Content-Type", "application/json");
   reply.send(draining ? 503 : 200, headers, [Buffer.from(body)]);
 };

@@ -1,7 +1,7 @@
 import type { PushContext } from "../context.js";
 import { LATENCY_BUCKETS, type LatencyHistogram } from "../core/latency-histogram.js";
 import { refusals } from "../core/refusal.js";
-import { readings } from "./readings.js";
+import { readings, type Readings } from "./readings.js";
 import { addNoCache } from "../routing/answers.js";
 import type { Handler } from "../routing/route.js";
 
@@ -18,54 +18,75 @@ export const metricsHandler: Handler = (route, request, reply) => {
 
 export const CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
-/** The whole exposition. */
+/** One process's samples: its label (worker="n", none in a single process), readings and publish latency. */
+interface Source {
+  labels: string;
+  readings: Readings;
+  publishLatency: Pick<LatencyHistogram, "counts" | "sum" | "count">;
+}
+
+/**
+ * The whole exposition. With workers, every family has a sample per worker (label `worker`):
+ * this one's as of now, the others' as they last reported (≤ 1 s old); sum them for the machine
+ * (channels and stored messages are the same in every worker: each holds a copy). The process
+ * families below (files, memory, event loop) are this worker's.
+ */
 export function renderMetrics(ctx: PushContext): string {
-  const { metrics } = ctx;
-  const now = readings(ctx);
-  const { gauges, totals } = now;
+  const { metrics, peers } = ctx;
+  const sources: Source[] = [{ labels: peers ? `worker="${peers.worker}"` : "", readings: readings(ctx), publishLatency: metrics.publishLatency }];
+  for (const other of peers?.others() ?? []) sources.push({ labels: `worker="${other.worker}"`, readings: other.readings, publishLatency: other.publishLatency });
+  const own = sources[0]!.labels;
   const out = new Exposition();
+  const each = (name: string, type: "counter" | "gauge", help: string, value: (r: Readings) => number): void => {
+    out.family(name, type, help);
+    for (const source of sources) out.sample(name, value(source.readings), source.labels);
+  };
+  const join = (...labels: string[]): string => labels.filter(Boolean).join(",");
 
   out.family("pushwire_held_connections", "gauge", "Subscriber connections held open, by subscriber mode.");
-  for (const [mode, count] of now.heldByMode) out.sample("pushwire_held_connections", count, `mode="${escapeLabel(mode)}"`);
-  out.gauge("pushwire_bitrix_push_held_connections", "Of the held connections, those of Bitrix Push server 2.0 (bitrix-push2) locations.", now.push2Held);
-  out.gauge("pushwire_subscribers", "Subscriber connections (one per held request, whatever its number of channels).", gauges.subscribers);
-  out.gauge("pushwire_subscriptions", "Channel subscriptions (a connection on three channels counts three).", gauges.subscriptions);
-  out.gauge("pushwire_channels", "Channels, wildcard channels excluded (the events channel included).", gauges.channels);
-  out.gauge("pushwire_wildcard_channels", "Wildcard channels.", gauges.wildcardChannels);
-  out.gauge("pushwire_stored_messages", "Messages stored for catch-up (events channel excluded).", gauges.storedMessages);
-  out.gauge("pushwire_stored_message_bytes", "Body bytes of every stored message.", gauges.storedBytes);
-  out.gauge("pushwire_memory_used_bytes", "Estimated memory of stored messages and channels (what sharedMemorySize caps).", gauges.memoryUsed);
-  out.gauge("pushwire_memory_budget_bytes", "sharedMemorySize; 0 = no cap.", gauges.memoryBudget);
-  out.counter("pushwire_published_messages_total", "Messages published (events channel excluded).", totals.published);
-  out.counter("pushwire_delivered_messages_total", "Messages written to subscribers (pseudo-messages excluded).", totals.delivered);
-  out.counter("pushwire_connections_opened_total", "Client connections accepted, over all listeners.", totals.connectionsOpened);
-  out.counter("pushwire_connections_closed_total", "Client connections closed, over all listeners.", totals.connectionsClosed);
+  for (const source of sources) for (const [mode, count] of source.readings.heldByMode) out.sample("pushwire_held_connections", count, join(source.labels, `mode="${escapeLabel(mode)}"`));
+  each("pushwire_bitrix_push_held_connections", "gauge", "Of the held connections, those of Bitrix Push server 2.0 (bitrix-push2) locations.", (r) => r.push2Held);
+  each("pushwire_subscribers", "gauge", "Subscriber connections (one per held request, whatever its number of channels).", (r) => r.gauges.subscribers);
+  each("pushwire_subscriptions", "gauge", "Channel subscriptions (a connection on three channels counts three).", (r) => r.gauges.subscriptions);
+  each("pushwire_channels", "gauge", "Channels, wildcard channels excluded (the events channel included).", (r) => r.gauges.channels);
+  each("pushwire_wildcard_channels", "gauge", "Wildcard channels.", (r) => r.gauges.wildcardChannels);
+  each("pushwire_stored_messages", "gauge", "Messages stored for catch-up (events channel excluded).", (r) => r.gauges.storedMessages);
+  each("pushwire_stored_message_bytes", "gauge", "Body bytes of every stored message.", (r) => r.gauges.storedBytes);
+  each("pushwire_memory_used_bytes", "gauge", "Estimated memory of stored messages and channels (what sharedMemorySize caps).", (r) => r.gauges.memoryUsed);
+  each("pushwire_memory_budget_bytes", "gauge", "sharedMemorySize; 0 = no cap.", (r) => r.gauges.memoryBudget);
+  each("pushwire_published_messages_total", "counter", "Messages published (events channel excluded).", (r) => r.totals.published);
+  each("pushwire_delivered_messages_total", "counter", "Messages written to subscribers (pseudo-messages excluded).", (r) => r.totals.delivered);
+  each("pushwire_connections_opened_total", "counter", "Client connections accepted, over all listeners.", (r) => r.totals.connectionsOpened);
+  each("pushwire_connections_closed_total", "counter", "Client connections closed, over all listeners.", (r) => r.totals.connectionsClosed);
   out.family("pushwire_dropped_messages_total", "counter", "Stored messages dropped: ring_overflow (maxMessagesStoredPerChannel) or ttl (expired).");
-  out.sample("pushwire_dropped_messages_total", totals.droppedByRing, 'reason="ring_overflow"');
-  out.sample("pushwire_dropped_messages_total", totals.droppedByTtl, 'reason="ttl"');
-  out.counter("pushwire_evicted_messages_total", "Stored messages evicted to stay within sharedMemorySize.", totals.evicted);
-  out.histogram("pushwire_publish_duration_seconds", "Time to store a published message and hand it to every held subscriber.", metrics.publishLatency);
-  out.counter("pushwire_long_poll_timeouts_total", "Long-polls whose hold ended with nothing to deliver (304 or the timeout message).", totals.longPollTimeouts);
+  for (const source of sources) {
+    out.sample("pushwire_dropped_messages_total", source.readings.totals.droppedByRing, join(source.labels, 'reason="ring_overflow"'));
+    out.sample("pushwire_dropped_messages_total", source.readings.totals.droppedByTtl, join(source.labels, 'reason="ttl"'));
+  }
+  each("pushwire_evicted_messages_total", "counter", "Stored messages evicted to stay within sharedMemorySize.", (r) => r.totals.evicted);
+  out.family("pushwire_publish_duration_seconds", "histogram", "Time to store a published message and hand it to every held subscriber.");
+  for (const source of sources) out.histogramSamples("pushwire_publish_duration_seconds", source.publishLatency, source.labels);
+  each("pushwire_long_poll_timeouts_total", "counter", "Long-polls whose hold ended with nothing to deliver (304 or the timeout message).", (r) => r.totals.longPollTimeouts);
   out.family("pushwire_rejected_requests_total", "counter", "Requests refused, by HTTP status.");
-  for (const [status, count] of now.rejected) out.sample("pushwire_rejected_requests_total", count, `status="${status}"`);
+  for (const source of sources) for (const [status, count] of source.readings.rejected) out.sample("pushwire_rejected_requests_total", count, join(source.labels, `status="${status}"`));
   const files = metrics.openFiles;
   if (files) {
     out.family("pushwire_fd_limit", "gauge", "The process's open-file limit (ulimit -n, LimitNOFILE); no sample when the system does not say.");
-    if (files.limit !== undefined) out.sample("pushwire_fd_limit", files.limit);
-    out.gauge("pushwire_fd_in_use", "File descriptors in use: client connections plus the process's own.", files.inUse);
-    out.gauge("pushwire_fd_exhausted", "1 while the open-file limit is reached (new connections are closed unanswered by the runtime).", files.exhausted ? 1 : 0);
-    out.counter("pushwire_fd_exhausted_total", "Times the open-file limit was reached.", files.exhaustedTotal);
+    if (files.limit !== undefined) out.sample("pushwire_fd_limit", files.limit, own);
+    out.gauge("pushwire_fd_in_use", "File descriptors in use: client connections plus the process's own.", files.inUse, own);
+    out.gauge("pushwire_fd_exhausted", "1 while the open-file limit is reached (new connections are closed unanswered by the runtime).", files.exhausted ? 1 : 0, own);
+    out.counter("pushwire_fd_exhausted_total", "Times the open-file limit was reached.", files.exhaustedTotal, own);
   }
-  out.gauge("pushwire_process_resident_memory_bytes", "Resident set size of the process.", gauges.rss);
-  out.gauge("pushwire_process_heap_used_bytes", "V8 heap in use.", gauges.heapUsed);
-  out.gauge("pushwire_process_heap_total_bytes", "V8 heap allocated.", gauges.heapTotal);
-  out.gauge("pushwire_process_array_buffers_bytes", "Memory of Buffers and ArrayBuffers outside the V8 heap (message bodies, socket buffers).", gauges.arrayBuffers);
+  each("pushwire_process_resident_memory_bytes", "gauge", "Resident set size of the process.", (r) => r.gauges.rss);
+  each("pushwire_process_heap_used_bytes", "gauge", "V8 heap in use.", (r) => r.gauges.heapUsed);
+  each("pushwire_process_heap_total_bytes", "gauge", "V8 heap allocated.", (r) => r.gauges.heapTotal);
+  each("pushwire_process_array_buffers_bytes", "gauge", "Memory of Buffers and ArrayBuffers outside the V8 heap (message bodies, socket buffers).", (r) => r.gauges.arrayBuffers);
   const loop = metrics.loopDelay;
   const sampled = loop !== undefined && loop.count > 0;
-  out.gauge("pushwire_event_loop_lag_seconds", "Mean event-loop delay since the previous scrape.", sampled ? loop.mean / 1e9 : 0);
-  out.gauge("pushwire_event_loop_lag_max_seconds", "Largest event-loop delay since the previous scrape.", sampled ? loop.max / 1e9 : 0);
+  out.gauge("pushwire_event_loop_lag_seconds", "Mean event-loop delay since the previous scrape.", sampled ? loop.mean / 1e9 : 0, own);
+  out.gauge("pushwire_event_loop_lag_max_seconds", "Largest event-loop delay since the previous scrape.", sampled ? loop.max / 1e9 : 0, own);
   loop?.reset();
-  out.gauge("pushwire_uptime_seconds", "Seconds since the server started.", gauges.uptime);
+  each("pushwire_uptime_seconds", "gauge", "Seconds since the server started.", (r) => r.gauges.uptime);
   const log = ctx.messageLog;
   if (log) {
     out.gauge("pushwire_message_log_bytes", "Bytes of the message log on disk (snapshot and segments).", log.logBytes);
@@ -102,25 +123,30 @@ class Exposition {
     this.text += `${name}${labels ? `{${labels}}` : ""} ${number(value)}\n`;
   }
 
-  gauge(name: string, help: string, value: number): void {
+  gauge(name: string, help: string, value: number, labels = ""): void {
     this.family(name, "gauge", help);
-    this.sample(name, value);
+    this.sample(name, value, labels);
   }
 
-  counter(name: string, help: string, value: number): void {
+  counter(name: string, help: string, value: number, labels = ""): void {
     this.family(name, "counter", help);
-    this.sample(name, value);
+    this.sample(name, value, labels);
+  }
+
+  histogramSamples(name: string, histogram: Pick<LatencyHistogram, "counts" | "sum" | "count">, labels = ""): void {
+    const sep = labels ? `${labels},` : "";
+    let cumulative = 0;
+    LATENCY_BUCKETS.forEach((bound, i) => {
+      cumulative += histogram.counts[i]!;
+      this.sample(`${name}_bucket`, cumulative, `${sep}le="${bound}"`);
+    });
+    this.sample(`${name}_bucket`, histogram.count, `${sep}le="+Inf"`);
+    this.sample(`${name}_sum`, histogram.sum, labels);
+    this.sample(`${name}_count`, histogram.count, labels);
   }
 
   histogram(name: string, help: string, histogram: LatencyHistogram): void {
     this.family(name, "histogram", help);
-    let cumulative = 0;
-    LATENCY_BUCKETS.forEach((bound, i) => {
-      cumulative += histogram.counts[i]!;
-      this.sample(`${name}_bucket`, cumulative, `le="${bound}"`);
-    });
-    this.sample(`${name}_bucket`, histogram.count, 'le="+Inf"');
-    this.sample(`${name}_sum`, histogram.sum);
-    this.sample(`${name}_count`, histogram.count);
+    this.histogramSamples(name, histogram);
   }
 }

@@ -1,52 +1,9 @@
-import type { PushContext } from "../context.js";
+import type { PushContext, Readings, WorkerReading } from "../context.js";
+
+export type { Gauges, Readings, Totals, WorkerPeers, WorkerReading } from "../context.js";
 
 /** Subscriber modes always listed, even with nothing held, so dashboards see a 0 rather than a gap. */
 const BASE_MODES = ["long-polling"];
-
-/** Values of the moment, passed on as they are. */
-export interface Gauges {
-  subscribers: number;
-  subscriptions: number;
-  channels: number;
-  wildcardChannels: number;
-  storedMessages: number;
-  storedBytes: number;
-  memoryUsed: number;
-  /** sharedMemorySize; 0 = no cap. */
-  memoryBudget: number;
-  rss: number;
-  heapUsed: number;
-  heapTotal: number;
-  arrayBuffers: number;
-  uptime: number;
-}
-
-/** Counters since the start. */
-export interface Totals {
-  published: number;
-  delivered: number;
-  connectionsOpened: number;
-  connectionsClosed: number;
-  longPollTimeouts: number;
-  evicted: number;
-  droppedByRing: number;
-  droppedByTtl: number;
-}
-
-/**
- * One reading of the server's state and traffic counters: what /metrics writes and what the
- * dashboard shows, taken by this one function so both always say the same.
- */
-export interface Readings {
-  /** Held connections by subscriber mode (long-polling always present). */
-  heldByMode: Map<string, number>;
-  /** Of those, Bitrix Push server 2.0 connections. */
-  push2Held: number;
-  gauges: Gauges;
-  totals: Totals;
-  /** Refused requests by HTTP status, statuses ascending. */
-  rejected: Array<[number, number]>;
-}
 
 export function readings(ctx: PushContext): Readings {
   const { store, history, hub, broker, metrics } = ctx;
@@ -87,4 +44,21 @@ export function readings(ctx: PushContext): Readings {
     },
     rejected: [...metrics.rejected].sort((a, b) => a[0] - b[0]),
   };
+}
+
+/** This worker's reading, for the others (once a second). */
+export function encodeReading(ctx: PushContext, worker: number): string {
+  const now = readings(ctx);
+  const { publishLatency } = ctx.metrics;
+  return JSON.stringify({
+    worker,
+    pid: process.pid,
+    readings: { ...now, heldByMode: [...now.heldByMode] },
+    publishLatency: { counts: publishLatency.counts, sum: publishLatency.sum, count: publishLatency.count },
+  });
+}
+
+export function decodeReading(json: string): WorkerReading {
+  const parsed = JSON.parse(json) as WorkerReading & { readings: { heldByMode: Array<[string, number]> } };
+  return { ...parsed, readings: { ...parsed.readings, heldByMode: new Map(parsed.readings.heldByMode) } };
 }

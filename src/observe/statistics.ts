@@ -50,12 +50,16 @@ function send(reply: PushReply, headers: Headers, contentType: string, body: str
 }
 
 /**
- * The summary. One process is push-stream's one worker. `subscribers` counts connections (a
- * long-poll on three channels is one); pushwire frees at once, so the trash and delete counts are 0.
+ * The summary. One process is push-stream's one worker; with workers, each is listed (the others
+ * as they last reported, ≤ 1 s old) and `subscribers` is their sum. `subscribers` counts
+ * connections (a long-poll on three channels is one); pushwire frees at once, so the trash and
+ * delete counts are 0.
  */
 function summary(ctx: PushContext): Summary {
   const { store, history, broker } = ctx;
-  const subscribers = ctx.held.size;
+  const workers = [{ pid: process.pid, subscribers: ctx.held.size, uptime: store.uptime }];
+  for (const other of ctx.peers?.others() ?? []) workers.push({ pid: other.pid, subscribers: other.readings.gauges.subscribers, uptime: other.readings.gauges.uptime });
+  const subscribers = workers.reduce((sum, worker) => sum + worker.subscribers, 0);
   return {
     ...groupHead(store),
     publishedMessages: broker.publishedMessages,
@@ -64,6 +68,6 @@ function summary(ctx: PushContext): Summary {
     channelsInDelete: 0,
     channelsInTrash: 0,
     subscribers,
-    workers: [{ pid: process.pid, subscribers, uptime: store.uptime }],
+    workers,
   };
 }

@@ -34,6 +34,8 @@ const MID_BYTES = 13;
 const FLAG_PUSH2 = 1;
 const FLAG_SENDER = 2;
 const FLAG_MID = 4;
+/** A message record for delivery only (the workers' stream): published, not kept. Never in a log file. */
+const FLAG_UNSTORED = 8;
 
 /**
  * Where records are encoded: one growing buffer that the log writes out and empties. Appending a
@@ -58,11 +60,12 @@ export class RecordBuffer {
     this.length -= upTo;
   }
 
-  message(message: Message): void {
+  /** A message with everything a subscriber reads; `stored` false only where a message is handed on, never in the log. */
+  message(message: Message, stored = true): void {
     const push2 = message.push2;
     const sender = push2?.sender;
     this.begin(RecordType.message);
-    this.u8((push2 ? FLAG_PUSH2 : 0) | (sender ? FLAG_SENDER : 0));
+    this.u8((push2 ? FLAG_PUSH2 : 0) | (sender ? FLAG_SENDER : 0) | (stored ? 0 : FLAG_UNSTORED));
     this.f64(message.id);
     this.f64(message.time);
     this.u32(message.tag);
@@ -126,20 +129,20 @@ export class RecordBuffer {
     this.end();
   }
 
-  private begin(type: number): void {
+  protected begin(type: number): void {
     this.start = this.length;
     this.reserve(RECORD_HEADER_BYTES + 1);
     this.length += RECORD_HEADER_BYTES;
     this.bytes[this.length++] = type;
   }
 
-  private end(): void {
+  protected end(): void {
     const payload = this.start + RECORD_HEADER_BYTES;
     this.bytes.writeUInt32LE(this.length - payload, this.start);
     this.bytes.writeUInt32LE(crc32(this.bytes, payload, this.length), this.start + 4);
   }
 
-  private reserve(extra: number): void {
+  protected reserve(extra: number): void {
     const needed = this.length + extra;
     if (needed <= this.bytes.length) return;
     let size = this.bytes.length * 2;
@@ -149,36 +152,36 @@ export class RecordBuffer {
     this.bytes = grown;
   }
 
-  private u8(value: number): void {
+  protected u8(value: number): void {
     this.reserve(1);
     this.bytes[this.length++] = value;
   }
 
-  private u32(value: number): void {
+  protected u32(value: number): void {
     this.reserve(4);
     this.length = this.bytes.writeUInt32LE(value >>> 0, this.length);
   }
 
-  private f64(value: number): void {
+  protected f64(value: number): void {
     this.reserve(8);
     this.length = this.bytes.writeDoubleLE(value, this.length);
   }
 
-  private string(text: string): void {
+  protected string(text: string): void {
     const size = Buffer.byteLength(text);
     this.u32(size);
     this.reserve(size);
     this.length += this.bytes.write(text, this.length);
   }
 
-  private raw(bytes: Uint8Array): void {
+  protected raw(bytes: Uint8Array): void {
     this.u32(bytes.length);
     this.reserve(bytes.length);
     this.bytes.set(bytes, this.length);
     this.length += bytes.length;
   }
 
-  private mid(mid: Buffer): void {
+  protected mid(mid: Buffer): void {
     this.reserve(MID_BYTES);
     mid.copy(this.bytes, this.length, 0, MID_BYTES);
     this.length += MID_BYTES;
@@ -211,11 +214,16 @@ export class RecordReader {
   number = 0;
   /** The mid of a message (push2), sequenced or clock record, when it has one; a copy. */
   mid: Buffer | undefined;
-  private bytes: Buffer = Buffer.alloc(0);
-  private end = 0;
-  private at = 0;
+  protected bytes: Buffer = Buffer.alloc(0);
+  protected end = 0;
+  protected at = 0;
   private flags = 0;
   private bodyAt = 0;
+  /** A message record: whether it is to be kept (false only in the workers' stream). */
+  get stored(): boolean {
+    return (this.flags & FLAG_UNSTORED) === 0;
+  }
+
   private bodySize = 0;
   private push2At = 0;
 
@@ -273,7 +281,7 @@ export class RecordReader {
     return new Message(this.id, channel, this.time, this.tag, this.seq, text, this.eventId, this.eventType, this.expiresAt, push2);
   }
 
-  private decode(end: number): boolean {
+  protected decode(end: number): boolean {
     this.type = this.u8();
     this.mid = undefined;
     switch (this.type) {
@@ -345,30 +353,30 @@ export class RecordReader {
     return this.at === end;
   }
 
-  private need(size: number): void {
+  protected need(size: number): void {
     if (this.at + size > this.end || size < 0) throw new RangeError("field beyond record");
   }
 
-  private u8(): number {
+  protected u8(): number {
     this.need(1);
     return this.bytes[this.at++]!;
   }
 
-  private u32(): number {
+  protected u32(): number {
     this.need(4);
     const value = this.bytes.readUInt32LE(this.at);
     this.at += 4;
     return value;
   }
 
-  private f64(): number {
+  protected f64(): number {
     this.need(8);
     const value = this.bytes.readDoubleLE(this.at);
     this.at += 8;
     return value;
   }
 
-  private string(): string {
+  protected string(): string {
     const size = this.u32();
     if (size === 0) return ""; // event id and type, mostly
     this.need(size);
@@ -378,7 +386,7 @@ export class RecordReader {
   }
 
   /** Bytes in an allocation of their own: a stored body must not keep the read chunk alive. */
-  private copy(at: number, size: number): Buffer {
+  protected copy(at: number, size: number): Buffer {
     const bytes = Buffer.allocUnsafeSlow(size);
     this.bytes.copy(bytes, 0, at, at + size);
     return bytes;

@@ -19,6 +19,8 @@ export class Channel implements RecencyLinks<Channel> {
   /** Id of the last message published here (= messages ever published to this channel). */
   lastMessageId = 0;
   readonly subscribers = new Set<ChannelSubscriber>();
+  /** With workers: subscribers the machine's other workers hold here, as the primary last said (≤ ~0.2 s old). */
+  otherSubscribers = 0;
   /** When the channel was last published to or subscribed to (ms); drives inactivity expiry. */
   lastActivity: number;
   deleted = false;
@@ -45,6 +47,11 @@ export class Channel implements RecencyLinks<Channel> {
   ) {
     this.messages = new Ring<Message>(maxStored, 1);
     this.lastActivity = now;
+  }
+
+  /** Subscribers on the whole machine: this process's and, with workers, the others'. */
+  get subscriberCount(): number {
+    return this.subscribers.size + this.otherSubscribers;
   }
 
   get storedMessages(): number {

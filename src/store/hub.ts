@@ -32,10 +32,10 @@ export class Hub {
     for (const observer of this.observers) observer.clientUnsubscribed?.(channel);
   }
 
-  /** Subscriber cap of one channel (max_subscribers_per_channel). */
+  /** Subscriber cap of one channel (max_subscribers_per_channel), machine-wide with workers. */
   isFull(channel: Channel): boolean {
     const max = this.limits.maxSubscribersPerChannel;
-    return max > 0 && channel.subscribers.size >= max;
+    return max > 0 && channel.subscriberCount >= max;
   }
 
   /**

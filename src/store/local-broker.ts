@@ -14,11 +14,11 @@ export class LocalBroker implements Broker {
   readonly sequencer: Sequencer;
 
   constructor(
-    private readonly store: ChannelStore,
-    private readonly history: History,
-    private readonly hub: Hub,
-    private readonly limits: StoreLimits,
-    private readonly clock: Clock,
+    protected readonly store: ChannelStore,
+    protected readonly history: History,
+    protected readonly hub: Hub,
+    protected readonly limits: StoreLimits,
+    protected readonly clock: Clock,
   ) {
     this.sequencer = new Sequencer(clock, () => limits.messageTtl);
   }
@@ -33,18 +33,28 @@ export class LocalBroker implements Broker {
     for (const channel of channels) {
       const message = this.sequencer.next(channel, text, options, now, push2);
       messages.push(message);
-      channel.lastActivity = now;
-      if (!channel.forEvents) this.publishedMessages++;
-      if (options.store) this.history.append(channel, message);
-      else this.history.passed?.(channel, message);
-      try {
-        this.hub.deliver(channel, message);
-      } catch (error) {
-        failure ??= error; // the other channels still get the message
-      }
+      failure ??= this.accept(channel, message, options.store, now); // the other channels still get the message
     }
     if (failure !== undefined) throw failure;
     return messages;
+  }
+
+  /**
+   * Keeps (or only counts) a sequenced message and hands it to this process's subscribers: what
+   * follows sequencing here, and what a worker does with a message the primary sequenced.
+   * Returns the first error a subscriber threw, after every other got the message.
+   */
+  protected accept(channel: Channel, message: Message, store: boolean, now: number): unknown {
+    channel.lastActivity = now;
+    if (!channel.forEvents) this.publishedMessages++;
+    if (store) this.history.append(channel, message);
+    else this.history.passed?.(channel, message);
+    try {
+      this.hub.deliver(channel, message);
+    } catch (error) {
+      return error;
+    }
+    return undefined;
   }
 
   whenDurable<T>(then: (arg: T, failure: Refusal | undefined) => void, arg: T): void {

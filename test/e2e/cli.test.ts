@@ -51,7 +51,8 @@ test("--help explains usage and exits 0", () => {
   const { status, stdout } = run("--help");
   assert.equal(status, 0);
   assert.match(stdout, /^pushwire \d+\.\d+\.\d+ /);
-  assert.match(stdout, /Usage: pushwire \[--config FILE\] \[--message-log DIR\] \[--check\] \[--print-config\]/);
+  assert.match(stdout, /Usage: pushwire \[--config FILE\] \[--message-log DIR\] \[--workers N\] \[--check\] \[--print-config\]/);
+  assert.match(stdout, /--workers N\|auto {3}serve from N processes that share the ports/);
   assert.match(stdout, /--message-log DIR {2}keep published messages in a log in DIR/);
   // Every code the program exits with (src/main.ts: EXIT_* and the uncaught-exception handler).
   assert.match(stdout, /Exit codes: 0 ok, 1 invalid configuration, 2 bad command line, 3 cannot listen,\s+4 cannot open the message log \(in use by another pushwire, not writable\),\s+70 internal error/);

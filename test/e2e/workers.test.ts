@@ -1,0 +1,364 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openRequest, request, sleep, waitFor, type PendingRequest, type Reply } from "../support/helpers.js";
+import { BUNDLE, launch, type Launched } from "../support/launch.js";
+import { openStream } from "../support/stream-client.js";
+import { WsClient } from "../support/ws-client.js";
+
+/**
+ * Workers (issue 15) over real sockets: `dist/pushwire.js --workers 2` forks two processes that
+ * share the listeners (node:cluster hands connections out in turn) and a primary that sequences
+ * every publish. Each test opens every request on a connection of its own, so they spread over
+ * the workers; the access log (one line per request, prefixed "worker N:") says which worker
+ * served which, and the tests assert that both did.
+ */
+
+const EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT";
+
+function config(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    accessLog: true,
+    maxMessagesStoredPerChannel: 20,
+    messageTtl: "1h",
+    servers: [
+      {
+        listen: "127.0.0.1:0",
+        locations: [
+          { path: "/sub", subscriber: "long-polling", channelsPath: "$arg_id", longpollingConnectionTtl: "3s" },
+          { path: "/ws", subscriber: "websocket", channelsPath: "$arg_id" },
+          { path: "/ev", subscriber: "eventsource", channelsPath: "$arg_id" },
+        ],
+      },
+      { listen: "127.0.0.1:0", locations: [{ path: "/pub", publisher: "admin", channelsPath: "$arg_id", storeMessages: true }] },
+    ],
+    ...extra,
+  };
+}
+
+interface Cluster {
+  app: Launched;
+  sub: number;
+  pub: number;
+  file: string;
+  /** Worker pids by worker number (1-based; index 0 unused). */
+  pids: number[];
+}
+
+async function startWorkers(extra: Record<string, unknown> = {}, workers = 2): Promise<Cluster> {
+  const dir = mkdtempSync(join(tmpdir(), "pushwire-workers-"));
+  const file = join(dir, "pushwire.json");
+  writeFileSync(file, JSON.stringify(config(extra)));
+  const app = await launch(["--config", file, "--workers", String(workers)]);
+  const [, pidList] = await app.waitFor(/workers=\d+ pids=([\d,]+)/);
+  // Every worker's own start line, so none is still opening its listeners.
+  await app.waitFor(new RegExp(Array.from({ length: workers }, (_, i) => `worker ${i + 1}: pushwire [^\\n]* started`).map((p) => `(?=[\\s\\S]*${p})`).join("")));
+  const workerLine = app.output().split("\n").find((line) => /worker \d+: pushwire .* started/.test(line))!;
+  const [sub, pub] = [...workerLine.matchAll(/:(\d+) \[/g)].map((m) => Number(m[1]));
+  return { app, sub: sub!, pub: pub!, file, pids: [0, ...pidList!.split(",").map(Number)] };
+}
+
+/** Worker numbers whose access log shows a request to a path starting with `path` (after `from` characters of output). */
+function servedBy(app: Launched, method: string, path: string, from = 0): Set<number> {
+  const workers = new Set<number>();
+  const escaped = path.replace(/[?.*+[\]()]/g, "\\$&");
+  for (const m of app.output().slice(from).matchAll(new RegExp(`worker (\\d+): access \\S+ "${method} ${escaped}`, "g"))) workers.add(Number(m[1]));
+  return workers;
+}
+
+/**
+ * Long-polls opened one after another: node:cluster gives a connection to the next worker that
+ * has taken its previous one, so connections opened all at once may crowd onto one worker.
+ */
+async function holdPolls(port: number, path: string, count: number): Promise<PendingRequest[]> {
+  const polls: PendingRequest[] = [];
+  for (let i = 0; i < count; i++) {
+    polls.push(openRequest(port, path));
+    await sleep(40);
+  }
+  await sleep(200); // held (a held long-poll has no answer to wait for)
+  return polls;
+}
+
+/** Both workers' access logs show such a request (a line may reach the test's pipe a little after the reply). */
+async function bothServed(app: Launched, method: string, path: string, from = 0): Promise<void> {
+  await waitFor(() => servedBy(app, method, path, from).size === 2, 2000, `both workers to log ${method} ${path}`).catch(() => {
+    assert.fail(`${method} ${path} was not served by both workers:\n${app.output().slice(from)}`);
+  });
+}
+
+function publishTo(port: number, channel: string, body: string): Promise<Reply> {
+  return request(port, `/pub?id=${channel}`, { method: "POST", body });
+}
+
+/** Long-polls asking for everything a channel stores (the epoch as If-Modified-Since). */
+function catchUp(port: number, channel: string): Promise<Reply> {
+  return request(port, `/sub?id=${channel}`, { headers: { "If-Modified-Since": EPOCH, "If-None-Match": "0" } });
+}
+
+test("a message published through one worker reaches long-polls, WebSockets and EventSource streams on every worker once, with one time and tag", async () => {
+  const { app, sub, pub } = await startWorkers();
+  try {
+    const polls = await holdPolls(sub, "/sub?id=news", 4);
+    const sockets = await Promise.all([WsClient.upgrade(sub, "/ws?id=news"), WsClient.upgrade(sub, "/ws?id=news")]);
+    const streams = [openStream(sub, "/ev?id=news"), openStream(sub, "/ev?id=news")];
+    await Promise.all(streams.map((s) => s.response.head()));
+
+    const published = await publishTo(pub, "news", "hello workers");
+    assert.equal(published.status, 200);
+    const replies = await Promise.all(polls.map((p) => p.reply));
+    for (const reply of replies) {
+      assert.equal(reply.status, 200);
+      assert.equal(reply.text, "hello workers");
+      assert.equal(reply.headers["etag"], replies[0]!.headers["etag"], "one tag everywhere");
+      assert.equal(reply.headers["last-modified"], replies[0]!.headers["last-modified"], "one time everywhere");
+    }
+    for (const socket of sockets) assert.equal(await socket.nextText(), "hello workers");
+    for (const { response } of streams) assert.match(await response.untilIncludes("hello workers"), /data: hello workers\n\n/);
+    await bothServed(app, "GET", "/sub?id=news");
+
+    // Exactly once: nothing more arrives on the live connections.
+    await sleep(200);
+    for (const socket of sockets) assert.equal(socket.buffer.length, 0, "no second copy on a WebSocket");
+    for (const { response } of streams) assert.equal(response.body.toString().split("hello workers").length, 2, "one copy per stream");
+    for (const socket of sockets) socket.socket.destroy();
+    for (const { connection } of streams) connection.close();
+  } finally {
+    assert.equal(await app.stop(), 0);
+  }
+});
+
+test("a client that reconnects to another worker catches up with its cursor: every worker answers the same messages, time and tag", async () => {
+  const { app, sub, pub } = await startWorkers();
+  try {
+    assert.equal((await publishTo(pub, "log", "m1")).status, 200);
+    const first = await catchUp(sub, "log");
+    assert.equal(first.status, 200);
+    assert.equal(first.text, "m1");
+    for (const body of ["m2", "m3"]) assert.equal((await publishTo(pub, "log", body)).status, 200);
+    await bothServed(app, "POST", "/pub?id=log");
+    const cursor = { "If-Modified-Since": first.headers["last-modified"]!, "If-None-Match": first.headers["etag"]! };
+    const mark = app.output().length;
+    const next = await Promise.all(Array.from({ length: 4 }, () => request(sub, "/sub?id=log", { headers: cursor })));
+    for (const reply of next) {
+      assert.equal(reply.status, 200);
+      assert.equal(reply.text, "m2m3", "the messages after the cursor, on whichever worker");
+      assert.equal(reply.headers["etag"], next[0]!.headers["etag"]);
+      assert.equal(reply.headers["last-modified"], next[0]!.headers["last-modified"]);
+    }
+    await bothServed(app, "GET", "/sub?id=log", mark);
+  } finally {
+    assert.equal(await app.stop(), 0);
+  }
+});
+
+test("deleting a channel through one worker tells the subscribers held by every worker", async () => {
+  const { app, sub, pub } = await startWorkers();
+  try {
+    assert.equal((await publishTo(pub, "gone", "before")).status, 200);
+    const polls = await holdPolls(sub, "/sub?id=gone", 4);
+    const deleted = await request(pub, "/pub?id=gone", { method: "DELETE" });
+    assert.equal(deleted.status, 200);
+    for (const reply of await Promise.all(polls.map((p) => p.reply))) {
+      assert.equal(reply.status, 200);
+      assert.equal(reply.text, "Channel deleted");
+    }
+    await bothServed(app, "GET", "/sub?id=gone");
+    // Gone everywhere: a catch-up on either worker finds nothing stored, a publish starts it anew.
+    const after = await Promise.all([catchUp(sub, "gone"), catchUp(sub, "gone")].map((p) => p.catch((e: Error) => e)));
+    for (const reply of after) assert.ok(reply instanceof Error || reply.status === 304, "nothing stored after the deletion");
+  } finally {
+    assert.equal(await app.stop(), 0);
+  }
+});
+
+test("kill -9 of a worker: the other's subscribers keep getting messages, the worker is replaced and serves everything published meanwhile", async () => {
+  const { app, sub, pub, pids } = await startWorkers();
+  try {
+    assert.equal((await publishTo(pub, "live", "one")).status, 200);
+    const polls = await holdPolls(sub, "/sub?id=live", 4);
+    const outcomes = polls.map((p) => p.reply.catch((error: Error) => error));
+    const mark = app.output().length;
+    process.kill(pids[1]!, "SIGKILL");
+    await app.waitFor(/worker 1 pid \d+ exited with signal SIGKILL; restarting/, 5000, mark);
+    const during = await publishTo(pub, "live", "two");
+    assert.equal(during.status, 200, "the surviving worker publishes");
+    const results = await Promise.all(outcomes);
+    const delivered = results.filter((r): r is Reply => !(r instanceof Error));
+    assert.ok(delivered.length >= 1, "the held long-polls of the surviving worker got the message");
+    for (const reply of delivered) assert.equal(reply.text, "two");
+    assert.ok(results.some((r) => r instanceof Error), "the killed worker's long-polls were cut");
+
+    await app.waitFor(/worker 1 restarted pid \d+/, 10_000, mark);
+    const restarted = app.output().length;
+    const replies = await Promise.all(Array.from({ length: 4 }, () => catchUp(sub, "live")));
+    for (const reply of replies) {
+      assert.equal(reply.status, 200);
+      assert.equal(reply.text, "onetwo", "what was stored before the kill and what was published while the worker was down");
+    }
+    await waitFor(() => servedBy(app, "GET", "/sub?id=live", restarted).has(1), 2000, "the new worker 1 to serve");
+  } finally {
+    assert.equal(await app.stop(), 0);
+  }
+});
+
+test("SIGTERM to the primary: every worker answers its held long-polls (304) and the whole service exits 0", async () => {
+  const { app, sub } = await startWorkers();
+  const polls = await holdPolls(sub, "/sub?id=quiet", 4);
+  app.child.kill("SIGTERM");
+  for (const reply of await Promise.all(polls.map((p) => p.reply))) assert.equal(reply.status, 304);
+  assert.equal(await app.exited, 0);
+  await bothServed(app, "GET", "/sub?id=quiet");
+  assert.match(app.output(), /worker 1: stop from the primary: stopping, answering \d+ held/);
+  assert.match(app.output(), /worker 2: stop from the primary: stopping, answering \d+ held/);
+});
+
+test("SIGHUP to the primary reloads every worker; a configuration with an error is refused by the primary and no worker reloads", async () => {
+  const { app, sub, file } = await startWorkers();
+  try {
+    let mark = app.output().length;
+    writeFileSync(file, JSON.stringify(config({ messageTtl: "2h" })));
+    app.child.kill("SIGHUP");
+    await app.waitFor(/worker 1: reload: applied: [^\n]*messageTtl/, 5000, mark);
+    await app.waitFor(/worker 2: reload: applied: [^\n]*messageTtl/, 5000, mark);
+
+    mark = app.output().length;
+    writeFileSync(file, JSON.stringify(config({ messageTtl: "many" })));
+    app.child.kill("SIGHUP");
+    await app.waitFor(/reload refused: .* has 1 problem; the running configuration stays/, 5000, mark);
+    await sleep(200);
+    assert.doesNotMatch(app.output().slice(mark), /worker \d: (SIGHUP|reload)/);
+    assert.equal((await catchUp(sub, "x")).status, 304, "still serving");
+  } finally {
+    assert.equal(await app.stop(), 0);
+  }
+});
+
+test("with the message log, the primary writes it once and a restarted service serves every message from any worker", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "pushwire-workers-log-"));
+  const extra = { messageLog: { path: join(dir, "log"), fsync: "batch" } };
+  let cluster = await startWorkers(extra);
+  for (const body of ["a1", "a2", "a3"]) assert.equal((await publishTo(cluster.pub, "kept", body)).status, 200);
+  await bothServed(cluster.app, "POST", "/pub?id=kept");
+  assert.equal(await cluster.app.stop(), 0);
+  assert.doesNotMatch(cluster.app.output(), /worker \d: message log/, "no worker opens the log");
+
+  cluster = await startWorkers(extra);
+  try {
+    assert.match(cluster.app.output(), /message log: \S+ fsync=batch restored 1 channel\(s\) and 3 message\(s\)/);
+    const mark = cluster.app.output().length;
+    for (const reply of await Promise.all(Array.from({ length: 4 }, () => catchUp(cluster.sub, "kept")))) {
+      assert.equal(reply.status, 200);
+      assert.equal(reply.text, "a1a2a3");
+    }
+    await bothServed(cluster.app, "GET", "/sub?id=kept", mark);
+  } finally {
+    assert.equal(await cluster.app.stop(), 0);
+  }
+});
+
+test("--workers takes 1-256 or auto; a worker that cannot listen stops the service with exit 3", async () => {
+  const usage = spawnSync(process.execPath, [BUNDLE, "--workers", "0"], { encoding: "utf8" });
+  assert.equal(usage.status, 2);
+  assert.match(usage.stderr, /--workers: must be a whole number from 1 to 256, or "auto"/);
+  const dir = mkdtempSync(join(tmpdir(), "pushwire-workers-"));
+  const file = join(dir, "pushwire.json");
+  writeFileSync(file, JSON.stringify(config({ workers: "lots" })));
+  const invalid = spawnSync(process.execPath, [BUNDLE, "--config", file], { encoding: "utf8" });
+  assert.equal(invalid.status, 1);
+  assert.match(invalid.stderr, /workers: must be a whole number from 1 to 256, or "auto"/);
+
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+  const port = (taken.address() as AddressInfo).port;
+  try {
+    const busy = config({ workers: 2 }) as { servers: Array<{ listen: string }> };
+    busy.servers[0]!.listen = `127.0.0.1:${port}`;
+    writeFileSync(file, JSON.stringify(busy));
+    const result = spawnSync(process.execPath, [BUNDLE, "--config", file], { encoding: "utf8", timeout: 15_000 });
+    assert.equal(result.status, 3, result.stdout + result.stderr);
+    assert.match(result.stderr, /worker \d: cannot listen: .*EADDRINUSE/);
+    assert.match(result.stderr, /workers: worker \d pid \d+ exited with code 3 before it could serve/);
+  } finally {
+    taken.close();
+  }
+});
+
+test("channel info and maxSubscribersPerChannel count the subscribers of every worker", async () => {
+  const { app, sub, pub } = await startWorkers({ maxSubscribersPerChannel: 3 });
+  try {
+    const info = async (): Promise<number> => {
+      const reply = await request(pub, "/pub?id=count");
+      return reply.status === 200 ? (JSON.parse(reply.text) as { subscribers: number }).subscribers : -reply.status;
+    };
+    const polls = await holdPolls(sub, "/sub?id=count", 3);
+    let seen = 0;
+    for (const until = Date.now() + 3000; Date.now() < until && seen !== 3; ) seen = await Promise.all([info(), info()]).then(([a, b]) => (a === 3 && b === 3 ? 3 : Math.min(a, b)));
+    assert.equal(seen, 3, "both workers' channel info counts the three held long-polls");
+    const refused = await Promise.all([request(sub, "/sub?id=count"), request(sub, "/sub?id=count")]);
+    for (const reply of refused) {
+      assert.equal(reply.status, 403, "the cap holds on both workers");
+      assert.equal(reply.headers["x-nginx-pushstream-explain"], "Subscribers limit per channel has been exceeded.");
+    }
+    await waitFor(() => new Set([...app.output().matchAll(/worker (\d+): access \S+ "GET \/sub\?id=count HTTP\/1\.1" 403/g)].map((m) => m[1])).size === 2, 2000, "both workers to refuse");
+    assert.equal((await publishTo(pub, "count", "bye")).status, 200);
+    for (const reply of await Promise.all(polls.map((p) => p.reply))) assert.equal(reply.text, "bye");
+  } finally {
+    assert.equal(await app.stop(), 0);
+  }
+});
+
+test("statistics, /metrics and /health on any worker speak for the machine: every worker listed, subscribers summed", async () => {
+  const { app, sub, pub, pids } = await startWorkers({
+    servers: [
+      { listen: "127.0.0.1:0", locations: [{ path: "/sub", subscriber: "long-polling", channelsPath: "$arg_id", longpollingConnectionTtl: "20s" }] },
+      {
+        listen: "127.0.0.1:0",
+        locations: [
+          { path: "/pub", publisher: "admin", channelsPath: "$arg_id", storeMessages: true },
+          { path: "/stats", channelsStatistics: true, channelsPath: "$arg_id" },
+          { path: "/metrics", metrics: true },
+          { path: "/health", health: true },
+        ],
+      },
+    ],
+  });
+  try {
+    const polls = await holdPolls(sub, "/sub?id=seen", 4);
+    assert.equal((await publishTo(pub, "other", "x")).status, 200);
+    await sleep(1300); // each worker reports its readings once a second
+    for (let i = 0; i < 2; i++) {
+      const summary = JSON.parse((await request(pub, "/stats")).text) as { subscribers: number; published_messages: number; by_worker: Array<{ pid: string; subscribers: number }> };
+      assert.equal(summary.subscribers, 4, `the held long-polls of both workers: ${JSON.stringify(summary)}`);
+      assert.equal(summary.published_messages, 1);
+      assert.deepEqual(summary.by_worker.map((w) => Number(w.pid)).sort(), pids.slice(1).sort(), "every worker listed");
+      assert.deepEqual(summary.by_worker.map((w) => w.subscribers), [2, 2]);
+
+      const health = JSON.parse((await request(pub, "/health")).text) as { subscribers: number; workers: number; worker: number };
+      assert.equal(health.subscribers, 4);
+      assert.equal(health.workers, 2);
+
+      const metrics = (await request(pub, "/metrics")).text;
+      assert.match(metrics, /^pushwire_subscribers\{worker="1"\} 2$/m);
+      assert.match(metrics, /^pushwire_subscribers\{worker="2"\} 2$/m);
+      assert.match(metrics, /^pushwire_published_messages_total\{worker="1"\} 1$/m);
+      assert.match(metrics, /^pushwire_published_messages_total\{worker="2"\} 1$/m);
+      assert.match(metrics, /^pushwire_held_connections\{worker="2",mode="long-polling"\} 2$/m);
+      assert.match(metrics, /^pushwire_publish_duration_seconds_count\{worker="1"\} \d+$/m);
+    }
+    await bothServed(app, "GET", "/stats");
+    await bothServed(app, "GET", "/metrics");
+    const channel = JSON.parse((await request(pub, "/stats?id=seen")).text) as { subscribers: number };
+    assert.equal(channel.subscribers, 4);
+    for (const poll of polls) {
+      poll.reply.catch(() => undefined); // cut by the test: no answer expected
+      poll.abort();
+    }
+  } finally {
+    assert.equal(await app.stop(), 0);
+  }
+});
