@@ -94,6 +94,13 @@ function listenerView({ config, address }: Listener): ListenerView {
   };
 }
 
+/**
+ * Connections the kernel may queue before they are accepted (capped by net.core.somaxconn,
+ * 4096 on current kernels). Node's default, 511, overflows when thousands of clients reconnect
+ * at once (a restart, a network blip): the kernel then drops them and they retry seconds later.
+ */
+const LISTEN_BACKLOG = 4096;
+
 /** Idle keep-alive connections are closed after this (nginx's keepalive_timeout default is 75 s). */
 const KEEP_ALIVE_MS = 75_000;
 
@@ -216,7 +223,7 @@ export class PushServer {
   private bind(server: HttpServer, host: string | undefined, port: number): Promise<void> {
     return new Promise((resolve, reject) => {
       server.once("error", reject);
-      server.listen({ host, port }, () => {
+      server.listen({ host, port, backlog: LISTEN_BACKLOG }, () => {
         server.off("error", reject);
         server.on("error", (error) => {
           if (isOutOfDescriptors(error) && this.openFiles) this.openFiles.refused(this.connections, error);

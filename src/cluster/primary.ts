@@ -111,7 +111,15 @@ export class Primary implements StoreObserver {
       this.log.error(`workers: worker ${p.worker}'s stream is damaged; cutting its link`);
       socket.destroy();
     });
-    socket.on("data", (chunk: Buffer) => peer.stream.push(chunk));
+    socket.on("data", (chunk: Buffer) => {
+      // Everything one chunk of requests causes (messages, acks) leaves in one write per worker.
+      for (const other of this.peers) other.socket.cork();
+      try {
+        peer.stream.push(chunk);
+      } finally {
+        for (const other of this.peers) other.socket.uncork();
+      }
+    });
     socket.on("error", () => undefined); // a worker that exits resets its socket; "close" follows
     socket.on("close", () => this.disconnected(peer));
   }

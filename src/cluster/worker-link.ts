@@ -171,8 +171,8 @@ export class WorkerLink implements PrimaryLink, StoreObserver, WorkerPeers {
   private scheduleFlush(): void {
     if (this.flushing) return;
     this.flushing = true;
-    // Every request of one turn of the event loop (a pipelined batch) goes out in one write.
-    queueMicrotask(this.flushNow);
+    // Every request of one pass of the event loop (all the connections that had data) goes out in one write.
+    setImmediate(this.flushNow);
   }
 
   private readonly flushNow = (): void => {
