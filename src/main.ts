@@ -327,16 +327,22 @@ async function runPrimary(options: Options, source: string, result: LoadedConfig
     process.on("SIGINT", () => stop("SIGINT"));
     process.on("SIGHUP", () => {
       if (stopping) return;
-      const { result } = loadConfig(options);
-      if (result.errors) {
-        for (const error of result.errors) log.error(`reload: config: ${error}`);
-        return log.error(`reload refused: ${source} has ${result.errors.length} problem${result.errors.length > 1 ? "s" : ""}; the running configuration stays`);
-      }
+      const result = reloadedConfig(options, source, log);
+      if (!result) return;
       applyHttpSettings(config.http, result.config.http);
       log.info(`SIGHUP: reloading ${source} in ${count} workers`);
       supervisor.reload();
     });
   });
+}
+
+/** The configuration re-read for a reload; undefined (each problem logged, and the refusal) when it is invalid. */
+function reloadedConfig(options: Options, source: string, log: Logger): LoadedConfig | undefined {
+  const { result } = loadConfig(options);
+  if (!result.errors) return result;
+  for (const error of result.errors) log.error(`reload: config: ${error}`);
+  log.error(`reload refused: ${source} has ${result.errors.length} problem${result.errors.length > 1 ? "s" : ""}; the running configuration stays`);
+  return undefined;
 }
 
 /** How many workers a configuration asks for; "auto" is one per core. */
@@ -404,11 +410,8 @@ function serve(push: PushServer, options: Options, source: string, result: Loade
       if (reloading) return log.warn("SIGHUP: a reload is still running; ignored");
       reloading = true;
       try {
-        const { result } = loadConfig(options);
-        if (result.errors) {
-          for (const error of result.errors) log.error(`reload: config: ${error}`);
-          return log.error(`reload refused: ${source} has ${result.errors.length} problem${result.errors.length > 1 ? "s" : ""}; the running configuration stays`);
-        }
+        const result = reloadedConfig(options, source, log);
+        if (!result) return;
         let report;
         try {
           report = await push.reload(result.config);

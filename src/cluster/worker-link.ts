@@ -123,9 +123,7 @@ export class WorkerLink implements PrimaryLink, StoreObserver, WorkerPeers {
 
   /** The worker stops: the link closes without calling `onLost`. */
   close(): void {
-    this.unavailable = primaryGone;
-    clearInterval(this.reporter);
-    clearInterval(this.reportTimer);
+    this.end();
     this.socket.destroy();
   }
 
@@ -186,6 +184,12 @@ export class WorkerLink implements PrimaryLink, StoreObserver, WorkerPeers {
 
   private lost(): void {
     if (this.unavailable) return;
+    this.end();
+    this.onLost();
+  }
+
+  /** No more requests: timers stop, and publishes still waiting for their ack are refused. */
+  private end(): void {
     this.unavailable = primaryGone;
     clearInterval(this.reporter);
     clearInterval(this.reportTimer);
@@ -193,7 +197,6 @@ export class WorkerLink implements PrimaryLink, StoreObserver, WorkerPeers {
     this.waitersHead = 0;
     this.waiters.length = 0;
     for (const waiter of pending) waiter.then(waiter.arg, primaryGone);
-    this.onLost();
   }
 }
 

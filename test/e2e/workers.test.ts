@@ -362,3 +362,23 @@ test("statistics, /metrics and /health on any worker speak for the machine: ever
     assert.equal(await app.stop(), 0);
   }
 });
+
+test("kill -9 of the primary: the workers exit with it (node:cluster ends a worker whose primary is gone), none is left orphaned", async () => {
+  const { app, sub, pids } = await startWorkers();
+  const polls = await holdPolls(sub, "/sub?id=orphan", 4);
+  app.child.kill("SIGKILL");
+  // A held long-poll is cut, or answered 304 when the worker saw its link close first (it then drains):
+  // either way the client reconnects, and systemd restarts the service (Restart=on-failure).
+  for (const outcome of await Promise.all(polls.map((p) => p.reply.catch((error: Error) => error)))) {
+    assert.ok(outcome instanceof Error || outcome.status === 304, `cut or 304, not ${outcome instanceof Error ? "" : outcome.status}`);
+  }
+  const alive = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  await waitFor(() => !alive(pids[1]!) && !alive(pids[2]!), 5000, "both workers to exit");
+});
