@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 /**
  * What the kernel says about a process, read by pid from /proc (Linux): resident memory,
@@ -43,4 +43,13 @@ export function treeRssBytes(pid: number): number {
 /** CPU seconds of a process and its direct children. */
 export function treeCpuSeconds(pid: number): number {
   return [pid, ...childPids(pid)].reduce((sum, p) => sum + cpuSeconds(p), 0);
+}
+
+/** Open file descriptors of a process (its sockets, for a server holding connections). */
+export function openDescriptors(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return 0;
+  }
 }

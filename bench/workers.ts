@@ -10,15 +10,17 @@
  * Phases:
  * - fanout: one message to F long-polls on one channel, with 1 and with 2 workers (median of 3);
  * - held: 4 workers hold H long-polls on one channel (RSS of the primary and workers per held
- *   long-poll), then one message to all of them;
+ *   long-poll, descriptors per worker: how evenly they spread), then one message to all of them;
  * - publish: wrk -t2 -c50 keep-alive and one connection per publish, 2 workers against Nchan with 2;
  * - latency: p99 publish→receive at 1000 msg/s, 1 worker against 2 (publishes land on either).
- * Loopback only; bounded in count and time. Holders: raw sockets in several processes over
+ * `NODE_CLUSTER_SCHED_POLICY=rr npm run bench:workers` measures node:cluster's round-robin instead
+ * of pushwire's default (the kernel's). Loopback only; bounded in count and time. Holders: raw sockets in several processes over
  * 127.0.0.2–201 (each process may open 20000 files).
  */
 import { spawnSync } from "node:child_process";
 import { Holders, sleep } from "./holders.js";
 import { fanOut, latencyRun, log, NO_CURSOR_SUB, runWrk, serverRssBytes, waitSubscribers } from "./measure.js";
+import { childPids, openDescriptors } from "./proc-stats.js";
 import { quantile, Report, round } from "./report.js";
 import { nchanAvailable, startNchan, startPushwire, unitNodeArgs, type BenchServer } from "./servers.js";
 
@@ -104,7 +106,8 @@ async function heldWithWorkers(options: Options, nodeArgs: string[], holders: Ho
     const held = await waitSubscribers(server, channel, options.held, 120_000);
     await sleep(2000);
     const perHeld = (serverRssBytes(server) - base) / held;
-    log(`4 workers: ${opened} opened, ${held} held, ${round(perHeld / 1024, 2)} KB RSS each (primary and workers)`);
+    const spread = childPids(server.pid).map(openDescriptors);
+    log(`4 workers: ${opened} opened, ${held} held, ${round(perHeld / 1024, 2)} KB RSS each (primary and workers); descriptors per worker ${spread.join("/")}`);
     report.add({
       figure: `held long-polls with 4 workers (opened ${opened})`,
       unit: "held",
@@ -112,6 +115,7 @@ async function heldWithWorkers(options: Options, nodeArgs: string[], holders: Ho
       target: `≥ ${options.held}`,
     }, (f) => f.pushwire >= options.held);
     report.add({ figure: `RSS per held long-poll, ${held} held, 4 workers`, unit: "KB", pushwire: round(perHeld / 1024, 2) });
+    report.add({ figure: "open descriptors per worker (the spread of the held long-polls)", unit: "fds", pushwire: Math.max(...spread), detail: { perWorker: spread.join("/") } });
     const fan = await fanOut(server, holders, [channel], held);
     report.add({
       figure: `fan-out: 1 message to ${held} long-polls on one channel, 4 workers`,

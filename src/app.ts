@@ -1,4 +1,4 @@
-import type { AddressInfo, Socket } from "node:net";
+import { Server as NetServer, type AddressInfo, type Socket } from "node:net";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import type { HttpSettings, PushwireConfig, ServerConfig } from "./config/schema.js";
 import { sameSsl } from "./config/ssl.js";
@@ -127,6 +127,7 @@ export class PushServer {
     this.openFiles?.accepted(this.connections);
     socket.once("close", this.connectionClosed);
   };
+  private acceptState: "accepting" | "paused" | "changing" = "accepting";
   /** Set once the listeners are open (their descriptors are part of what it counts). */
   private openFiles: OpenFiles | undefined;
   /** The live dashboard's feed (it samples only while a dashboard is open). */
@@ -220,12 +221,44 @@ export class PushServer {
     return listener;
   }
 
-  private bind(server: HttpServer, host: string | undefined, port: number): Promise<void> {
+  /** Whether the listeners take new connections (a worker stops near its limits: cluster/accept-gate.ts). */
+  get accepting(): boolean {
+    return this.acceptState === "accepting";
+  }
+
+  /**
+   * Stops taking new connections; open ones stay (net's close, not http's, which would also end
+   * idle keep-alive connections). Another worker sharing the port takes the new ones.
+   */
+  pauseAccepting(): void {
+    if (this.acceptState !== "accepting" || this.ctx.draining) return;
+    this.acceptState = "paused";
+    for (const { server } of this.listeners) if (server.listening) NetServer.prototype.close.call(server);
+  }
+
+  /** Takes new connections again: every listener listens on its port once more. */
+  async resumeAccepting(): Promise<void> {
+    if (this.acceptState !== "paused" || this.ctx.draining) return;
+    this.acceptState = "changing";
+    try {
+      for (const listener of this.listeners) {
+        const { server } = listener;
+        if (!server.listening) await this.bind(server, listener.config.listen.host, listener.address.port, false);
+        if (this.ctx.draining) server.close(); // a stop came while the port was asked for
+      }
+      this.acceptState = "accepting";
+    } catch (error) {
+      this.acceptState = "paused";
+      this.ctx.log.error(`listeners: cannot accept again: ${(error as Error).message}`);
+    }
+  }
+
+  private bind(server: HttpServer, host: string | undefined, port: number, first = true): Promise<void> {
     return new Promise((resolve, reject) => {
       server.once("error", reject);
       server.listen({ host, port, backlog: LISTEN_BACKLOG }, () => {
         server.off("error", reject);
-        server.on("error", (error) => {
+        if (first) server.on("error", (error) => {
           if (isOutOfDescriptors(error) && this.openFiles) this.openFiles.refused(this.connections, error);
           else this.ctx.log.error(`listener ${host ?? "*"}:${port}: ${error.message}`);
         });

@@ -3,6 +3,7 @@ import cluster from "node:cluster";
 import { randomBytes } from "node:crypto";
 import { availableParallelism, tmpdir } from "node:os";
 import { applyHttpSettings, PushServer } from "./app.js";
+import { stopAcceptingNearFileLimit } from "./cluster/accept-limit.js";
 import { Primary } from "./cluster/primary.js";
 import { SOCKET_ENV, STARTED_MESSAGE, STOP_MESSAGE, Supervisor, WORKER_ENV } from "./cluster/supervisor.js";
 import { workerChannels } from "./cluster/worker-link.js";
@@ -266,8 +267,12 @@ async function runWorker(options: Options, source: string, result: LoadedConfig,
   }
   const { ctx } = push;
   channels.link.startReporting(() => encodeReading(ctx, index));
+  const stopGate = stopAcceptingNearFileLimit(push, ctx.metrics.openFiles, log);
   process.send?.(STARTED_MESSAGE);
-  return serve(push, options, source, result, log, () => channels.link.close());
+  return serve(push, options, source, result, log, () => {
+    stopGate();
+    channels.link.close();
+  });
 }
 
 /**
@@ -304,7 +309,7 @@ async function runPrimary(options: Options, source: string, result: LoadedConfig
     log.error(`workers: cannot start them: ${(code as Error).stack ?? code}`);
     return EXIT_SOFTWARE;
   }
-  log.info(`pushwire ${VERSION} started pid=${process.pid} runtime=${runtime()} config="${source}" workers=${count} pids=${supervisor.pids.join(",")}: this primary sequences every publish${config.messageLog ? " and writes the message log" : ""}; the workers share the listeners`);
+  log.info(`pushwire ${VERSION} started pid=${process.pid} runtime=${runtime()} config="${source}" workers=${count} pids=${supervisor.pids.join(",")} connections=${supervisor.scheduling}: this primary sequences every publish${config.messageLog ? " and writes the message log" : ""}; the workers share the listeners`);
   logMessageLog(log, config.messageLog, channels.restored, channels.history.epoch);
   return new Promise<number>((resolve) => {
     let stopping = false;

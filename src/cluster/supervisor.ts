@@ -26,12 +26,28 @@ interface Slot {
 }
 
 /**
- * Forks the worker processes (node:cluster: they share the listening sockets, the primary hands
- * out connections round-robin), restarts one that dies, and passes on reloads and stops.
+ * How new connections reach the workers. "kernel" (node:cluster's SCHED_NONE, the default here):
+ * every worker accepts on the shared socket and the kernel wakes one; a worker near its
+ * open-file limit stops accepting (AcceptGate) so the others take the new connections. "round-robin" (Node's own default,
+ * NODE_CLUSTER_SCHED_POLICY=rr): the primary accepts each connection and passes it on, one IPC
+ * round trip each; it halves the one-connection-per-request rate, and in a burst the primary
+ * holds the connections not yet passed, up to its own open-file limit, where it closes the rest
+ * (bench/workers.ts: 30k of 70k held). An explicit NODE_CLUSTER_SCHED_POLICY is obeyed.
+ */
+export function chooseScheduling(): "kernel" | "round-robin" {
+  if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_NONE;
+  return cluster.schedulingPolicy === cluster.SCHED_NONE ? "kernel" : "round-robin";
+}
+
+/**
+ * Forks the worker processes (node:cluster: they share the listening sockets; see
+ * chooseScheduling), restarts one that dies, and passes on reloads and stops.
  */
 export class Supervisor {
   private readonly slots: Slot[];
   private stopping = false;
+  /** Set by start(): how connections reach the workers. */
+  scheduling: "kernel" | "round-robin" = "kernel";
   private readonly exited = new Set<() => void>();
 
   constructor(
@@ -53,6 +69,7 @@ export class Supervisor {
    * that worker's exit code.
    */
   start(): Promise<void> {
+    this.scheduling = chooseScheduling();
     return new Promise((resolve, reject) => {
       let waiting = this.slots.length;
       for (const slot of this.slots) {

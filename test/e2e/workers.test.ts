@@ -12,10 +12,13 @@ import { WsClient } from "../support/ws-client.js";
 
 /**
  * Workers (issue 15) over real sockets: `dist/pushwire.js --workers 2` forks two processes that
- * share the listeners (node:cluster hands connections out in turn) and a primary that sequences
- * every publish. Each test opens every request on a connection of its own, so they spread over
- * the workers; the access log (one line per request, prefixed "worker N:") says which worker
- * served which, and the tests assert that both did.
+ * share the listeners and a primary that sequences every publish. Each test opens every request
+ * on a connection of its own, so they spread over the workers; the access log (one line per
+ * request, prefixed "worker N:") says which worker served which, and the tests assert that both
+ * did. To spread for sure they run node:cluster's round-robin (NODE_CLUSTER_SCHED_POLICY=rr,
+ * which pushwire obeys): with the default, the kernel picks the worker, and a few connections may
+ * all land on one. The default is tested on its own: a worker near its open-file limit stops
+ * accepting and the other takes the new connections.
  */
 
 const EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT";
@@ -49,11 +52,12 @@ interface Cluster {
   pids: number[];
 }
 
-async function startWorkers(extra: Record<string, unknown> = {}, workers = 2): Promise<Cluster> {
+/** Round-robin unless told otherwise; `command` runs the bundle (a shell that lowers `ulimit -n` first). */
+async function startWorkers(extra: Record<string, unknown> = {}, workers = 2, scheduling: "rr" | "default" = "rr", command?: string[]): Promise<Cluster> {
   const dir = mkdtempSync(join(tmpdir(), "pushwire-workers-"));
   const file = join(dir, "pushwire.json");
   writeFileSync(file, JSON.stringify(config(extra)));
-  const app = await launch(["--config", file, "--workers", String(workers)]);
+  const app = await launch(["--config", file, "--workers", String(workers)], command, scheduling === "rr" ? { NODE_CLUSTER_SCHED_POLICY: "rr" } : {});
   const [, pidList] = await app.waitFor(/workers=\d+ pids=([\d,]+)/);
   // Every worker's own start line, so none is still opening its listeners.
   await app.waitFor(new RegExp(Array.from({ length: workers }, (_, i) => `worker ${i + 1}: pushwire [^\\n]* started`).map((p) => `(?=[\\s\\S]*${p})`).join("")));
@@ -71,7 +75,7 @@ function servedBy(app: Launched, method: string, path: string, from = 0): Set<nu
 }
 
 /**
- * Long-polls opened one after another: node:cluster gives a connection to the next worker that
+ * Long-polls opened one after another: round-robin gives a connection to the next worker that
  * has taken its previous one, so connections opened all at once may crowd onto one worker.
  */
 async function holdPolls(port: number, path: string, count: number): Promise<PendingRequest[]> {
@@ -381,4 +385,42 @@ test("kill -9 of the primary: the workers exit with it (node:cluster ends a work
     }
   };
   await waitFor(() => !alive(pids[1]!) && !alive(pids[2]!), 5000, "both workers to exit");
+});
+
+test("default scheduling (the kernel's): a worker near its open-file limit stops accepting, the other takes the new connections, none is closed unanswered", async () => {
+  // ulimit -n 200: a worker stops at 136 descriptors (64 kept free), about 110 connections;
+  // without the stop it would take all 190 below and close those past its limit unanswered.
+  const limited = ["/bin/sh", "-c", `ulimit -n 200 && exec "${process.execPath}" "$0" "$@"`];
+  const servers = [
+    { listen: "127.0.0.1:0", locations: [{ path: "/sub", subscriber: "long-polling", channelsPath: "$arg_id", longpollingConnectionTtl: "30s" }] },
+    { listen: "127.0.0.1:0", locations: [{ path: "/pub", publisher: "admin", channelsPath: "$arg_id" }] },
+  ];
+  const { app, sub, pub, pids } = await startWorkers({ servers }, 2, "default", limited);
+  assert.match(app.output(), /connections=kernel/);
+  const count = 190;
+  // Worker 2 stopped: every connection waits for worker 1, which takes them until its limit.
+  process.kill(pids[2]!, "SIGSTOP");
+  const polls: PendingRequest[] = [];
+  try {
+    for (let i = 0; i < count; i++) polls.push(openRequest(sub, "/sub?id=gate", { timeoutMs: 20_000 }));
+    const [, inUse] = await app.waitFor(/worker 1: not accepting new connections for now: (\d+) of 200 descriptors in use/, 10_000);
+    assert.ok(Number(inUse) >= 136 && Number(inUse) < 200, `stopped at ${inUse} descriptors`);
+  } finally {
+    process.kill(pids[2]!, "SIGCONT");
+  }
+  let held = 0;
+  for (const until = Date.now() + 10_000; Date.now() < until && held !== count; await sleep(100)) {
+    held = (JSON.parse((await request(pub, "/pub?id=gate")).text) as { subscribers: number }).subscribers;
+  }
+  assert.equal(held, count, "every long-poll held by one of the two workers");
+  const mark = app.output().length;
+  assert.equal((await publishTo(pub, "gate", "over the limit")).status, 200);
+  for (const reply of await Promise.all(polls.map((p) => p.reply))) {
+    assert.equal(reply.status, 200);
+    assert.equal(reply.text, "over the limit");
+  }
+  await bothServed(app, "GET", "/sub?id=gate", mark);
+  // Its connections answered and closed, worker 1 takes new ones again.
+  await app.waitFor(/worker 1: accepting new connections again: \d+ of 200 descriptors in use/, 5000, mark);
+  assert.equal(await app.stop(), 0);
 });

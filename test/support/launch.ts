@@ -20,11 +20,11 @@ export interface Launched {
 
 /**
  * Starts `dist/pushwire.js` with `command` (node by default; bun or deno for the runtime suite)
- * and waits for its "started" line.
+ * and `env` added to this process's environment, and waits for its "started" line.
  */
-export async function launch(args: string[], command: string[] = [process.execPath]): Promise<Launched> {
+export async function launch(args: string[], command: string[] = [process.execPath], env: Record<string, string> = {}): Promise<Launched> {
   const [program, ...pre] = command;
-  const child = spawn(program!, [...pre, BUNDLE, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(program!, [...pre, BUNDLE, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
   let out = "";
   child.stdout!.on("data", (c: Buffer) => (out += c.toString()));
   child.stderr!.on("data", (c: Buffer) => (out += c.toString()));
