@@ -64,6 +64,9 @@ export class Primary implements StoreObserver {
   /** Channels whose subscriber counts some worker changed since the workers were last told. */
   private readonly countsChanged = new Set<string>();
   private readonly counter: NodeJS.Timeout;
+  /** The last of the primary's own events (channel created, destroyed) streamed to the workers. */
+  private eventsStreamed = 0;
+  private readonly streamEventsSoon = (): void => this.streamEvents();
 
   constructor(
     readonly channels: OpenedChannels,
@@ -100,8 +103,26 @@ export class Primary implements StoreObserver {
 
   /** A channel swept here (empty, idle, no worker holds subscribers on it) leaves every worker's copy too. */
   channelDestroyed(channel: Channel): void {
+    queueMicrotask(this.streamEventsSoon); // the events channel hears of it after this observer
     if (channel.deleted) return; // a deletion is streamed with its text
     this.out.drop(channel.id);
+    this.broadcast();
+  }
+
+  /**
+   * The events the primary's EventsChannel published since the last call (channel_created and
+   * channel_destroyed happen here, where channels are created and swept), streamed to the workers
+   * like any stored message. The workers' own EventsChannel reports only their subscriptions.
+   */
+  private streamEvents(): void {
+    const channel = this.channels.events?.channel;
+    if (!channel || channel.lastMessageId === this.eventsStreamed) return;
+    const messages = this.channels.history.read(channel);
+    for (let i = 0; i < messages.length; i++) {
+      const message = messages.at(i)!;
+      if (message.id > this.eventsStreamed) this.out.message(message, true);
+    }
+    this.eventsStreamed = channel.lastMessageId;
     this.broadcast();
   }
 
@@ -185,9 +206,13 @@ export class Primary implements StoreObserver {
       if (channel instanceof Refusal) return this.acknowledge({ peer, request: frame.request }, channel);
       channels.push(channel);
     }
+    this.streamEvents();
     const { options } = frame;
     const messages = broker.publish(channels, frame.body, options); // the stand-ins do not throw
     for (const message of messages) this.out.message(message, options.store);
+    // A worker's own event (client_subscribed) was streamed just now, with the rest of this publish.
+    const events = this.channels.events?.channel;
+    if (events) this.eventsStreamed = events.lastMessageId;
     this.broadcast();
     broker.whenDurable(this.acknowledge, { peer, request: frame.request });
   }
@@ -205,6 +230,7 @@ export class Primary implements StoreObserver {
   private subscribers(peer: WorkerPeer, id: string, count: number): void {
     const { store } = this.channels;
     const channel = count > 0 ? store.obtain(id) : store.find(id);
+    this.streamEvents();
     if (!channel || channel instanceof Refusal) return;
     const before = peer.counts.get(id) ?? 0;
     if (count !== before) this.countsChanged.add(id);

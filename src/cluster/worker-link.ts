@@ -114,7 +114,12 @@ export class WorkerLink implements PrimaryLink, StoreObserver, WorkerPeers {
   }
 
   clientSubscribed(channel: Channel): void {
-    this.changed.add(channel);
+    if (channel.subscribers.size !== 1 || this.unavailable) return void this.changed.add(channel);
+    // A first subscriber may have just created the channel here: the primary hears of it before
+    // anything this worker sends next (its client_subscribed event comes after channel_created).
+    this.out.subscribers(channel.id, 1);
+    this.changed.delete(channel);
+    this.scheduleFlush();
   }
 
   clientUnsubscribed(channel: Channel): void {

@@ -424,3 +424,42 @@ test("default scheduling (the kernel's): a worker near its open-file limit stops
   await app.waitFor(/worker 1: accepting new connections again: \d+ of 200 descriptors in use/, 5000, mark);
   assert.equal(await app.stop(), 0);
 });
+
+test("the events channel speaks for the machine: one channel_created, a client_subscribed from each worker, the same list on both", async () => {
+  const servers = [
+    {
+      listen: "127.0.0.1:0",
+      locations: [
+        { path: "/sub", subscriber: "long-polling", channelsPath: "$arg_id", longpollingConnectionTtl: "20s" },
+        { path: "/ev", subscriber: "polling", channelsPath: "$arg_id", allowConnectionsToEventsChannel: true, messageTemplate: "~event-type~ ~text~\n" },
+      ],
+    },
+    { listen: "127.0.0.1:0", locations: [{ path: "/pub", publisher: "admin", channelsPath: "$arg_id", storeMessages: true }] },
+  ];
+  const { app, sub } = await startWorkers({ eventsChannelId: "events", servers });
+  try {
+    const polls = await holdPolls(sub, "/sub?id=watched", 2);
+    const expected = [
+      'channel_created {"type": "channel_created", "channel": "watched"}',
+      'client_subscribed {"type": "client_subscribed", "channel": "watched"}',
+      'client_subscribed {"type": "client_subscribed", "channel": "watched"}',
+    ];
+    const read = async (): Promise<string[]> => {
+      const reply = await request(sub, "/ev?id=events", { headers: { "If-Modified-Since": EPOCH } });
+      return reply.status === 200 ? reply.text.split("\n").filter((line) => line !== "") : [];
+    };
+    let lists: string[][] = [];
+    for (const until = Date.now() + 3000; Date.now() < until; await sleep(100)) {
+      lists = [await read(), await read()];
+      if (lists.every((list) => list.length === expected.length)) break;
+    }
+    for (const list of lists) assert.deepEqual(list, expected, app.output());
+    await bothServed(app, "GET", "/ev?id=events");
+    for (const poll of polls) {
+      poll.reply.catch(() => undefined); // cut by the test: no answer expected
+      poll.abort();
+    }
+  } finally {
+    assert.equal(await app.stop(), 0);
+  }
+});
