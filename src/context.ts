@@ -72,12 +72,24 @@ export interface WorkerReading {
   publishLatency: { counts: number[]; sum: number; count: number };
 }
 
+/** The message log's figures (/metrics): of this process's log, or as the primary last reported its own. */
+export interface MessageLogReading {
+  logBytes: number;
+  segments: number;
+  failed: boolean;
+  compactions: number;
+  fsyncLatency: { counts: number[]; sum: number; count: number };
+  replaySeconds: number;
+}
+
 /** The machine's other workers, as this worker last heard of them (absent in a single process). */
 export interface WorkerPeers {
   /** This worker's number (1-based). */
   readonly worker: number;
   /** Every other worker's last reading, by worker number. */
   others(): WorkerReading[];
+  /** The primary's message log as it last reported it (every second); undefined without a log. */
+  messageLog(): MessageLogReading | undefined;
 }
 
 /** The process's file descriptors against its open-file limit (observe/open-files.ts). */

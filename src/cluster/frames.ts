@@ -29,10 +29,14 @@ export const FrameType = {
   hello: 70,
   /**
    * worker → primary → every other worker: worker n's readings (JSON, once a second), so each
-   * worker's statistics and /metrics speak for the machine; empty: worker n is gone.
+   * worker's statistics and /metrics speak for the machine; empty: worker n is gone. Number
+   * PRIMARY_REPORT: the primary's own message-log figures (JSON, once a second, with a log).
    */
   report: 71,
 } as const;
+
+/** The report number of the primary's own figures (workers are 1…N). */
+export const PRIMARY_REPORT = 0;
 
 const FIRST_FRAME_TYPE = 64;
 const FLAG_STORE = 1;

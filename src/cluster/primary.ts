@@ -6,7 +6,8 @@ import type { OpenedChannels } from "../persist/open-channels.js";
 import type { Channel, ChannelSubscriber } from "../store/channel.js";
 import type { StoreObserver } from "../store/observer.js";
 import { FrameStream } from "./frame-stream.js";
-import { FrameBuffer, FrameType, type FrameReader } from "./frames.js";
+import { messageLogReading } from "../observe/readings.js";
+import { FrameBuffer, FrameType, PRIMARY_REPORT, type FrameReader } from "./frames.js";
 
 /**
  * Bytes the primary may have queued for one worker that does not read: beyond it the worker's
@@ -17,6 +18,9 @@ export const WORKER_BACKLOG_LIMIT = 256 * 1024 * 1024;
 
 /** How often the workers hear how many subscribers the others hold on the channels that changed. */
 const COUNTS_EVERY_MS = 100;
+/** How often the primary tells the workers its message log's figures (their /metrics). */
+const LOG_REPORT_EVERY_MS = 1000;
+
 
 /**
  * One worker as the primary sees it: its socket, and a stand-in subscriber on each channel where
@@ -64,6 +68,9 @@ export class Primary implements StoreObserver {
   /** Channels whose subscriber counts some worker changed since the workers were last told. */
   private readonly countsChanged = new Set<string>();
   private readonly counter: NodeJS.Timeout;
+  private readonly logReporter: NodeJS.Timeout | undefined;
+  /** The primary's last report of its message log (JSON), for a worker's snapshot. */
+  private logReport = "";
   /** The last of the primary's own events (channel created, destroyed) streamed to the workers. */
   private eventsStreamed = 0;
   private readonly streamEventsSoon = (): void => this.streamEvents();
@@ -77,6 +84,21 @@ export class Primary implements StoreObserver {
     this.server = createServer((socket) => this.connected(socket));
     this.counter = setInterval(() => this.tellCounts(), COUNTS_EVERY_MS);
     this.counter.unref();
+    if (channels.messageLog) {
+      this.reportLog();
+      this.logReporter = setInterval(() => this.reportLog(), LOG_REPORT_EVERY_MS);
+      this.logReporter.unref();
+    }
+  }
+
+  /** The message log's figures to every worker (the primary has no listener: the workers' /metrics show them). */
+  private reportLog(): void {
+    const log = this.channels.messageLog;
+    if (!log) return;
+    this.logReport = JSON.stringify(messageLogReading(log));
+    this.acks.report(PRIMARY_REPORT, this.logReport);
+    const bytes = this.acks.take();
+    for (const peer of this.peers) this.write(peer, bytes);
   }
 
   /** Workers connected now. */
@@ -96,6 +118,7 @@ export class Primary implements StoreObserver {
 
   close(): void {
     clearInterval(this.counter);
+    clearInterval(this.logReporter);
     this.server.close();
     for (const peer of this.peers) peer.socket.destroy();
     this.channels.messageLog?.close();
@@ -191,6 +214,7 @@ export class Primary implements StoreObserver {
       if (others > 0) snapshot.subscribers(channel.id, others);
     }
     for (const other of this.peers) if (other.report) snapshot.report(other.worker, other.report);
+    if (this.logReport) snapshot.report(PRIMARY_REPORT, this.logReport);
     snapshot.ready();
     peer.socket.write(snapshot.take());
     this.peers.add(peer);

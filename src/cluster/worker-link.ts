@@ -2,6 +2,7 @@ import { connect, type Socket } from "node:net";
 import type { Clock } from "../core/clock.js";
 import { Refusal } from "../core/refusal.js";
 import type { Logger } from "../log.js";
+import type { MessageLogReading } from "../context.js";
 import { decodeReading, type WorkerPeers, type WorkerReading } from "../observe/readings.js";
 import type { PublishOptions } from "../store/broker.js";
 import type { Channel } from "../store/channel.js";
@@ -12,7 +13,7 @@ import { Hub } from "../store/hub.js";
 import { MemoryHistory } from "../store/memory-history.js";
 import type { StoreObserver } from "../store/observer.js";
 import { FrameStream } from "./frame-stream.js";
-import { FrameBuffer, FrameType, type FrameReader } from "./frames.js";
+import { FrameBuffer, FrameType, PRIMARY_REPORT, type FrameReader } from "./frames.js";
 import { ReplicaBroker, type PrimaryLink } from "./replica-broker.js";
 
 /** How often a worker tells the primary its subscriber counts of the channels that changed. */
@@ -48,6 +49,8 @@ export class WorkerLink implements PrimaryLink, StoreObserver, WorkerPeers {
   /** The other workers' last readings, by worker number: the JSON as received and, once read, decoded. */
   private readonly reports = new Map<number, { json: string; reading?: WorkerReading }>();
   private reportTimer: NodeJS.Timeout | undefined;
+  /** The primary's message-log figures as last reported (with a log). */
+  private logReport: { json: string; reading?: MessageLogReading } | undefined;
 
   constructor(
     private readonly socket: Socket,
@@ -113,6 +116,12 @@ export class WorkerLink implements PrimaryLink, StoreObserver, WorkerPeers {
     return all.sort((a, b) => a.worker - b.worker);
   }
 
+  messageLog(): MessageLogReading | undefined {
+    const report = this.logReport;
+    if (!report) return undefined;
+    return (report.reading ??= JSON.parse(report.json) as MessageLogReading);
+  }
+
   clientSubscribed(channel: Channel): void {
     if (channel.subscribers.size !== 1 || this.unavailable) return void this.changed.add(channel);
     // A first subscriber may have just created the channel here: the primary hears of it before
@@ -136,6 +145,7 @@ export class WorkerLink implements PrimaryLink, StoreObserver, WorkerPeers {
     try {
       if (frame.type === FrameType.ack) return this.answer(frame.request, frame.failure);
       if (frame.type === FrameType.report) {
+        if (frame.number === PRIMARY_REPORT) return void (this.logReport = { json: frame.text });
         if (frame.text === "") this.reports.delete(frame.number);
         else this.reports.set(frame.number, { json: frame.text });
         return;

@@ -1,7 +1,7 @@
 import type { PushContext } from "../context.js";
 import { LATENCY_BUCKETS, type LatencyHistogram } from "../core/latency-histogram.js";
 import { refusals } from "../core/refusal.js";
-import { readings, type Readings } from "./readings.js";
+import { messageLogReading, readings, type Readings } from "./readings.js";
 import { addNoCache } from "../routing/answers.js";
 import type { Handler } from "../routing/route.js";
 
@@ -87,11 +87,12 @@ export function renderMetrics(ctx: PushContext): string {
   out.gauge("pushwire_event_loop_lag_max_seconds", "Largest event-loop delay since the previous scrape.", sampled ? loop.max / 1e9 : 0, own);
   loop?.reset();
   each("pushwire_uptime_seconds", "gauge", "Seconds since the server started.", (r) => r.gauges.uptime);
-  const log = ctx.messageLog;
+  // With workers the primary writes the log: its figures as it last reported them (no worker label).
+  const log = ctx.messageLog ? messageLogReading(ctx.messageLog) : peers?.messageLog();
   if (log) {
     out.gauge("pushwire_message_log_bytes", "Bytes of the message log on disk (snapshot and segments).", log.logBytes);
     out.gauge("pushwire_message_log_segments", "Segment files of the message log.", log.segments);
-    out.gauge("pushwire_message_log_failed", "1 while the message log cannot write (publishes are refused with 507/503).", log.failure ? 1 : 0);
+    out.gauge("pushwire_message_log_failed", "1 while the message log cannot write (publishes are refused with 507/503).", log.failed ? 1 : 0);
     out.counter("pushwire_message_log_compactions_total", "Snapshots written to compact the message log.", log.compactions);
     out.histogram("pushwire_message_log_fsync_seconds", "Time of each fdatasync of the message log (batch: one per group of publishes).", log.fsyncLatency);
     out.gauge("pushwire_message_log_replay_seconds", "Time the start-up replay of the message log took.", log.replaySeconds);
@@ -145,7 +146,7 @@ class Exposition {
     this.sample(`${name}_count`, histogram.count, labels);
   }
 
-  histogram(name: string, help: string, histogram: LatencyHistogram): void {
+  histogram(name: string, help: string, histogram: Pick<LatencyHistogram, "counts" | "sum" | "count">): void {
     this.family(name, "histogram", help);
     this.histogramSamples(name, histogram);
   }

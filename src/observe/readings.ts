@@ -1,4 +1,5 @@
-import type { PushContext, Readings, WorkerReading } from "../context.js";
+import type { MessageLogReading, PushContext, Readings, WorkerReading } from "../context.js";
+import type { MessageLog } from "../persist/message-log.js";
 
 export type { Gauges, Readings, Totals, WorkerPeers, WorkerReading } from "../context.js";
 
@@ -61,4 +62,17 @@ export function encodeReading(ctx: PushContext, worker: number): string {
 export function decodeReading(json: string): WorkerReading {
   const parsed = JSON.parse(json) as WorkerReading & { readings: { heldByMode: Array<[string, number]> } };
   return { ...parsed, readings: { ...parsed.readings, heldByMode: new Map(parsed.readings.heldByMode) } };
+}
+
+/** The figures /metrics shows of a message log (the primary sends them to the workers once a second). */
+export function messageLogReading(log: MessageLog): MessageLogReading {
+  const { fsyncLatency } = log;
+  return {
+    logBytes: log.logBytes,
+    segments: log.segments,
+    failed: log.failure !== undefined,
+    compactions: log.compactions,
+    fsyncLatency: { counts: fsyncLatency.counts, sum: fsyncLatency.sum, count: fsyncLatency.count },
+    replaySeconds: log.replaySeconds,
+  };
 }

@@ -244,10 +244,23 @@ test("SIGHUP to the primary reloads every worker; a configuration with an error 
 
 test("with the message log, the primary writes it once and a restarted service serves every message from any worker", async () => {
   const dir = mkdtempSync(join(tmpdir(), "pushwire-workers-log-"));
-  const extra = { messageLog: { path: join(dir, "log"), fsync: "batch" } };
+  const servers = config().servers as Array<{ locations: unknown[] }>;
+  servers[1]!.locations.push({ path: "/metrics", metrics: true });
+  const extra = { messageLog: { path: join(dir, "log"), fsync: "batch" }, servers };
   let cluster = await startWorkers(extra);
   for (const body of ["a1", "a2", "a3"]) assert.equal((await publishTo(cluster.pub, "kept", body)).status, 200);
   await bothServed(cluster.app, "POST", "/pub?id=kept");
+  // The primary writes the log and has no listener: every worker's /metrics shows its figures (sent each second).
+  await sleep(1200);
+  const mark = cluster.app.output().length;
+  for (const metrics of await Promise.all([0, 1].map(async () => (await request(cluster.pub, "/metrics")).text))) {
+    assert.match(metrics, /^pushwire_message_log_segments [1-9]\d*$/m);
+    assert.match(metrics, /^pushwire_message_log_failed 0$/m);
+    assert.match(metrics, /^pushwire_message_log_fsync_seconds_count [1-9]\d*$/m, "the three publishes were fsynced");
+    const bytes = Number(/^pushwire_message_log_bytes (\d+)$/m.exec(metrics)?.[1]);
+    assert.ok(bytes > 0, `log bytes ${bytes}`);
+  }
+  await bothServed(cluster.app, "GET", "/metrics", mark);
   assert.equal(await cluster.app.stop(), 0);
   assert.doesNotMatch(cluster.app.output(), /worker \d: message log/, "no worker opens the log");
 
