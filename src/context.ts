@@ -76,7 +76,10 @@ export interface WorkerReading {
 export interface MessageLogReading {
   logBytes: number;
   segments: number;
-  failed: boolean;
+  /** The fsync policy ("off", "batch", "always"). */
+  fsync: string;
+  /** Why the log cannot write now (publishes are refused); null while it writes. */
+  failure: string | null;
   compactions: number;
   fsyncLatency: { counts: number[]; sum: number; count: number };
   replaySeconds: number;

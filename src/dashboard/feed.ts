@@ -1,7 +1,6 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
-import type { PushContext } from "../context.js";
-import { readings, type Gauges, type Readings, type Totals } from "../observe/readings.js";
-import type { MessageLog } from "../persist/message-log.js";
+import type { MessageLogReading, PushContext } from "../context.js";
+import { machineReadings, messageLogReading, readings, type Gauges, type Readings, type Totals } from "../observe/readings.js";
 import type { Channel } from "../store/channel.js";
 import { VERSION } from "../version.js";
 import { SampleSeries, type Sample } from "./series.js";
@@ -40,11 +39,21 @@ export interface Snapshot extends Gauges {
   loopDelayMs: { mean: number; max: number } | null;
   totals: Totals & { rejected: Record<string, number> };
   listeners: ListenerView[];
-  /** Worker processes: null while pushwire runs as one process. */
-  workers: null;
+  /** Worker processes (this one first), as each last reported: null while pushwire runs as one process. */
+  workers: WorkerSummary[] | null;
   /** The durable message log (`messageLog`): "off" without one. */
   messageLog: MessageLogState;
   eventsChannel: string | null;
+}
+
+/** One worker process in the "now" panel. */
+export interface WorkerSummary {
+  worker: number;
+  pid: number;
+  subscribers: number;
+  rss: number;
+  /** The worker that answered this dashboard. */
+  self: boolean;
 }
 
 /** What the dashboard shows of the durable message log (`messageLog`): off, writing, or failing to write. */
@@ -52,9 +61,9 @@ export type MessageLogState =
   | { state: "off" }
   | { state: "on" | "failing"; fsync: string; bytes: number; segments: number; compactions: number; failure: string | null };
 
-function messageLogState(log: MessageLog | undefined): MessageLogState {
+function messageLogState(log: MessageLogReading | undefined): MessageLogState {
   if (!log) return { state: "off" };
-  return { state: log.failure ? "failing" : "on", fsync: log.policy, bytes: log.logBytes, segments: log.segments, compactions: log.compactions, failure: log.failure?.explain ?? null };
+  return { state: log.failure === null ? "on" : "failing", fsync: log.fsync, bytes: log.logBytes, segments: log.segments, compactions: log.compactions, failure: log.failure };
 }
 
 const BUSIEST = 20;
@@ -69,7 +78,7 @@ const SEARCH_RESULTS = 100;
  */
 export class DashboardFeed {
   /** The durable message log's state, from the fields /metrics writes. */
-  messageLog = (): MessageLogState => messageLogState(this.ctx.messageLog);
+  messageLog = (): MessageLogState => messageLogState(this.ctx.messageLog ? messageLogReading(this.ctx.messageLog) : this.ctx.peers?.messageLog());
   readonly series = new SampleSeries(900);
   private readonly viewers = new Set<FeedViewer>();
   /** Streams that do not need the sampler (channel tails), ended with the rest on close. */
@@ -156,7 +165,7 @@ export class DashboardFeed {
   }
 
   private sample(): { now: Snapshot; sample: Sample | undefined } {
-    const read = readings(this.ctx);
+    const read = this.machine();
     const loop = this.loop;
     // The monitor records each interval of its timer, the resolution included: the delay is what exceeds it.
     if (loop && loop.count > 0) this.loopDelay = { mean: Math.max(0, loop.mean / 1e6 - LOOP_RESOLUTION_MS), max: Math.max(0, loop.max / 1e6 - LOOP_RESOLUTION_MS) };
@@ -200,7 +209,23 @@ export class DashboardFeed {
   }
 
   snapshot(): Snapshot {
-    return this.snapshotOf(readings(this.ctx));
+    return this.snapshotOf(this.machine());
+  }
+
+  /** With workers, the whole machine's readings (machineReadings); else this process's. */
+  private machine(): Readings {
+    const own = readings(this.ctx);
+    const others = this.ctx.peers?.others();
+    return others ? machineReadings(own, others) : own;
+  }
+
+  private workers(): WorkerSummary[] | null {
+    const { peers } = this.ctx;
+    if (!peers) return null;
+    const own = readings(this.ctx).gauges;
+    const workers: WorkerSummary[] = [{ worker: peers.worker, pid: process.pid, subscribers: own.subscribers, rss: own.rss, self: true }];
+    for (const other of peers.others()) workers.push({ worker: other.worker, pid: other.pid, subscribers: other.readings.gauges.subscribers, rss: other.readings.gauges.rss, self: false });
+    return workers;
   }
 
   private snapshotOf(read: Readings): Snapshot {
@@ -213,7 +238,7 @@ export class DashboardFeed {
       loopDelayMs: this.loopDelay,
       totals: { ...read.totals, rejected: Object.fromEntries(read.rejected.map(([status, count]) => [String(status), count])) },
       listeners: this.listeners(),
-      workers: null,
+      workers: this.workers(),
       messageLog: this.messageLog(),
       eventsChannel: this.ctx.events?.channel.id ?? null,
     };

@@ -95,9 +95,10 @@ export const DASHBOARD_JS = String.raw`"use strict";
         el("div", { class: "value", "data-value": "memoryUsed" }, bytes(now.memoryUsed)),
         el("div", { class: "sub" }, budget ? used.toFixed(1) + " % of " + bytes(budget) : "no cap (sharedMemorySize 0)"),
         budget ? el("div", { class: "bar" }, el("div", { style: { width: used.toFixed(1) + "%" } })) : null),
-      card("process memory", bytes(now.rss), "RSS; heap " + bytes(now.heapUsed) + " / " + bytes(now.heapTotal), { "data-value": "rss" }),
+      card("process memory", bytes(now.rss), (now.workers === null ? "RSS" : "RSS of the " + now.workers.length + " workers") + "; heap " + bytes(now.heapUsed) + " / " + bytes(now.heapTotal), { "data-value": "rss" }),
       card("event-loop delay", loop ? loop.mean.toFixed(2) + " ms" : "–", loop ? "max " + loop.max.toFixed(2) + " ms over the last second" : "sampling", { "data-value": "loopDelay" }),
-      card("workers", now.workers === null ? "1 process" : num(now.workers.length), now.workers === null ? "no worker processes" : null, { "data-value": "workers" }),
+      card("workers", now.workers === null ? "1 process" : num(now.workers.length), now.workers === null ? "no worker processes"
+        : now.workers.map(function (w) { return "#" + w.worker + (w.self ? " (this page)" : "") + ": " + num(w.subscribers) + " held, " + bytes(w.rss); }).join("; "), { "data-value": "workers" }),
       card("message log", log.state, log.state === "off" ? "memory only (no messageLog configured)"
         : log.failure ? log.failure : bytes(log.bytes) + " in " + num(log.segments) + " segment(s), fsync " + log.fsync, { "data-value": "messageLog" }),
       el("div", { class: "card wide" }, el("div", { class: "label" }, "listeners"), listeners));

@@ -92,7 +92,7 @@ export function renderMetrics(ctx: PushContext): string {
   if (log) {
     out.gauge("pushwire_message_log_bytes", "Bytes of the message log on disk (snapshot and segments).", log.logBytes);
     out.gauge("pushwire_message_log_segments", "Segment files of the message log.", log.segments);
-    out.gauge("pushwire_message_log_failed", "1 while the message log cannot write (publishes are refused with 507/503).", log.failed ? 1 : 0);
+    out.gauge("pushwire_message_log_failed", "1 while the message log cannot write (publishes are refused with 507/503).", log.failure === null ? 0 : 1);
     out.counter("pushwire_message_log_compactions_total", "Snapshots written to compact the message log.", log.compactions);
     out.histogram("pushwire_message_log_fsync_seconds", "Time of each fdatasync of the message log (batch: one per group of publishes).", log.fsyncLatency);
     out.gauge("pushwire_message_log_replay_seconds", "Time the start-up replay of the message log took.", log.replaySeconds);

@@ -70,9 +70,40 @@ export function messageLogReading(log: MessageLog): MessageLogReading {
   return {
     logBytes: log.logBytes,
     segments: log.segments,
-    failed: log.failure !== undefined,
+    fsync: log.policy,
+    failure: log.failure?.explain ?? null,
     compactions: log.compactions,
     fsyncLatency: { counts: fsyncLatency.counts, sum: fsyncLatency.sum, count: fsyncLatency.count },
     replaySeconds: log.replaySeconds,
   };
+}
+
+/**
+ * The machine's readings, from this worker's and the others' last reports: what each process
+ * holds or counts itself (connections, subscribers, memory, deliveries, refusals) is summed; what
+ * every worker holds a copy of (channels, stored messages, messages published) is this worker's.
+ */
+export function machineReadings(own: Readings, others: readonly WorkerReading[]): Readings {
+  if (others.length === 0) return own;
+  const heldByMode = new Map(own.heldByMode);
+  const rejected = new Map(own.rejected);
+  const gauges = { ...own.gauges };
+  const totals = { ...own.totals };
+  let push2Held = own.push2Held;
+  for (const { readings: other } of others) {
+    for (const [mode, count] of other.heldByMode) heldByMode.set(mode, (heldByMode.get(mode) ?? 0) + count);
+    for (const [status, count] of other.rejected) rejected.set(status, (rejected.get(status) ?? 0) + count);
+    push2Held += other.push2Held;
+    gauges.subscribers += other.gauges.subscribers;
+    gauges.subscriptions += other.gauges.subscriptions;
+    gauges.rss += other.gauges.rss;
+    gauges.heapUsed += other.gauges.heapUsed;
+    gauges.heapTotal += other.gauges.heapTotal;
+    gauges.arrayBuffers += other.gauges.arrayBuffers;
+    totals.delivered += other.totals.delivered;
+    totals.connectionsOpened += other.totals.connectionsOpened;
+    totals.connectionsClosed += other.totals.connectionsClosed;
+    totals.longPollTimeouts += other.totals.longPollTimeouts;
+  }
+  return { heldByMode, push2Held, gauges, totals, rejected: [...rejected].sort((a, b) => a[0] - b[0]) };
 }

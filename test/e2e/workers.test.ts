@@ -340,6 +340,7 @@ test("statistics, /metrics and /health on any worker speak for the machine: ever
           { path: "/stats", channelsStatistics: true, channelsPath: "$arg_id" },
           { path: "/metrics", metrics: true },
           { path: "/health", health: true },
+          { path: "/dashboard/", dashboard: true },
         ],
       },
     ],
@@ -366,7 +367,20 @@ test("statistics, /metrics and /health on any worker speak for the machine: ever
       assert.match(metrics, /^pushwire_published_messages_total\{worker="2"\} 1$/m);
       assert.match(metrics, /^pushwire_held_connections\{worker="2",mode="long-polling"\} 2$/m);
       assert.match(metrics, /^pushwire_publish_duration_seconds_count\{worker="1"\} \d+$/m);
+
+      for (let j = 0; j < 2; j++) { // an odd number of requests per round: the next round starts on the other worker
+        const now = JSON.parse((await request(pub, "/dashboard/api/now")).text) as {
+          subscribers: number; heldByMode: Record<string, number>; totals: { published: number }; workers: Array<{ worker: number; pid: number; subscribers: number; rss: number; self: boolean }>;
+        };
+        assert.equal(now.subscribers, 4, "the dashboard counts both workers' held long-polls");
+        assert.equal(now.heldByMode["long-polling"], 4);
+        assert.equal(now.totals.published, 1, "a message every worker holds a copy of is counted once");
+        assert.deepEqual(now.workers.map((w) => [w.pid, w.subscribers]).sort(), pids.slice(1).map((pid) => [pid, 2]).sort());
+        assert.equal(now.workers.filter((w) => w.self).length, 1);
+        assert.ok(now.workers.every((w) => w.rss > 0));
+      }
     }
+    await bothServed(app, "GET", "/dashboard/api/now");
     await bothServed(app, "GET", "/stats");
     await bothServed(app, "GET", "/metrics");
     const channel = JSON.parse((await request(pub, "/stats?id=seen")).text) as { subscribers: number };
