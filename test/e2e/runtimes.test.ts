@@ -163,6 +163,23 @@ for (const runtime of RUNTIMES) {
       assert.deepEqual([reply.status, reply.text, reply.fingerprint], [200, "four", cert!.fingerprint]);
     });
 
+    test(runtime.name === "node" ? "--workers 2: a primary and two workers" : "--workers 2: one process, and the start-up log says why", async () => {
+      const workers = await launch(["--config", configFile(runtime.name), "--workers", "2"], runtime.command);
+      try {
+        if (runtime.name === "node") assert.match(workers.output(), /workers=2 pids=\d+,\d+/);
+        else {
+          assert.match(workers.output(), new RegExp(`warn workers: 2 asked for, but ${runtime.name} [^;]+; running one process`));
+          assert.doesNotMatch(workers.output(), /workers=2/);
+        }
+        const wport = workers.ports[0]!;
+        assert.equal((await request(wport, "/pub?id=rtw", { method: "POST", body: "w" })).status, 200);
+        const caught = await request(wport, `/sub?id=rtw&tag=0&time=${encodeURIComponent(EPOCH)}`);
+        assert.deepEqual([caught.status, caught.text], [200, "w"]);
+      } finally {
+        assert.equal(await workers.stop(), 0);
+      }
+    });
+
     test("SIGTERM answers a held long-poll with 304 and exits 0", async () => {
       const held = openRequest(port, `/hold?id=rt3&${since(0, Math.floor(Date.now() / 1000) + 1)}`);
       await sleep(200);

@@ -490,3 +490,37 @@ test("the events channel speaks for the machine: one channel_created, a client_s
     assert.equal(await app.stop(), 0);
   }
 });
+
+test("a channel the primary sweeps (messages expired, nobody listening) leaves every worker, and the events channel says so on both", async () => {
+  const servers = [
+    {
+      listen: "127.0.0.1:0",
+      locations: [{ path: "/ev", subscriber: "polling", channelsPath: "$arg_id", allowConnectionsToEventsChannel: true, messageTemplate: "~event-type~ ~text~\n" }],
+    },
+    { listen: "127.0.0.1:0", locations: [{ path: "/pub", publisher: "admin", channelsPath: "$arg_id", storeMessages: true }] },
+  ];
+  const { app, sub, pub } = await startWorkers({ eventsChannelId: "events", messageTtl: "1s", channelInactivityTime: "1s", servers });
+  try {
+    assert.equal((await publishTo(pub, "fleeting", "soon gone")).status, 200);
+    const statuses = async (): Promise<number[]> => [(await request(pub, "/pub?id=fleeting")).status, (await request(pub, "/pub?id=fleeting")).status];
+    assert.deepEqual(await statuses(), [200, 200]);
+    const mark = app.output().length;
+    let seen: number[] = [];
+    for (const until = Date.now() + 6000; Date.now() < until; await sleep(200)) {
+      seen = await statuses();
+      if (seen.every((status) => status === 404)) break;
+    }
+    assert.deepEqual(seen, [404, 404], "neither worker knows the channel any more");
+    await bothServed(app, "GET", "/pub?id=fleeting", mark);
+    // Events expire like any message (messageTtl 1 s): channel_created is gone by now, channel_destroyed is fresh.
+    const destroyed = 'channel_destroyed {"type": "channel_destroyed", "channel": "fleeting"}';
+    const mark2 = app.output().length;
+    for (let i = 0; i < 2; i++) {
+      const reply = await request(sub, "/ev?id=events", { headers: { "If-Modified-Since": EPOCH } });
+      assert.ok(reply.text.split("\n").includes(destroyed), `worker's events: ${reply.text}`);
+    }
+    await bothServed(app, "GET", "/ev?id=events", mark2);
+  } finally {
+    assert.equal(await app.stop(), 0);
+  }
+});
