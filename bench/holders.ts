@@ -1,6 +1,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import type { HolderCommand, HolderReport } from "./holder.js";
+import { cpuSeconds } from "./proc-stats.js";
 
 /**
  * The parent side of the holder processes: spreads sockets over several children (each process
@@ -66,6 +67,13 @@ export class Holders {
 
   async closeSockets(): Promise<void> {
     await Promise.all(this.children.map((c) => this.ask(c, { op: "close" }, "closed")));
+  }
+
+  /** CPU seconds the holder processes have used so far (reading answers takes cores the server could use). */
+  cpuSeconds(): number {
+    let total = 0;
+    for (const child of this.children) if (child.pid !== undefined && child.exitCode === null) total += cpuSeconds(child.pid);
+    return total;
   }
 
   stop(): void {

@@ -22,24 +22,26 @@ export function serverRssBytes(server: BenchServer): number {
  * Publishes one message to each channel (one publish per channel, pipelined over 10 connections)
  * and times from just before the first write to the last subscriber's first byte.
  */
-export async function fanOut(server: BenchServer, holders: Holders, channels: string[], expected: number): Promise<{ ms: number; delivered: number; cpuMs: number }> {
+export async function fanOut(server: BenchServer, holders: Holders, channels: string[], expected: number): Promise<{ ms: number; delivered: number; cpuMs: number; clientCpuMs: number }> {
   const publisher = await Publisher.open(server.pubPort, Math.min(10, channels.length));
   await holders.arm();
   const cpu0 = serverCpuSeconds(server);
+  const clientCpu0 = holders.cpuSeconds();
   const t0 = Number(process.hrtime.bigint());
   publisher.publish(channels, timedBody);
   const answered = publisher.drained(30_000).then(() => (Number(process.hrtime.bigint()) - t0) / 1e6);
   const result = await holders.waitDelivered(expected, 30_000);
   const publishedMs = await answered;
   const cpuMs = (serverCpuSeconds(server) - cpu0) * 1000;
+  const clientCpuMs = (holders.cpuSeconds() - clientCpu0) * 1000;
   publisher.close();
   // A fan-out that did not reach everyone has no time (NaN, null in JSON), never a flattering one.
   const ms = result.delivered < expected ? NaN : (result.lastNs - t0) / 1e6;
   if (result.delivered < expected || publisher.refused) {
     log(`${server.name}: fan-out delivered ${result.delivered}/${expected}, ${result.failed} failed, ${publisher.refused} publishes refused`);
   }
-  log(`${server.name}: ${channels.length} publish(es) → ${result.delivered} delivered in ${round(ms)} ms (publishes answered in ${round(publishedMs)} ms), server CPU ${round(cpuMs)} ms`);
-  return { ms, delivered: result.delivered, cpuMs };
+  log(`${server.name}: ${channels.length} publish(es) → ${result.delivered} delivered in ${round(ms)} ms (publishes answered in ${round(publishedMs)} ms), server CPU ${round(cpuMs)} ms, holders' CPU ${round(clientCpuMs)} ms`);
+  return { ms, delivered: result.delivered, cpuMs, clientCpuMs };
 }
 
 export function runWrk(server: BenchServer, seconds: number, mode: "keep-alive" | "close"): { rps: number; non2xx: number; errors: string; cpuUsPerRequest: number } {
