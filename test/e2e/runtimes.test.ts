@@ -166,7 +166,8 @@ for (const runtime of RUNTIMES) {
     test(runtime.name === "node" ? "--workers 2: a primary and two workers" : "--workers 2: one process, and the start-up log says why", async () => {
       const workers = await launch(["--config", configFile(runtime.name), "--workers", "2"], runtime.command);
       try {
-        if (runtime.name === "node") assert.match(workers.output(), /workers=2 pids=\d+,\d+/);
+        // The first " started " line is a worker's; the primary's follows once both workers listen.
+        if (runtime.name === "node") await workers.waitFor(/workers=2 pids=\d+,\d+/);
         else {
           assert.match(workers.output(), new RegExp(`warn workers: 2 asked for, but ${runtime.name} [^;]+; running one process`));
           assert.doesNotMatch(workers.output(), /workers=2/);
