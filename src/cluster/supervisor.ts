@@ -106,7 +106,9 @@ export class Supervisor {
       this.exited.add(check);
       for (const slot of running) {
         const worker = slot.worker!;
-        if (worker.isConnected()) worker.send(STOP_MESSAGE);
+        // A worker that is exiting by itself (it could not listen either) may have closed its channel
+        // already: the send then fails, and SIGTERM does the same.
+        if (worker.isConnected()) worker.send(STOP_MESSAGE, (error: Error | null) => error && worker.process.kill("SIGTERM"));
         else worker.process.kill("SIGTERM");
       }
       check();
@@ -118,6 +120,8 @@ export class Supervisor {
     slot.worker = worker;
     slot.started = false;
     slot.startedAt = Date.now();
+    // The IPC channel of a dying worker can fail a write (EPIPE); its exit is handled below.
+    worker.on("error", (error: Error) => this.log.debug(`workers: worker ${slot.index}: ${error.message}`));
     worker.on("message", (message: unknown) => {
       if (message !== STARTED_MESSAGE || slot.started) return;
       slot.started = true;
