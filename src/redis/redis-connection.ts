@@ -8,6 +8,63 @@ export interface RedisAddress {
   username?: string;
   password?: string;
   db?: number;
+  /**
+   * Ask these Sentinels for the master named `name` before every connect (host and port above
+   * are then only the last master found): after a failover the connection follows the promoted
+   * replica.
+   */
+  sentinel?: { name: string; sentinels: ReadonlyArray<{ host: string; port: number }> };
+}
+
+/** How long one Sentinel gets to answer where the master is. */
+const SENTINEL_TIMEOUT_MS = 1000;
+
+/**
+ * The master's host and port as the first Sentinel that knows it says (each asked in turn, the
+ * next on error, timeout or "unknown"); rejects when none does.
+ */
+export async function locateMaster(sentinel: NonNullable<RedisAddress["sentinel"]>): Promise<{ host: string; port: number }> {
+  const failures: string[] = [];
+  for (const { host, port } of sentinel.sentinels) {
+    try {
+      const reply = await askOnce(host, port, ["SENTINEL", "get-master-addr-by-name", sentinel.name]);
+      if (Array.isArray(reply) && reply.length === 2 && Buffer.isBuffer(reply[0]) && Buffer.isBuffer(reply[1])) {
+        return { host: reply[0].toString("latin1"), port: Number(reply[1].toString("latin1")) };
+      }
+      failures.push(`${host}:${port} does not know "${sentinel.name}"`);
+    } catch (error) {
+      failures.push(`${host}:${port}: ${(error as Error).message}`);
+    }
+  }
+  throw new Error(`no Sentinel gave the master "${sentinel.name}" (${failures.join("; ")})`);
+}
+
+/** One command on a connection of its own, closed after the reply. */
+function askOnce(host: string, port: number, args: string[]): Promise<RespReply> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port });
+    const parser = new RespParser();
+    const fail = (error: Error): void => {
+      socket.destroy();
+      reject(error);
+    };
+    socket.setTimeout(SENTINEL_TIMEOUT_MS, () => fail(new Error("no answer")));
+    socket.once("connect", () => socket.write(encodeCommand(args)));
+    socket.on("data", (chunk: Buffer) => {
+      let replies: RespReply[];
+      try {
+        replies = parser.push(chunk);
+      } catch (error) {
+        return fail(error as Error);
+      }
+      if (replies.length === 0) return;
+      socket.destroy();
+      const [reply] = replies;
+      if (reply instanceof RespError) reject(new Error(reply.message));
+      else resolve(reply!);
+    });
+    socket.on("error", fail);
+  });
 }
 
 /** A `redis://` URL as a RedisAddress; throws on anything else (the configuration check says why). */
@@ -83,8 +140,8 @@ export class RedisConnection {
   private retry: NodeJS.Timeout | undefined;
   /** onDown was called for the current loss (once per loss, not per failed retry). */
   private saidDown = false;
-  /** Replies the login steps (AUTH, SELECT) still owe before commands may go out. */
-  private handshake = 0;
+  /** Checks of the replies the login steps (AUTH, SELECT, ROLE) still owe before commands may go out. */
+  private checks: Array<(reply: RespReply) => string | undefined> = [];
 
   constructor(
     readonly address: RedisAddress,
@@ -128,7 +185,18 @@ export class RedisConnection {
   }
 
   private open(): void {
-    const socket = connect({ host: this.address.host, port: this.address.port });
+    const { sentinel } = this.address;
+    if (!sentinel) return this.connectTo(this.address.host, this.address.port);
+    locateMaster(sentinel).then(({ host, port }) => {
+      if (this.state === "closed") return;
+      this.address.host = host;
+      this.address.port = port;
+      this.connectTo(host, port);
+    }, (error: Error) => this.lost(undefined, error));
+  }
+
+  private connectTo(host: string, port: number): void {
+    const socket = connect({ host, port });
     this.socket = socket;
     this.parser = new RespParser();
     socket.setNoDelay(true);
@@ -140,16 +208,24 @@ export class RedisConnection {
     socket.on("close", () => this.lost(socket, new Error("connection closed")));
   }
 
-  /** AUTH and SELECT go first; their replies are checked before anything else is sent. */
+  /**
+   * AUTH and SELECT go first, and through a Sentinel a ROLE check (a Sentinel's answer may be
+   * stale during a failover); their replies are checked before anything else is sent.
+   */
   private login(socket: Socket): void {
     socket.setTimeout(0);
     const steps: Array<Array<string | number>> = [];
-    const { username, password, db } = this.address;
+    this.checks = [];
+    const { username, password, db, sentinel } = this.address;
     if (password !== undefined) steps.push(username ? ["AUTH", username, password] : ["AUTH", password]);
     if (db !== undefined && db !== 0) steps.push(["SELECT", db]);
-    this.handshake = steps.length;
+    for (let i = 0; i < steps.length; i++) this.checks.push(refusedLogin);
+    if (sentinel) {
+      steps.push(["ROLE"]);
+      this.checks.push(notMaster);
+    }
     for (const step of steps) socket.write(encodeCommand(step));
-    if (this.handshake === 0) this.ready(socket);
+    if (this.checks.length === 0) this.ready(socket);
   }
 
   private ready(socket: Socket): void {
@@ -169,11 +245,16 @@ export class RedisConnection {
       return void socket.destroy(error instanceof RespProtocolError ? error : new Error(String(error)));
     }
     for (const reply of replies) {
-      if (this.handshake > 0) {
-        if (reply instanceof RespError) return void socket.destroy(new Error(`login refused: ${reply.message}`));
-        if (--this.handshake === 0) this.ready(socket);
+      if (this.checks.length > 0) {
+        const refused = this.checks.shift()!(reply);
+        if (refused) return void socket.destroy(new Error(refused));
+        if (this.checks.length === 0) this.ready(socket);
       } else if (this.options.mode === "subscriber") this.pushed(reply);
-      else this.answer(reply);
+      else {
+        this.answer(reply);
+        // A master demoted by a failover refuses writes: connect again, to whichever is master now.
+        if (reply instanceof RespError && reply.code === "READONLY") return void socket.destroy(new Error(reply.message));
+      }
     }
   }
 
@@ -197,10 +278,11 @@ export class RedisConnection {
     else waiting.resolve(reply);
   }
 
-  private lost(socket: Socket, error: Error): void {
+  /** The connection (or, through a Sentinel, finding the master: no socket yet) failed. */
+  private lost(socket: Socket | undefined, error: Error): void {
     if (socket !== this.socket || this.state === "closed") return;
     this.socket = undefined;
-    socket.destroy();
+    socket?.destroy();
     this.state = "down";
     this.failPending(new RedisUnavailable(`redis ${this.options.name}: ${error.message}; the command may or may not have run`));
     if (!this.saidDown) {
@@ -222,4 +304,14 @@ export class RedisConnection {
     this.pendingHead = 0;
     for (const { reject } of waiting) reject(error);
   }
+}
+
+function refusedLogin(reply: RespReply): string | undefined {
+  return reply instanceof RespError ? `login refused: ${reply.message}` : undefined;
+}
+
+/** ROLE's first element is "master" on a master. */
+function notMaster(reply: RespReply): string | undefined {
+  const role = Array.isArray(reply) && Buffer.isBuffer(reply[0]) ? reply[0].toString("latin1") : String(reply);
+  return role === "master" ? undefined : `not the master (its role: ${role}); asking the Sentinels again`;
 }

@@ -1,8 +1,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { RedisConnection, RedisReplyError, RedisUnavailable, parseRedisUrl } from "../../src/redis/redis-connection.js";
+import { locateMaster, RedisConnection, RedisReplyError, RedisUnavailable, parseRedisUrl } from "../../src/redis/redis-connection.js";
 import { sleep, waitFor } from "../support/helpers.js";
-import { redisSkipReason, startRedis, type RunningRedis } from "../support/redis-server.js";
+import { redisSkipReason, startRedis, startSentinel, type RunningRedis } from "../support/redis-server.js";
 
 /**
  * pushwire's own Redis client (src/redis/) against a real redis-server on a free port: pipelined
@@ -126,6 +126,43 @@ describe("redis connection", { skip }, () => {
       good.close();
       bad.close();
       await secured.stop();
+    }
+  });
+
+  test("through a Sentinel: the connection finds the master, and after the master is killed follows the promoted replica", async () => {
+    const master = await startRedis();
+    const replica = await startRedis(undefined, ["--replicaof", "127.0.0.1", String(master.port)]);
+    const sentinel = await startSentinel(master.port, "pw");
+    const events: string[] = [];
+    const address = { host: "", port: 0, sentinel: { name: "pw", sentinels: [{ host: "127.0.0.1", port: 1 }, { host: "127.0.0.1", port: sentinel.port }] } };
+    const connection = new RedisConnection(address, { name: "commands", mode: "commands", onReady: () => events.push(`ready ${address.port}`), onDown: () => events.push("down") });
+    const probe = commands(sentinel.port);
+    try {
+      await ready(connection);
+      assert.equal(address.port, master.port, "the first Sentinel is unreachable; the second names the master");
+      assert.equal(await connection.command(["SET", "before", "1"]), "OK");
+      // Replication is asynchronous: WAIT until the replica has it, as a caller would for what it must not lose.
+      assert.equal(await connection.command(["WAIT", 1, 10_000]), 1, "the replica acknowledged the write");
+      // The Sentinel must know the replica before it can promote it (it learns it from the master's INFO).
+      await ready(probe);
+      let replicas = 0;
+      for (const until = Date.now() + 15_000; Date.now() < until && replicas === 0; await sleep(100)) {
+        replicas = (await probe.command(["SENTINEL", "replicas", "pw"]) as unknown[]).length;
+      }
+      assert.equal(replicas, 1, "the Sentinel found the replica");
+      master.child.kill("SIGKILL");
+      await waitFor(() => events.includes("down"), 5000, "the loss");
+      await waitFor(() => connection.state === "ready" && address.port === replica.port, 20_000, "the connection to follow the promoted replica");
+      assert.equal(await connection.command(["SET", "after", "2"]), "OK", "the promoted replica takes writes");
+      assert.deepEqual(await connection.command(["GET", "before"]), Buffer.from("1"), "what the master had, the replica has");
+      assert.deepEqual(events, [`ready ${master.port}`, "down", `ready ${replica.port}`]);
+      assert.deepEqual(await locateMaster(address.sentinel), { host: "127.0.0.1", port: replica.port });
+    } finally {
+      connection.close();
+      probe.close();
+      await sentinel.stop();
+      await replica.stop();
+      await master.stop();
     }
   });
 });

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { connect, createServer, type AddressInfo } from "node:net";
 import { delimiter, join } from "node:path";
 import { sleep } from "./helpers.js";
@@ -62,11 +63,34 @@ function answersPing(port: number): Promise<boolean> {
 
 /** Starts redis-server on a free port (or `port`), no RDB/AOF files, and waits until it answers; `extra` arguments go last. */
 export async function startRedis(port?: number, extra: string[] = []): Promise<RunningRedis> {
+  return launchRedis(["--save", "", "--appendonly", "no", ...extra], port);
+}
+
+/**
+ * A Sentinel (redis-server --sentinel, so only Debian's redis-server is needed) watching the
+ * master on `masterPort` under `name`, with a quorum of 1 and short timeouts (down after 500 ms,
+ * failover timeout 2 s): a test's failover takes a few seconds. Its configuration file lives in
+ * a temporary folder (a Sentinel rewrites it).
+ */
+export async function startSentinel(masterPort: number, name: string): Promise<RunningRedis> {
+  const file = join(mkdtempSync(join(tmpdir(), "pushwire-sentinel-")), "sentinel.conf");
+  writeFileSync(file, [
+    `sentinel monitor ${name} 127.0.0.1 ${masterPort} 1`,
+    `sentinel down-after-milliseconds ${name} 500`,
+    `sentinel failover-timeout ${name} 2000`,
+    `sentinel parallel-syncs ${name} 1`,
+    "",
+  ].join("\n"));
+  return launchRedis(["--sentinel"], undefined, file);
+}
+
+async function launchRedis(extra: string[], port?: number, configFile?: string): Promise<RunningRedis> {
   const binary = findRedisServer();
   if (!binary) throw new Error(String(redisSkipReason()));
   const chosen = port ?? (await freePort());
   const launch = async (): Promise<ChildProcess> => {
-    const child = spawn(binary, ["--port", String(chosen), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning", ...extra], { stdio: "ignore" });
+    const args = [...(configFile ? [configFile] : []), "--port", String(chosen), "--bind", "127.0.0.1", "--daemonize", "no", "--loglevel", "warning", ...extra];
+    const child = spawn(binary, args, { stdio: "ignore" });
     for (const until = Date.now() + 10_000; Date.now() < until; await sleep(20)) {
       if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode} on port ${chosen}`);
       if (await answersPing(chosen)) return child;
