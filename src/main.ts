@@ -55,7 +55,7 @@ Usage: pushwire [--config FILE] [--message-log DIR] [--workers N] [--check] [--p
   --workers N|auto   serve from N processes that share the ports (node:cluster; "auto" = one
                      per core): a primary sequences every publish and writes the message log,
                      each worker keeps a copy of every channel. Overrides the file's "workers".
-                     Default 1: one process. Node only (bun and deno run one process).
+                     Default 1: one process. Node, and bun on Linux (deno runs one process).
   --check            validate the configuration, print one line per problem, exit 0 or 1
   --print-config     print the effective configuration as JSON (a starting point for a file)
   --log-level LEVEL  debug, info (default), warn, error
@@ -227,7 +227,7 @@ async function main(argv: string[]): Promise<number> {
   const log = new Logger(options.logLevel);
   const workers = workerCount(result.config.workers);
   if (workers > 1) {
-    const unsupported = clusterUnsupported();
+    const unsupported = clusterUnsupported(result.config);
     if (!unsupported) return runPrimary(options, source, result, log, workers);
     log.warn(`workers: ${workers} asked for, but ${unsupported}; running one process`);
   }
@@ -357,9 +357,14 @@ function workerCount(workers: number | "auto" | undefined): number {
 }
 
 /** Why this runtime cannot run workers that share listening sockets, or undefined when it can. */
-function clusterUnsupported(): string | undefined {
+function clusterUnsupported(config: PushwireConfig): string | undefined {
   const versions = process.versions as Record<string, string | undefined>;
-  if (versions.bun) return `bun ${versions.bun}'s node:cluster cannot share listening sockets`;
+  if (versions.bun) {
+    // Bun's node:cluster passes no sockets: its workers share a port only through SO_REUSEPORT,
+    // which it sets on Linux; and port 0 would give each worker a port of its own.
+    if (process.platform !== "linux") return `bun ${versions.bun}'s node:cluster shares listening sockets only on Linux`;
+    if (config.servers.some((server) => server.listen.port === 0)) return `bun ${versions.bun}'s workers cannot share port 0 (each would get a port of its own)`;
+  }
   if (versions.deno) return `deno ${versions.deno} has no node:cluster`;
   return undefined;
 }

@@ -34,10 +34,14 @@ interface Slot {
  * holds the connections not yet passed, up to its own open-file limit, where it closes the rest
  * (bench/workers.ts: 30k of 70k held). An explicit NODE_CLUSTER_SCHED_POLICY is obeyed.
  */
-export function chooseScheduling(): "kernel" | "round-robin" {
+export function chooseScheduling(): Scheduling {
+  // Bun: every worker opens its own socket on the port with SO_REUSEPORT; the kernel spreads by hash.
+  if ((process.versions as Record<string, string | undefined>).bun) return "reuseport";
   if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_NONE;
   return cluster.schedulingPolicy === cluster.SCHED_NONE ? "kernel" : "round-robin";
 }
+
+export type Scheduling = "kernel" | "round-robin" | "reuseport";
 
 /**
  * Forks the worker processes (node:cluster: they share the listening sockets; see
@@ -47,7 +51,7 @@ export class Supervisor {
   private readonly slots: Slot[];
   private stopping = false;
   /** Set by start(): how connections reach the workers. */
-  scheduling: "kernel" | "round-robin" = "kernel";
+  scheduling: Scheduling = "kernel";
   private readonly exited = new Set<() => void>();
 
   constructor(

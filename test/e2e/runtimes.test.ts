@@ -4,7 +4,7 @@ import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NO_OPENSSL, makeCertificate, type TestCertificate } from "../support/certificates.js";
-import { httpDate, openRequest, request, sleep, EPOCH } from "../support/helpers.js";
+import { freePort, httpDate, openRequest, request, sleep, EPOCH } from "../support/helpers.js";
 import { httpsRequest } from "../support/https-client.js";
 import { launch, type Launched } from "../support/launch.js";
 import { OP, WsClient, closePayload } from "../support/ws-client.js";
@@ -163,12 +163,20 @@ for (const runtime of RUNTIMES) {
       assert.deepEqual([reply.status, reply.text, reply.fingerprint], [200, "four", cert!.fingerprint]);
     });
 
-    test(runtime.name === "node" ? "--workers 2: a primary and two workers" : "--workers 2: one process, and the start-up log says why", async () => {
-      const workers = await launch(["--config", configFile(runtime.name), "--workers", "2"], runtime.command);
+    // Bun's node:cluster shares a port through SO_REUSEPORT on Linux (every worker its own socket); deno has none.
+    const clustered = runtime.name === "node" || (runtime.name === "bun" && process.platform === "linux");
+    test(clustered ? "--workers 2: a primary and two workers" : "--workers 2: one process, and the start-up log says why", async () => {
+      // A fixed port: under bun each worker opens its own socket on it (port 0 would differ per worker).
+      const file = join(scratch, `${runtime.name}-workers.json`);
+      const locations = [{ path: "/sub", subscriber: "long-polling", channelsPath: "$arg_id", lastReceivedMessageTag: "$arg_tag", lastReceivedMessageTime: "$arg_time", longpollingConnectionTtl: "1s" }, { path: "/pub", publisher: "admin", channelsPath: "$arg_id", storeMessages: true }];
+      writeFileSync(file, JSON.stringify({ servers: [{ listen: `127.0.0.1:${await freePort()}`, locations }] }));
+      const workers = await launch(["--config", file, "--workers", "2"], runtime.command);
       try {
         // The first " started " line is a worker's; the primary's follows once both workers listen.
-        if (runtime.name === "node") await workers.waitFor(/workers=2 pids=\d+,\d+/);
-        else {
+        if (clustered) {
+          const [, scheduling] = await workers.waitFor(/workers=2 pids=\d+,\d+ connections=(\S+):/);
+          assert.equal(scheduling, runtime.name === "bun" ? "reuseport" : "kernel");
+        } else {
           assert.match(workers.output(), new RegExp(`warn workers: 2 asked for, but ${runtime.name} [^;]+; running one process`));
           assert.doesNotMatch(workers.output(), /workers=2/);
         }
@@ -178,6 +186,15 @@ for (const runtime of RUNTIMES) {
         assert.deepEqual([caught.status, caught.text], [200, "w"]);
       } finally {
         assert.equal(await workers.stop(), 0);
+      }
+    });
+
+    test("--workers 2 with a listener on port 0 under bun: one process, since its workers could not share that port", { skip: runtime.name !== "bun" }, async () => {
+      const single = await launch(["--config", configFile(runtime.name), "--workers", "2"], runtime.command);
+      try {
+        assert.match(single.output(), /warn workers: 2 asked for, but bun [^;]+ workers cannot share port 0 \(each would get a port of its own\); running one process/);
+      } finally {
+        assert.equal(await single.stop(), 0);
       }
     });
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { request as httpRequest, type Agent, type ClientRequest, type IncomingHttpHeaders } from "node:http";
-import { connect } from "node:net";
+import { connect, createServer as createNetServer, type AddressInfo } from "node:net";
 import type { Message } from "../../src/core/message.js";
 import { normalizeConfig } from "../../src/config/schema.js";
 import { PushServer, type StartOptions } from "../../src/app.js";
@@ -269,3 +269,15 @@ export function httpDate(seconds: number): string {
 }
 
 export const EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT";
+
+/** A free loopback TCP port (asked of the kernel, then released) for a server that needs a fixed one. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createNetServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { connect, createServer, type AddressInfo } from "node:net";
+import { connect } from "node:net";
 import { delimiter, join } from "node:path";
-import { sleep } from "./helpers.js";
+import { freePort, sleep } from "./helpers.js";
 
 /**
  * A real redis-server for the tests, on a free loopback port, without persistence. One answer
@@ -36,17 +36,6 @@ export interface RunningRedis {
   stop(): Promise<void>;
   /** Starts it again on the same port (after stop). */
   restart(): Promise<void>;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 /** PING answered (+PONG, or -NOAUTH from a server that wants a password: it is up all the same). */
