@@ -40,3 +40,9 @@ export function aptInstall(packages: string[], say: (line: string) => void): str
   }
   return undefined;
 }
+
+/** The path of a program found, with what its `--version` says (for the one line a step prints). */
+export function describeProgram(path: string): string {
+  const version = spawnSync(path, ["--version"], { encoding: "utf8", timeout: 20_000 }).stdout?.trim();
+  return `${path}${version ? ` (${version})` : ""}`;
+}

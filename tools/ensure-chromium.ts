@@ -1,6 +1,5 @@
-import { spawnSync } from "node:child_process";
 import { browserSkipReason, findChromium } from "../test/support/chromium-path.js";
-import { aptInstall } from "./apt-install.js";
+import { aptInstall, describeProgram } from "./apt-install.js";
 
 /**
  * The step of `npm test` that gets the browser tests a browser: it finds Chromium, or installs
@@ -26,8 +25,7 @@ function main(): number {
   }
   const found = findChromium();
   if (found) {
-    const version = spawnSync(found, ["--version"], { encoding: "utf8", timeout: 20_000 }).stdout?.trim();
-    say(`${found}${version ? ` (${version})` : ""}`);
+    say(describeProgram(found));
     return 0;
   }
   say(`SKIPPED: ${browserSkipReason()}${whyNone ? `; ${whyNone}` : ""}`);

@@ -1,6 +1,5 @@
-import { spawnSync } from "node:child_process";
 import { findRedisServer, redisSkipReason } from "../test/support/redis-server.js";
-import { aptInstall } from "./apt-install.js";
+import { aptInstall, describeProgram } from "./apt-install.js";
 
 /**
  * The step of `npm test` that gets the Redis tests a redis-server: it finds one, or installs
@@ -23,8 +22,7 @@ function main(): number {
   }
   const found = findRedisServer();
   if (found) {
-    const version = spawnSync(found, ["--version"], { encoding: "utf8", timeout: 20_000 }).stdout?.trim();
-    say(`${found}${version ? ` (${version})` : ""}`);
+    say(describeProgram(found));
     return 0;
   }
   say(`SKIPPED: ${redisSkipReason()}${whyNone ? `; ${whyNone}` : ""}`);
