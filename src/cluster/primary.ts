@@ -5,8 +5,8 @@ import type { Logger } from "../log.js";
 import type { OpenedChannels } from "../persist/open-channels.js";
 import type { Channel, ChannelSubscriber } from "../store/channel.js";
 import type { StoreObserver } from "../store/observer.js";
-import { FrameStream } from "./frame-stream.js";
 import { messageLogReading } from "../observe/readings.js";
+import { FrameStream } from "./frame-stream.js";
 import { FrameBuffer, FrameType, PRIMARY_REPORT, type FrameReader } from "./frames.js";
 
 /**
@@ -20,7 +20,6 @@ export const WORKER_BACKLOG_LIMIT = 256 * 1024 * 1024;
 const COUNTS_EVERY_MS = 100;
 /** How often the primary tells the workers its message log's figures (their /metrics). */
 const LOG_REPORT_EVERY_MS = 1000;
-
 
 /**
  * One worker as the primary sees it: its socket, and a stand-in subscriber on each channel where
@@ -141,10 +140,9 @@ export class Primary implements StoreObserver {
     const channel = this.channels.events?.channel;
     if (!channel || channel.lastMessageId === this.eventsStreamed) return;
     const messages = this.channels.history.read(channel);
-    for (let i = 0; i < messages.length; i++) {
-      const message = messages.at(i)!;
-      if (message.id > this.eventsStreamed) this.out.message(message, true);
-    }
+    let first = messages.length; // the new events are the last ones: no walk over the whole ring
+    while (first > 0 && messages.at(first - 1)!.id > this.eventsStreamed) first--;
+    for (let i = first; i < messages.length; i++) this.out.message(messages.at(i)!, true);
     this.eventsStreamed = channel.lastMessageId;
     this.broadcast();
   }

@@ -49,6 +49,11 @@ export class WorkerLink implements PrimaryLink, StoreObserver, WorkerPeers {
   /** The other workers' last readings, by worker number: the JSON as received and, once read, decoded. */
   private readonly reports = new Map<number, { json: string; reading?: WorkerReading }>();
   private reportTimer: NodeJS.Timeout | undefined;
+  /**
+   * With the events channel: a channel's first subscriber is told at once, not with the next
+   * batch of counts, so the primary's channel_created precedes this worker's client_subscribed.
+   */
+  announceNewChannels = false;
   /** The primary's message-log figures as last reported (with a log). */
   private logReport: { json: string; reading?: MessageLogReading } | undefined;
 
@@ -123,7 +128,7 @@ export class WorkerLink implements PrimaryLink, StoreObserver, WorkerPeers {
   }
 
   clientSubscribed(channel: Channel): void {
-    if (channel.subscribers.size !== 1 || this.unavailable) return void this.changed.add(channel);
+    if (!this.announceNewChannels || channel.subscribers.size !== 1 || this.unavailable) return void this.changed.add(channel);
     // A first subscriber may have just created the channel here: the primary hears of it before
     // anything this worker sends next (its client_subscribed event comes after channel_created).
     this.out.subscribers(channel.id, 1);
@@ -248,6 +253,7 @@ export async function workerChannels(
   link.broker = broker;
   let events: EventsChannel | undefined;
   if (eventsChannelId) {
+    link.announceNewChannels = true;
     events = new EventsChannel(store, broker, eventsChannelId);
     hub.observers.push(events);
   }

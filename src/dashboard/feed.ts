@@ -1,6 +1,6 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
 import type { MessageLogReading, PushContext } from "../context.js";
-import { machineReadings, messageLogReading, readings, type Gauges, type Readings, type Totals } from "../observe/readings.js";
+import { currentMessageLog, machineReadings, readings, type Gauges, type Readings, type Totals } from "../observe/readings.js";
 import type { Channel } from "../store/channel.js";
 import { VERSION } from "../version.js";
 import { SampleSeries, type Sample } from "./series.js";
@@ -78,7 +78,7 @@ const SEARCH_RESULTS = 100;
  */
 export class DashboardFeed {
   /** The durable message log's state, from the fields /metrics writes. */
-  messageLog = (): MessageLogState => messageLogState(this.ctx.messageLog ? messageLogReading(this.ctx.messageLog) : this.ctx.peers?.messageLog());
+  messageLog = (): MessageLogState => messageLogState(currentMessageLog(this.ctx));
   readonly series = new SampleSeries(900);
   private readonly viewers = new Set<FeedViewer>();
   /** Streams that do not need the sampler (channel tails), ended with the rest on close. */
@@ -165,14 +165,14 @@ export class DashboardFeed {
   }
 
   private sample(): { now: Snapshot; sample: Sample | undefined } {
-    const read = this.machine();
+    const { own, read } = this.read();
     const loop = this.loop;
     // The monitor records each interval of its timer, the resolution included: the delay is what exceeds it.
     if (loop && loop.count > 0) this.loopDelay = { mean: Math.max(0, loop.mean / 1e6 - LOOP_RESOLUTION_MS), max: Math.max(0, loop.max / 1e6 - LOOP_RESOLUTION_MS) };
     loop?.reset();
     const sample = this.series.take(this.ctx.clock.now(), read, this.ctx.metrics.publishLatency);
     this.measureChannels();
-    return { now: this.snapshotOf(read), sample };
+    return { now: this.snapshotOf(read, own), sample };
   }
 
   /**
@@ -209,26 +209,26 @@ export class DashboardFeed {
   }
 
   snapshot(): Snapshot {
-    return this.snapshotOf(this.machine());
+    const { own, read } = this.read();
+    return this.snapshotOf(read, own);
   }
 
-  /** With workers, the whole machine's readings (machineReadings); else this process's. */
-  private machine(): Readings {
+  /** This process's readings and what the dashboard shows: with workers the whole machine's (machineReadings). */
+  private read(): { own: Readings; read: Readings } {
     const own = readings(this.ctx);
     const others = this.ctx.peers?.others();
-    return others ? machineReadings(own, others) : own;
+    return { own, read: others ? machineReadings(own, others) : own };
   }
 
-  private workers(): WorkerSummary[] | null {
+  private workers(own: Readings): WorkerSummary[] | null {
     const { peers } = this.ctx;
     if (!peers) return null;
-    const own = readings(this.ctx).gauges;
-    const workers: WorkerSummary[] = [{ worker: peers.worker, pid: process.pid, subscribers: own.subscribers, rss: own.rss, self: true }];
+    const workers: WorkerSummary[] = [{ worker: peers.worker, pid: process.pid, subscribers: own.gauges.subscribers, rss: own.gauges.rss, self: true }];
     for (const other of peers.others()) workers.push({ worker: other.worker, pid: other.pid, subscribers: other.readings.gauges.subscribers, rss: other.readings.gauges.rss, self: false });
     return workers;
   }
 
-  private snapshotOf(read: Readings): Snapshot {
+  private snapshotOf(read: Readings, own: Readings): Snapshot {
     return {
       t: this.ctx.clock.now(),
       version: VERSION,
@@ -238,7 +238,7 @@ export class DashboardFeed {
       loopDelayMs: this.loopDelay,
       totals: { ...read.totals, rejected: Object.fromEntries(read.rejected.map(([status, count]) => [String(status), count])) },
       listeners: this.listeners(),
-      workers: this.workers(),
+      workers: this.workers(own),
       messageLog: this.messageLog(),
       eventsChannel: this.ctx.events?.channel.id ?? null,
     };

@@ -1,7 +1,7 @@
 import type { PushContext } from "../context.js";
 import { LATENCY_BUCKETS, type LatencyHistogram } from "../core/latency-histogram.js";
 import { refusals } from "../core/refusal.js";
-import { messageLogReading, readings, type Readings } from "./readings.js";
+import { currentMessageLog, readings, type Readings } from "./readings.js";
 import { addNoCache } from "../routing/answers.js";
 import type { Handler } from "../routing/route.js";
 
@@ -88,7 +88,7 @@ export function renderMetrics(ctx: PushContext): string {
   loop?.reset();
   each("pushwire_uptime_seconds", "gauge", "Seconds since the server started.", (r) => r.gauges.uptime);
   // With workers the primary writes the log: its figures as it last reported them (no worker label).
-  const log = ctx.messageLog ? messageLogReading(ctx.messageLog) : peers?.messageLog();
+  const log = currentMessageLog(ctx);
   if (log) {
     out.gauge("pushwire_message_log_bytes", "Bytes of the message log on disk (snapshot and segments).", log.logBytes);
     out.gauge("pushwire_message_log_segments", "Segment files of the message log.", log.segments);

@@ -64,6 +64,11 @@ export function decodeReading(json: string): WorkerReading {
   return { ...parsed, readings: { ...parsed.readings, heldByMode: new Map(parsed.readings.heldByMode) } };
 }
 
+/** The message log's figures: this process's, or with workers the primary's as it last reported them. */
+export function currentMessageLog(ctx: PushContext): MessageLogReading | undefined {
+  return ctx.messageLog ? messageLogReading(ctx.messageLog) : ctx.peers?.messageLog();
+}
+
 /** The figures /metrics shows of a message log (the primary sends them to the workers once a second). */
 export function messageLogReading(log: MessageLog): MessageLogReading {
   const { fsyncLatency } = log;
