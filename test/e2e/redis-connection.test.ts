@@ -110,6 +110,26 @@ describe("redis connection", { skip }, () => {
     }
   });
 
+  test("a master demoted to a replica answers writes READONLY: that command is rejected and the connection starts over", async () => {
+    const other = await startRedis();
+    const events: string[] = [];
+    const connection = commands(redis.port, { onReady: () => events.push("ready"), onDown: (error) => events.push(`down: ${error.message}`) });
+    try {
+      await ready(connection);
+      assert.equal(await connection.command(["REPLICAOF", "127.0.0.1", other.port]), "OK");
+      await assert.rejects(connection.command(["SET", "demoted", "1"]), (error: unknown) => error instanceof RedisReplyError && error.reply.code === "READONLY");
+      await waitFor(() => events.length === 3, 3000, "down, then ready again");
+      assert.equal(events[0], "ready");
+      assert.match(events[1]!, /^down: READONLY/);
+      assert.equal(events[2], "ready");
+      assert.equal(await connection.command(["REPLICAOF", "NO", "ONE"]), "OK");
+      assert.equal(await connection.command(["SET", "promoted", "1"]), "OK");
+    } finally {
+      connection.close();
+      await other.stop();
+    }
+  });
+
   test("a password from the URL logs in; a wrong one is refused and retried, never ready", async () => {
     const secured = await startRedis(undefined, ["--requirepass", "s3cret"]);
     const good = commands(secured.port, {}, `redis://:s3cret@127.0.0.1:${secured.port}/2`);

@@ -58,7 +58,8 @@ async function startWorkers(extra: Record<string, unknown> = {}, workers = 2, sc
   const file = join(dir, "pushwire.json");
   writeFileSync(file, JSON.stringify(config(extra)));
   const app = await launch(["--config", file, "--workers", String(workers)], command, scheduling === "rr" ? { NODE_CLUSTER_SCHED_POLICY: "rr" } : {});
-  const [, pidList] = await app.waitFor(/workers=\d+ pids=([\d,]+)/);
+  const [, pidList, handOut] = await app.waitFor(/workers=\d+ pids=([\d,]+) connections=(\S+):/);
+  assert.equal(handOut, scheduling === "rr" ? "round-robin" : "kernel", "NODE_CLUSTER_SCHED_POLICY is obeyed; else the kernel hands out connections");
   // Every worker's own start line, so none is still opening its listeners.
   await app.waitFor(new RegExp(Array.from({ length: workers }, (_, i) => `worker ${i + 1}: pushwire [^\\n]* started`).map((p) => `(?=[\\s\\S]*${p})`).join("")));
   const workerLine = app.output().split("\n").find((line) => /worker \d+: pushwire .* started/.test(line))!;
