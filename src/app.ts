@@ -18,6 +18,7 @@ import { handlerFor, locationRole } from "./roles.js";
 import { Router } from "./routing/router.js";
 import type { Restored } from "./persist/logged-channels.js";
 import { keepLog, openChannels, type OpenedChannels } from "./persist/open-channels.js";
+import { redisBrokerFactory } from "./redis/redis-broker.js";
 
 export interface StartOptions {
   clock?: Clock;
@@ -140,7 +141,7 @@ export class PushServer {
     const tickMs = options.tickMs ?? 100;
     const log = options.log ?? new Logger("info");
     const http = config.http;
-    const { memory, restored, ...channels } = options.channels ?? openChannels(config, clock, log, options.compactMinBytes);
+    const { memory, restored, ...channels } = options.channels ?? openChannels(config, clock, log, options.compactMinBytes, redisBrokerFactory(config.broker?.redis, log));
     this.restored = restored;
     if (http.sharedMemorySize) memory.observers.push(new EvictionLog(log, clock, http.sharedMemorySize));
     this.ctx = {
@@ -180,6 +181,7 @@ export class PushServer {
   static async start(config: PushwireConfig, options: StartOptions = {}): Promise<PushServer> {
     const push = new PushServer(config, options);
     try {
+      await push.ctx.broker.start?.(); // Redis: connected and caught up before the first subscriber
       for (const serverConfig of config.servers) await push.listen(serverConfig);
     } catch (error) {
       await push.close(0);
@@ -347,7 +349,8 @@ export class PushServer {
     report.needRestart.push(...applyHttpSettings(this.ctx.http, config.http));
     // The log is opened once, before the listeners: a different one needs a restart.
     if (JSON.stringify(config.messageLog) !== JSON.stringify(this.config.messageLog)) report.needRestart.push("messageLog");
-    this.config = { http: this.ctx.http, servers: this.listeners.map((l) => l.config), messageLog: this.config.messageLog };
+    if (JSON.stringify(config.broker) !== JSON.stringify(this.config.broker)) report.needRestart.push("broker");
+    this.config = { http: this.ctx.http, servers: this.listeners.map((l) => l.config), messageLog: this.config.messageLog, broker: this.config.broker };
     return report;
   }
 
@@ -391,6 +394,7 @@ export class PushServer {
     }, graceMs);
     await Promise.all(closed);
     clearTimeout(force);
+    ctx.broker.close?.();
     ctx.messageLog?.close();
   }
 }

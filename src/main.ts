@@ -14,6 +14,8 @@ import { allModesConfig } from "./config/layouts/all-modes.js";
 import { bitrixPush2Config } from "./config/layouts/bitrix-push2.js";
 import { bitrixVmConfig } from "./config/layouts/bitrixvm.js";
 import { configChanges, summarizeChanges } from "./config/diff.js";
+import { parseRedisUrl, REDIS_DEFAULTS } from "./config/redis.js";
+import { redisBrokerFactory } from "./redis/redis-broker.js";
 import { effectiveConfig, loadConfigFile, MESSAGE_LOG_DEFAULTS, normalizeConfig, parseWorkers, type ConfigResult, type PushwireConfig } from "./config/schema.js";
 import { didYouMean } from "./config/suggest.js";
 import { configWarnings } from "./config/warnings.js";
@@ -35,7 +37,7 @@ const EXIT_SOFTWARE = 70;
 
 const HELP = `pushwire ${VERSION} — real-time HTTP push server speaking the nginx-push-stream-module protocol
 
-Usage: pushwire [--config FILE] [--message-log DIR] [--workers N] [--check] [--print-config] [--log-level LEVEL] [--version] [--help]
+Usage: pushwire [--config FILE] [--message-log DIR] [--workers N] [--redis URL] [--check] [--print-config] [--log-level LEVEL] [--version] [--help]
        pushwire [--layout bitrix|bitrix-push2|all] [--ssl-cert FILE --ssl-key FILE] [--message-log DIR] [--workers N] [--check] [--print-config] …
 
   --config FILE      JSON configuration (keys = push_stream_* directives, camelCased).
@@ -56,6 +58,10 @@ Usage: pushwire [--config FILE] [--message-log DIR] [--workers N] [--check] [--p
                      per core): a primary sequences every publish and writes the message log,
                      each worker keeps a copy of every channel. Overrides the file's "workers".
                      Default 1: one process. Node, and bun on Linux (deno runs one process).
+  --redis URL        share every channel with the other pushwire nodes that use this Redis
+                     (redis://[user:password@]host[:port][/db]): a publish on any node reaches
+                     the subscribers of all, stored messages live in Redis. Sets the file's
+                     broker.redis.url (Sentinel: broker.redis.sentinels and name in the file).
   --check            validate the configuration, print one line per problem, exit 0 or 1
   --print-config     print the effective configuration as JSON (a starting point for a file)
   --log-level LEVEL  debug, info (default), warn, error
@@ -74,7 +80,7 @@ const LAYOUTS = ["bitrix", "bitrix-push2", "all"] as const;
 type Layout = (typeof LAYOUTS)[number];
 
 /** Every option word, for "did you mean". */
-const OPTIONS = ["--config", "--check", "--print-config", "--log-level", "--layout", "--ssl-cert", "--ssl-key", "--message-log", "--workers", "--version", "--help"];
+const OPTIONS = ["--config", "--check", "--print-config", "--log-level", "--layout", "--ssl-cert", "--ssl-key", "--message-log", "--workers", "--redis", "--version", "--help"];
 
 interface Options {
   config?: string;
@@ -86,6 +92,7 @@ interface Options {
   layout: Layout;
   messageLog?: string;
   workers?: number | "auto";
+  redis?: string;
 }
 
 function parseArgs(argv: string[]): Options | string {
@@ -114,6 +121,17 @@ function parseArgs(argv: string[]): Options | string {
         const dir = value();
         if (!dir) return `${name} needs a directory`;
         options.messageLog = dir;
+        break;
+      }
+      case "--redis": {
+        const url = value();
+        if (!url) return `${name} needs a URL like redis://127.0.0.1:6379`;
+        try {
+          parseRedisUrl(url);
+        } catch (error) {
+          return `--redis: ${(error as Error).message}`;
+        }
+        options.redis = url;
         break;
       }
       case "--workers": {
@@ -160,6 +178,7 @@ function loadConfig(options: Options): { result: ConfigResult; source: string } 
     config.messageLog = { ...MESSAGE_LOG_DEFAULTS, ...config.messageLog, path: resolve(options.messageLog) };
   }
   if (config && options.workers !== undefined) config.workers = options.workers;
+  if (config && options.redis) config.broker = { redis: { ...REDIS_DEFAULTS, sentinels: [], ...config.broker?.redis, url: options.redis } };
   return loaded;
 }
 
@@ -212,6 +231,7 @@ async function main(argv: string[]): Promise<number> {
   if (options.printConfig) {
     const printed = effectiveConfig(result.raw);
     if (options.messageLog) printed.messageLog = { ...(printed.messageLog as object | undefined), ...result.config.messageLog };
+    if (options.redis) printed.broker = result.config.broker;
     process.stdout.write(`${JSON.stringify(printed, null, 2)}\n`);
     return EXIT_OK;
   }
@@ -260,7 +280,7 @@ async function runWorker(options: Options, source: string, result: LoadedConfig,
   }
   let push: PushServer;
   try {
-    push = await PushServer.start({ ...result.config, messageLog: undefined }, { log, channels, peers: channels.link });
+    push = await PushServer.start({ ...result.config, messageLog: undefined, broker: undefined }, { log, channels, peers: channels.link });
   } catch (error) {
     log.error(`cannot listen: ${(error as Error).message}`);
     return EXIT_LISTEN;
@@ -283,11 +303,13 @@ async function runPrimary(options: Options, source: string, result: LoadedConfig
   const config = result.config;
   let channels: OpenedChannels;
   try {
-    channels = openChannels(config, systemClock, log, undefined);
+    channels = openChannels(config, systemClock, log, undefined, redisBrokerFactory(config.broker?.redis, log));
   } catch (error) {
     log.error(`cannot open the message log: ${(error as Error).message}`);
     return EXIT_MESSAGE_LOG;
   }
+  // With Redis, this primary holds the machine's one subscription and streams it to the workers.
+  await channels.broker.start?.();
   const primary = new Primary(channels, systemClock, log);
   const socketName = primarySocketName();
   await primary.listen(socketPath(socketName));
@@ -309,7 +331,7 @@ async function runPrimary(options: Options, source: string, result: LoadedConfig
     log.error(`workers: cannot start them: ${(code as Error).stack ?? code}`);
     return EXIT_SOFTWARE;
   }
-  log.info(`pushwire ${VERSION} started pid=${process.pid} runtime=${runtime()} config="${source}" workers=${count} pids=${supervisor.pids.join(",")} connections=${supervisor.scheduling}: this primary sequences every publish${config.messageLog ? " and writes the message log" : ""}; the workers share the listeners`);
+  log.info(`pushwire ${VERSION} started pid=${process.pid} runtime=${runtime()} config="${source}" workers=${count} pids=${supervisor.pids.join(",")} connections=${supervisor.scheduling}: this primary ${config.broker ? "holds the Redis subscription" : "sequences every publish"}${config.messageLog ? " and writes the message log" : ""}; the workers share the listeners`);
   logMessageLog(log, config.messageLog, channels.restored, channels.history.epoch);
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -429,7 +451,7 @@ function serve(push: PushServer, options: Options, source: string, result: Loade
           return log.error(`reload refused: ${(error as Error).message}; the running configuration stays`);
         }
         for (const key of report.needRestart) {
-          const inForce = key === "messageLog" ? push.config.messageLog : (push.ctx.http as unknown as Record<string, unknown>)[key];
+          const inForce = key === "messageLog" ? push.config.messageLog : key === "broker" ? push.config.broker : (push.ctx.http as unknown as Record<string, unknown>)[key];
           log.warn(`reload: ${key} changed but needs a restart; ${JSON.stringify(inForce) ?? "none"} stays in force`);
         }
         const needsRestart = (path: string): boolean => report.needRestart.some((key) => path === key || path.startsWith(`${key}.`));

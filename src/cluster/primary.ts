@@ -80,6 +80,17 @@ export class Primary implements StoreObserver {
     private readonly log: Logger,
   ) {
     channels.store.observers.push(this);
+    // An asynchronous broker (Redis) hands over messages after `publish` returned: they are streamed as they come.
+    channels.broker.listener = {
+      accepted: (message, stored) => {
+        this.out.message(message, stored);
+        this.broadcast();
+      },
+      deleted: (channel, text) => {
+        this.out.deleted(channel, text);
+        this.broadcast();
+      },
+    };
     this.server = createServer((socket) => this.connected(socket));
     this.counter = setInterval(() => this.tellCounts(), COUNTS_EVERY_MS);
     this.counter.unref();
@@ -120,6 +131,7 @@ export class Primary implements StoreObserver {
     clearInterval(this.logReporter);
     this.server.close();
     for (const peer of this.peers) peer.socket.destroy();
+    this.channels.broker.close?.();
     this.channels.messageLog?.close();
   }
 
@@ -242,9 +254,12 @@ export class Primary implements StoreObserver {
   private remove(peer: WorkerPeer, frame: FrameReader): void {
     const channel = this.channels.store.find(frame.text);
     if (channel && !channel.deleted) {
-      this.out.deleted(channel.id, frame.deletedText);
-      this.broadcast();
       this.channels.broker.delete(channel, frame.deletedText);
+      // Deleted now (in-process broker); an asynchronous one tells its listener when it happens.
+      if (channel.deleted) {
+        this.out.deleted(channel.id, frame.deletedText);
+        this.broadcast();
+      }
     }
     this.channels.broker.whenDurable(this.acknowledge, { peer, request: frame.request });
   }

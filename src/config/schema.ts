@@ -5,6 +5,7 @@ import { AccessRules, Cidr } from "../core/access-rules.js";
 import { PaddingRules } from "../core/padding.js";
 import type { StoreLimits } from "../store/channel-store.js";
 import { ComplexValue } from "./complex-value.js";
+import { parseBroker, REDIS_DEFAULTS, type BrokerConfig } from "./redis.js";
 import { parseSsl, type SslConfig } from "./ssl.js";
 import { didYouMean } from "./suggest.js";
 import { parseDuration, parseSize } from "./units.js";
@@ -124,6 +125,8 @@ export interface PushwireConfig {
   messageLog?: MessageLogConfig | undefined;
   /** Processes that accept connections (node:cluster); "auto" = one per core. Absent: 1, one process. */
   workers?: number | "auto" | undefined;
+  /** Shares every channel with other pushwire nodes through Redis; absent: this machine alone. */
+  broker?: BrokerConfig | undefined;
 }
 
 /** The most worker processes a configuration may ask for. */
@@ -280,7 +283,7 @@ export function normalizeConfig(input: unknown, baseDir = "."): ConfigResult {
   const topLocation = pickLocationKeys(input, "", errors);
   checkInheritedKeys(topLocation, "", errors, baseDir);
   for (const key of Object.keys(input)) {
-    if (!(key in HTTP_KEYS) && !(key in LOCATION_KEYS) && key !== "servers" && key !== "messageLog" && key !== "workers" && key !== COMMENT_KEY) errors.push(`${key}: ${keyProblem(key)}`);
+    if (!(key in HTTP_KEYS) && !(key in LOCATION_KEYS) && key !== "servers" && key !== "messageLog" && key !== "workers" && key !== "broker" && key !== COMMENT_KEY) errors.push(`${key}: ${keyProblem(key)}`);
   }
 
   const servers: ServerConfig[] = [];
@@ -334,8 +337,9 @@ export function normalizeConfig(input: unknown, baseDir = "."): ConfigResult {
   if (typeof http.securityAlgo === "string" && !getHashes().includes(http.securityAlgo.toLowerCase())) errors.push(`securityAlgo: unknown hash ${JSON.stringify(http.securityAlgo)} (e.g. "sha1", "sha256")`);
   const messageLog = input.messageLog === undefined ? undefined : parseMessageLog(input.messageLog, errors, baseDir);
   const workers = input.workers === undefined ? undefined : parseWorkers(input.workers, errors);
+  const broker = input.broker === undefined ? undefined : parseBroker(input.broker, errors, COMMENT_KEY);
   if (errors.length > 0) return { errors };
-  return { config: { http: http as unknown as HttpSettings, servers, messageLog, workers }, raw: input };
+  return { config: { http: http as unknown as HttpSettings, servers, messageLog, workers, broker }, raw: input };
 }
 
 /** Reads and validates a JSON configuration file. */
@@ -560,11 +564,11 @@ function parseListen(value: unknown): ListenAddress | string {
   return { host: host === "*" ? undefined : host, port };
 }
 
-const ALL_KEYS = [...Object.keys(HTTP_KEYS), ...Object.keys(LOCATION_KEYS), ...SERVER_ONLY, "servers", "messageLog", "workers"];
+const ALL_KEYS = [...Object.keys(HTTP_KEYS), ...Object.keys(LOCATION_KEYS), ...SERVER_ONLY, "servers", "messageLog", "workers", "broker"];
 
 /** Why a key is refused where it stands: known elsewhere, or unknown (with a likely intended name). */
 function keyProblem(key: string): string {
-  if (key in HTTP_KEYS || key === "servers" || key === "messageLog" || key === "workers") return "not allowed here (it belongs at the top level)";
+  if (key in HTTP_KEYS || key === "servers" || key === "messageLog" || key === "workers" || key === "broker") return "not allowed here (it belongs at the top level)";
   if (SERVER_ONLY.has(key)) return "not allowed here (it belongs on a server)";
   const plain = key.replace(/^push_stream_/, "").replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
   const lower = plain.toLowerCase();
@@ -601,6 +605,7 @@ export function effectiveConfig(input: Raw): Raw {
   });
   out.workers = input.workers ?? 1;
   if (isObject(input.messageLog)) out.messageLog = { fsync: MESSAGE_LOG_DEFAULTS.fsync, segmentSize: "64m", ...input.messageLog };
+  if (isObject(input.broker) && isObject(input.broker.redis)) out.broker = { ...input.broker, redis: { ...REDIS_DEFAULTS, ...input.broker.redis } };
   return out;
 }
 

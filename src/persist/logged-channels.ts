@@ -8,7 +8,8 @@ import { ChannelStore, type StoreLimits } from "../store/channel-store.js";
 import type { Channels } from "../store/channels.js";
 import { EventsChannel } from "../store/events-channel.js";
 import { Hub } from "../store/hub.js";
-import { LocalBroker } from "../store/local-broker.js";
+import { localBroker, type BrokerFactory } from "../store/channels.js";
+import type { LocalBroker } from "../store/local-broker.js";
 import { MemoryHistory } from "../store/memory-history.js";
 import { lockDirectory } from "./log-files.js";
 import type { RecordReader } from "./record.js";
@@ -40,6 +41,7 @@ export function loggedChannels(
   eventsChannelId: string,
   settings: MessageLogSettings,
   log: Logger,
+  makeBroker: BrokerFactory = localBroker,
 ): Channels & { history: LogHistory; memory: MemoryHistory; broker: LocalBroker; messageLog: MessageLog; restored: Restored } {
   mkdirSync(settings.path, { recursive: true });
   lockDirectory(settings.path);
@@ -68,7 +70,7 @@ export function loggedChannels(
   });
   messageLog.replaySeconds = seconds;
   const history = new LogHistory(memory, messageLog);
-  const broker = new LocalBroker(store, history, hub, limits, clock);
+  const broker = makeBroker(store, history, hub, limits, clock);
   sequencer = broker.sequencer;
   sequencer.continueAfter(report.last, clock.now());
 

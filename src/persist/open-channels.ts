@@ -1,7 +1,7 @@
 import type { PushwireConfig } from "../config/schema.js";
 import type { Clock } from "../core/clock.js";
 import type { Logger } from "../log.js";
-import { memoryChannels, type Channels } from "../store/channels.js";
+import { localBroker, memoryChannels, type BrokerFactory, type Channels } from "../store/channels.js";
 import type { MemoryHistory } from "../store/memory-history.js";
 import { MessageLogError } from "./log-files.js";
 import { loggedChannels, type Restored } from "./logged-channels.js";
@@ -10,12 +10,15 @@ import type { MessageLog } from "./message-log.js";
 /** A process's store as opened: the memory rings under History, and the log with what it restored, when there is one. */
 export type OpenedChannels = Channels & { memory: MemoryHistory; messageLog?: MessageLog; restored?: Restored };
 
-/** The store: over the message log when one is configured (replayed here, before any listener), in memory otherwise. */
-export function openChannels(config: PushwireConfig, clock: Clock, log: Logger, compactMinBytes: number | undefined): OpenedChannels {
+/**
+ * The store: over the message log when one is configured (replayed here, before any listener), in
+ * memory otherwise; its broker made by `makeBroker` (the in-process one unless Redis is configured).
+ */
+export function openChannels(config: PushwireConfig, clock: Clock, log: Logger, compactMinBytes: number | undefined, makeBroker: BrokerFactory = localBroker): OpenedChannels {
   const { http, messageLog } = config;
-  if (!messageLog) return memoryChannels(http, clock, http.eventsChannelId);
+  if (!messageLog) return memoryChannels(http, clock, http.eventsChannelId, makeBroker);
   try {
-    return loggedChannels(http, clock, http.eventsChannelId, { ...messageLog, compactMinBytes }, log);
+    return loggedChannels(http, clock, http.eventsChannelId, { ...messageLog, compactMinBytes }, log, makeBroker);
   } catch (error) {
     throw error instanceof MessageLogError ? error : new MessageLogError(`message log ${messageLog.path}: ${(error as Error).message}`);
   }

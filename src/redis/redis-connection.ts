@@ -1,20 +1,6 @@
 import { connect, type Socket } from "node:net";
+import type { RedisAddress } from "../config/redis.js";
 import { encodeCommand, RespError, RespParser, RespProtocolError, type RespReply } from "./resp.js";
-
-/** Where a Redis server is and how to log in (parsed from `redis://[user:password@]host[:port][/db]`). */
-export interface RedisAddress {
-  host: string;
-  port: number;
-  username?: string;
-  password?: string;
-  db?: number;
-  /**
-   * Ask these Sentinels for the master named `name` before every connect (host and port above
-   * are then only the last master found): after a failover the connection follows the promoted
-   * replica.
-   */
-  sentinel?: { name: string; sentinels: ReadonlyArray<{ host: string; port: number }> };
-}
 
 /** How long one Sentinel gets to answer where the master is. */
 const SENTINEL_TIMEOUT_MS = 1000;
@@ -67,26 +53,6 @@ function askOnce(host: string, port: number, args: string[]): Promise<RespReply>
   });
 }
 
-/** A `redis://` URL as a RedisAddress; throws on anything else (the configuration check says why). */
-export function parseRedisUrl(url: string): RedisAddress {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new Error(`not a URL: ${JSON.stringify(url)} (redis://host:port[/db])`);
-  }
-  if (parsed.protocol !== "redis:") throw new Error(`${JSON.stringify(url)}: only redis:// is supported (TLS to Redis is not)`);
-  const address: RedisAddress = { host: parsed.hostname.replace(/^\[|\]$/g, "") || "127.0.0.1", port: parsed.port ? Number(parsed.port) : 6379 };
-  if (parsed.username) address.username = decodeURIComponent(parsed.username);
-  if (parsed.password) address.password = decodeURIComponent(parsed.password);
-  const path = parsed.pathname.replace(/^\//, "");
-  if (path !== "") {
-    if (!/^\d+$/.test(path)) throw new Error(`${JSON.stringify(url)}: the path must be a database number`);
-    address.db = Number(path);
-  }
-  return address;
-}
-
 /** Redis cannot be reached (or the connection was lost before the reply): the caller answers 503. */
 export class RedisUnavailable extends Error {}
 
@@ -110,12 +76,21 @@ export interface RedisConnectionOptions {
   /** Called once per loss, with why; reconnecting has begun. */
   onDown?: (error: Error) => void;
   onMessage?: (channel: Buffer, message: Buffer) => void;
+  /** Subscribe mode: Redis confirmed a subscription (sent on connecting, or by `subscribe`): messages now flow. */
+  onSubscribed?: (channel: string) => void;
   connectTimeoutMs?: number;
+  /**
+   * A command unanswered this long means Redis is stuck (or the network): the connection is
+   * dropped, so its commands are rejected and it connects again. 0 = wait for ever.
+   */
+  commandTimeoutMs?: number;
 }
 
 interface Pending {
   resolve(reply: RespReply): void;
   reject(error: Error): void;
+  /** When it was sent (the command timeout's watch). */
+  sentAt: number;
 }
 
 const FIRST_PAUSE_MS = 100;
@@ -142,12 +117,30 @@ export class RedisConnection {
   private saidDown = false;
   /** Checks of the replies the login steps (AUTH, SELECT, ROLE) still owe before commands may go out. */
   private checks: Array<(reply: RespReply) => string | undefined> = [];
+  /** One watch for the whole connection, not a timer per command. */
+  private readonly watch: NodeJS.Timeout | undefined;
 
   constructor(
     readonly address: RedisAddress,
     private readonly options: RedisConnectionOptions,
   ) {
+    const timeout = options.commandTimeoutMs ?? 0;
+    if (timeout > 0) {
+      this.watch = setInterval(() => this.checkStuck(timeout), Math.max(50, Math.min(1000, timeout / 4)));
+      this.watch.unref();
+    }
     this.open();
+  }
+
+  /** Commands sent and not yet answered. */
+  get inFlight(): number {
+    return this.pending.length - this.pendingHead;
+  }
+
+  private checkStuck(timeout: number): void {
+    const oldest = this.pending[this.pendingHead];
+    if (!oldest || this.state !== "ready" || performance.now() - oldest.sentAt < timeout) return;
+    this.socket?.destroy(new Error(`no reply in ${timeout} ms`));
   }
 
   /** Sends a command; resolves with its reply, rejects with RedisReplyError or RedisUnavailable. */
@@ -155,7 +148,7 @@ export class RedisConnection {
     if (this.options.mode !== "commands") return Promise.reject(new Error(`redis ${this.options.name}: a subscriber connection sends no commands`));
     if (this.state !== "ready") return Promise.reject(this.unavailable());
     return new Promise((resolve, reject) => {
-      this.pending.push({ resolve, reject });
+      this.pending.push({ resolve, reject, sentAt: performance.now() });
       this.socket!.write(encodeCommand(args));
     });
   }
@@ -176,6 +169,7 @@ export class RedisConnection {
   close(): void {
     this.state = "closed";
     clearTimeout(this.retry);
+    clearInterval(this.watch);
     this.socket?.destroy();
     this.failPending(new RedisUnavailable(`redis ${this.options.name}: closed`));
   }
@@ -258,13 +252,14 @@ export class RedisConnection {
     }
   }
 
-  /** Subscribe mode: ["message", channel, payload]; confirmations of (un)subscribe need nothing. */
+  /** Subscribe mode: ["message", channel, payload], or ["subscribe", channel, count] confirming a subscription. */
   private pushed(reply: RespReply): void {
     if (!Array.isArray(reply) || reply.length !== 3) return;
     const [kind, channel, payload] = reply;
-    if (Buffer.isBuffer(kind) && kind.toString("latin1") === "message" && Buffer.isBuffer(channel) && Buffer.isBuffer(payload)) {
-      this.options.onMessage?.(channel, payload);
-    }
+    if (!Buffer.isBuffer(kind) || !Buffer.isBuffer(channel)) return;
+    const what = kind.toString("latin1");
+    if (what === "message" && Buffer.isBuffer(payload)) this.options.onMessage?.(channel, payload);
+    else if (what === "subscribe") this.options.onSubscribed?.(channel.toString("utf8"));
   }
 
   private answer(reply: RespReply): void {

@@ -47,4 +47,22 @@ export interface Broker {
   readonly unavailable: Refusal | undefined;
   /** Messages published (the events channel's excluded). */
   readonly publishedMessages: number;
+  /**
+   * A broker whose messages arrive after `publish` returned (Redis): resolves once it serves
+   * every channel (connected and caught up, or given up waiting with the reason logged).
+   */
+  start?(): Promise<void>;
+  /** Ends its connections (a graceful stop). */
+  close?(): void;
+  /** Told of what an asynchronous broker applies; the in-process broker returns its messages from `publish` instead. */
+  listener?: BrokerListener | undefined;
+}
+
+/**
+ * Told of every message and deletion an asynchronous broker (Redis) hands to this process, as it
+ * happens: the workers' primary streams them on to its workers.
+ */
+export interface BrokerListener {
+  accepted(message: Message, stored: boolean): void;
+  deleted(channel: string, text: string | undefined): void;
 }

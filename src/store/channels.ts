@@ -17,17 +17,22 @@ export interface Channels {
   readonly events: EventsChannel | undefined;
 }
 
+/** Makes the broker over a store's parts: the in-process one by default, Redis's (redis/redis-broker.ts) to share channels with other nodes. */
+export type BrokerFactory = (store: ChannelStore, history: History, hub: Hub, limits: StoreLimits, clock: Clock) => LocalBroker;
+
+export const localBroker: BrokerFactory = (store, history, hub, limits, clock) => new LocalBroker(store, history, hub, limits, clock);
+
 /**
  * The in-memory store, wired: History learns of new channels (their cost) and of subscriptions
  * (recency) before anyone else, then the events channel, when `eventsChannelId` names one.
  */
-export function memoryChannels(limits: StoreLimits, clock: Clock, eventsChannelId = ""): Channels & { history: MemoryHistory; memory: MemoryHistory } {
+export function memoryChannels(limits: StoreLimits, clock: Clock, eventsChannelId = "", makeBroker = localBroker): Channels & { history: MemoryHistory; memory: MemoryHistory } {
   const store = new ChannelStore(limits, clock);
   const history = new MemoryHistory(limits, clock);
   const hub = new Hub(limits, clock);
   store.observers.push(history);
   hub.observers.push(history);
-  const broker = new LocalBroker(store, history, hub, limits, clock);
+  const broker = makeBroker(store, history, hub, limits, clock);
   let events: EventsChannel | undefined;
   if (eventsChannelId) {
     events = new EventsChannel(store, broker, eventsChannelId);

@@ -1,6 +1,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { locateMaster, RedisConnection, RedisReplyError, RedisUnavailable, parseRedisUrl } from "../../src/redis/redis-connection.js";
+import { parseRedisUrl } from "../../src/config/redis.js";
+import { locateMaster, RedisConnection, RedisReplyError, RedisUnavailable } from "../../src/redis/redis-connection.js";
 import { sleep, waitFor } from "../support/helpers.js";
 import { redisSkipReason, startRedis, startSentinel, type RunningRedis } from "../support/redis-server.js";
 

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseRedisUrl } from "../../src/redis/redis-connection.js";
+import { parseRedisUrl } from "../../src/config/redis.js";
 
 test("redis:// URLs: host, port (6379 by default), user and password (percent-decoded), database", () => {
   assert.deepEqual(parseRedisUrl("redis://10.0.0.5"), { host: "10.0.0.5", port: 6379 });
