@@ -49,15 +49,22 @@ export interface RedisBrokerConfig {
   commandTimeout: number;
   /** Seconds the start waits for Redis before serving without it. */
   startTimeout: number;
+  /**
+   * Replicas that must have each publish before it is answered (Redis's WAIT; 0 = answer once the
+   * master has it). Redis replicates asynchronously: a failover can lose what only the old master had.
+   */
+  waitReplicas: number;
+  /** Seconds WAIT gives the replicas; a publish fewer replicas confirmed in time is answered 503. */
+  waitTimeout: number;
 }
 
 export interface BrokerConfig {
   redis: RedisBrokerConfig;
 }
 
-export const REDIS_DEFAULTS = { url: "redis://127.0.0.1:6379", sentinels: [] as string[], name: "mymaster", keyPrefix: "pushwire:", commandTimeout: 5, startTimeout: 5 };
+export const REDIS_DEFAULTS = { url: "redis://127.0.0.1:6379", sentinels: [] as string[], name: "mymaster", keyPrefix: "pushwire:", commandTimeout: 5, startTimeout: 5, waitReplicas: 0, waitTimeout: 1 };
 
-const REDIS_KEYS = ["url", "sentinels", "name", "keyPrefix", "commandTimeout", "startTimeout"];
+const REDIS_KEYS = ["url", "sentinels", "name", "keyPrefix", "commandTimeout", "startTimeout", "waitReplicas", "waitTimeout"];
 
 /** Where the broker's Redis is: the URL's host, or the Sentinels' master. */
 export function redisAddress(config: RedisBrokerConfig): RedisAddress {
@@ -117,7 +124,12 @@ export function parseBroker(value: unknown, errors: string[], commentKey: string
     if (typeof raw["keyPrefix"] !== "string" || raw["keyPrefix"] === "" || raw["keyPrefix"].length > 100) errors.push(`broker.redis.keyPrefix: must be a text of 1–100 characters (e.g. "pushwire:")`);
     else config.keyPrefix = raw["keyPrefix"];
   }
-  for (const key of ["commandTimeout", "startTimeout"] as const) {
+  if (raw["waitReplicas"] !== undefined) {
+    const count = raw["waitReplicas"];
+    if (typeof count !== "number" || !Number.isInteger(count) || count < 0 || count > 100) errors.push("broker.redis.waitReplicas: must be a whole number from 0 to 100");
+    else config.waitReplicas = count;
+  }
+  for (const key of ["commandTimeout", "startTimeout", "waitTimeout"] as const) {
     if (raw[key] === undefined) continue;
     const seconds = parseDuration(raw[key]);
     if (seconds === undefined || seconds <= 0 || seconds > 3600) errors.push(`broker.redis.${key}: must be a duration from 1ms to 1h (e.g. "5s")`);

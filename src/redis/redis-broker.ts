@@ -24,6 +24,9 @@ export interface RedisBrokerSettings {
   commandTimeoutMs: number;
   /** How long `start` waits for Redis before the node serves without it (publishes refused meanwhile). */
   startTimeoutMs: number;
+  /** Replicas that must confirm a publish (WAIT) before it is answered; 0: the master's word is enough. */
+  waitReplicas: number;
+  waitTimeoutMs: number;
 }
 
 /** A publish or deletion waiting until this node applied what it sequenced (its entry came back). */
@@ -86,7 +89,9 @@ export class RedisBroker extends LocalBroker {
     private readonly log: Logger,
   ) {
     super(store, history, hub, limits, clock);
-    const { address, commandTimeoutMs } = settings;
+    const { address } = settings;
+    // WAIT blocks its connection up to waitTimeout by design: that is not a stuck Redis.
+    const commandTimeoutMs = settings.commandTimeoutMs + (settings.waitReplicas > 0 ? settings.waitTimeoutMs : 0);
     const where = `${address.sentinel ? `master "${address.sentinel.name}" via Sentinel, last at ` : ""}${address.host}:${address.port}`;
     this.down = new Refusal(503, `Redis (${where}) is unreachable; the message was not published.`);
     this.messagesChannel = `${settings.keyPrefix}messages`;
@@ -173,13 +178,20 @@ export class RedisBroker extends LocalBroker {
   /** Runs a script; settles once this node applied the entry it sequenced (or with the refusal a publisher answers). */
   private run(script: Script, args: Array<string | number | Buffer>): Promise<Refusal | undefined> {
     if (this.commands.state !== "ready") return Promise.resolve(this.down);
-    return this.commands.command(["EVALSHA", script.sha, 0, ...args])
-      .catch((error: unknown) => {
-        // The script cache was emptied (SCRIPT FLUSH): nothing ran, so sending it whole is safe.
-        if (error instanceof RedisReplyError && error.reply.code === "NOSCRIPT") return this.commands.command(["EVAL", script.text, 0, ...args]);
-        throw error;
-      })
-      .then((reply) => this.appliedUpTo(reply), (error: Error) => new Refusal(503, `Redis did not take the message: ${error.message}`));
+    const ran = this.commands.command(["EVALSHA", script.sha, 0, ...args]).catch((error: unknown) => {
+      // The script cache was emptied (SCRIPT FLUSH): nothing ran, so sending it whole is safe.
+      if (error instanceof RedisReplyError && error.reply.code === "NOSCRIPT") return this.commands.command(["EVAL", script.text, 0, ...args]);
+      throw error;
+    });
+    const { waitReplicas, waitTimeoutMs } = this.settings;
+    // Pipelined right behind the script: WAIT counts the replicas that have everything this connection wrote.
+    const confirmed = waitReplicas > 0 ? this.commands.command(["WAIT", waitReplicas, Math.max(1, Math.round(waitTimeoutMs))]) : undefined;
+    return Promise.all([ran, confirmed]).then(([reply, replicas]) => {
+      if (typeof replicas === "number" && replicas < waitReplicas) {
+        return new Refusal(503, `Redis replicated the message to ${replicas} of ${waitReplicas} replicas in ${waitTimeoutMs} ms; it may be lost in a failover.`);
+      }
+      return this.appliedUpTo(reply);
+    }, (error: Error) => new Refusal(503, `Redis did not take the message: ${error.message}`));
   }
 
   /** Settles once the entry with the reply's seq was applied here, or at once when the subscription is down (Redis has it; the catch-up brings it). */
@@ -402,6 +414,8 @@ export function redisBrokerFactory(config: RedisBrokerConfig | undefined, log: L
     keyPrefix: config.keyPrefix,
     commandTimeoutMs: config.commandTimeout * 1000,
     startTimeoutMs: config.startTimeout * 1000,
+    waitReplicas: config.waitReplicas,
+    waitTimeoutMs: config.waitTimeout * 1000,
   };
   return (store, history, hub, limits, clock) => new RedisBroker(store, history, hub, limits, clock, settings, log);
 }

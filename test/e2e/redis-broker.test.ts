@@ -1,7 +1,9 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { EPOCH, openRequest, request, sleep, start, waitFor, type RawConfig, type Reply, type Running } from "../support/helpers.js";
-import { redisSkipReason, startRedis, type RunningRedis } from "../support/redis-server.js";
+import { parseRedisUrl } from "../../src/config/redis.js";
+import { RedisConnection } from "../../src/redis/redis-connection.js";
+import { redisSkipReason, startRedis, startSentinel, type RunningRedis } from "../support/redis-server.js";
 import { TcpProxy } from "../support/tcp-proxy.js";
 import { WsClient } from "../support/ws-client.js";
 
@@ -291,6 +293,51 @@ describe("Redis broker: several nodes", { skip }, () => {
     } finally {
       await closeNodes();
       await own.stop();
+    }
+  });
+
+  test("Sentinel failover: the master is killed, the replica promoted; every publish answered 200 before (waitReplicas: 1) survives, and the nodes go on through the new master (a publish no replica confirmed is answered 503)", async () => {
+    const master = await startRedis();
+    const replica = await startRedis(undefined, ["--replicaof", "127.0.0.1", String(master.port)]);
+    const sentinel = await startSentinel(master.port, "pw");
+    const probe = new RedisConnection(parseRedisUrl(`redis://127.0.0.1:${sentinel.port}`), { name: "probe", mode: "commands" });
+    try {
+      const viaSentinel = { sentinels: [`127.0.0.1:${sentinel.port}`], name: "pw", waitReplicas: 1, waitTimeout: "300ms" };
+      const [a, b] = [await node({}, master.port, viaSentinel), await node({}, master.port, viaSentinel)];
+      for (let i = 1; i <= 5; i++) await published(a, "failover", `before${i}`);
+      const head = await everything(b, "failover");
+      assert.equal(head.text, "before1before2before3before4before5");
+      // The Sentinel must know the replica before it can promote it (it learns it from the master's INFO).
+      await waitFor(() => probe.state === "ready", 5000, "probe ready");
+      let replicas = 0;
+      for (const until = Date.now() + 15_000; Date.now() < until && replicas === 0; await sleep(100)) {
+        replicas = ((await probe.command(["SENTINEL", "replicas", "pw"])) as unknown[]).length;
+      }
+      assert.equal(replicas, 1, "the Sentinel found the replica");
+      const cursor = { "If-Modified-Since": String(head.headers["last-modified"]), "If-None-Match": String(head.headers["etag"]) };
+      const [onB] = await hold(b, "failover", 1, cursor);
+      master.child.kill("SIGKILL");
+      await waitFor(() => a.push.ctx.broker.unavailable !== undefined, 5000, "a sees the master gone");
+      assert.equal((await publishTo(a, "failover", "during")).status, 503, "refused while there is no master");
+      const live = (n: Running): boolean => (n.push.ctx.broker as unknown as { live: boolean }).live;
+      await waitFor(() => live(a) && live(b), 25_000, "both nodes on the promoted replica");
+      // No replica is left to confirm it: the publish is answered 503 with the reason, though delivered.
+      const after = await publishTo(a, "failover", "after");
+      assert.equal(after.status, 503);
+      assert.equal(after.headers["x-nginx-pushstream-explain"], "Redis replicated the message to 0 of 1 replicas in 300 ms; it may be lost in a failover.");
+      const reply = await onB!;
+      assert.equal(reply.text, "after", "b's held subscriber got the first message through the new master");
+      const stored = storedOn(b, "failover");
+      assert.deepEqual(stored.map((s) => s.split("/").slice(0, 1).concat(s.split("/").slice(3)).join(" ")), ["1 before1", "2 before2", "3 before3", "4 before4", "5 before5", "6 after"]);
+      assert.deepEqual(storedOn(a, "failover"), stored);
+      const late = await node({}, replica.port, viaSentinel);
+      assert.deepEqual(storedOn(late, "failover"), stored, "the promoted replica has every acknowledged message");
+    } finally {
+      probe.close();
+      await closeNodes();
+      await sentinel.stop();
+      await replica.stop();
+      await master.stop();
     }
   });
 });
