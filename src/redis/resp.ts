@@ -39,39 +39,80 @@ export class RespProtocolError extends Error {}
 
 /** Marks "not enough bytes yet" inside the parser. */
 const INCOMPLETE = Symbol("incomplete");
+/** Marks an array header whose items follow. */
+const ARRAY_OPENED = Symbol("array opened");
+
+/** An array whose items are still arriving. */
+interface OpenArray {
+  items: RespReply[];
+  remaining: number;
+}
 
 /**
  * Turns the bytes of a connection into replies, whatever the chunking: `push` a chunk, get every
  * reply it completes. Throws RespProtocolError on bytes that are not RESP.
+ *
+ * Linear in the bytes however a reply is cut: an array's finished items are kept (never parsed
+ * twice), and while a long bulk string arrives its chunks are only collected until it is whole
+ * (a catch-up reply of many megabytes arrives in hundreds of chunks).
  */
 export class RespParser {
   private buffer: Buffer = Buffer.alloc(0);
   private offset = 0;
+  private readonly open: OpenArray[] = [];
+  /** Chunks held back until `needed` bytes (counted from the buffer's start) are there. */
+  private parts: Buffer[] = [];
+  private held = 0;
+  private needed = 0;
 
   push(chunk: Buffer): RespReply[] {
-    this.buffer = this.offset < this.buffer.length ? Buffer.concat([this.buffer.subarray(this.offset), chunk]) : chunk;
+    if (this.parts.length > 0 || this.held + chunk.length < this.needed) {
+      if (this.parts.length === 0) this.parts.push(this.buffer);
+      this.parts.push(Buffer.from(chunk)); // a copy: the caller may reuse its chunk
+      this.held += chunk.length;
+      if (this.held < this.needed) return [];
+      this.buffer = Buffer.concat(this.parts);
+      this.parts = [];
+    } else {
+      this.buffer = this.offset < this.buffer.length ? Buffer.concat([this.buffer.subarray(this.offset), chunk]) : chunk;
+    }
     this.offset = 0;
+    this.needed = 0;
     const replies: RespReply[] = [];
     for (;;) {
       const start = this.offset;
-      const reply = this.parse(0);
-      if (reply === INCOMPLETE) {
-        // Keep the unfinished reply's bytes as a copy: the caller may reuse its chunk.
+      let value = this.element();
+      if (value === INCOMPLETE) {
+        // Keep the unfinished element's bytes as a copy: the caller may reuse its chunk.
         this.buffer = Buffer.from(this.buffer.subarray(start));
+        this.needed = Math.max(this.needed - start, this.buffer.length + 1);
+        this.held = this.buffer.length;
         this.offset = 0;
         return replies;
       }
-      replies.push(reply);
+      if (value === ARRAY_OPENED) {
+        if (this.open.length > MAX_DEPTH) throw new RespProtocolError("replies nested too deep");
+      } else {
+        // A finished value completes its array, which may complete the one around it…
+        let done: RespReply | undefined = value;
+        while (done !== undefined && this.open.length > 0) {
+          const top = this.open[this.open.length - 1]!;
+          top.items.push(done);
+          done = --top.remaining === 0 ? this.open.pop()!.items : undefined;
+        }
+        if (done !== undefined) replies.push(done);
+      }
       if (this.offset === this.buffer.length) {
         this.buffer = Buffer.alloc(0);
         this.offset = 0;
+        this.held = 0;
         return replies;
       }
     }
   }
 
-  private parse(depth: number): RespReply | typeof INCOMPLETE {
-    if (depth > MAX_DEPTH) throw new RespProtocolError("replies nested too deep");
+  /** One value, or an array header (its items are the next elements). */
+  private element(): RespReply | typeof INCOMPLETE | typeof ARRAY_OPENED {
     const line = this.line();
     if (line === INCOMPLETE) return INCOMPLETE;
     const type = line.charCodeAt(0);
@@ -86,7 +127,10 @@ export class RespParser {
       case 0x24: { // $
         const length = this.length(rest);
         if (length < 0) return null;
-        if (this.buffer.length - this.offset < length + 2) return INCOMPLETE;
+        if (this.buffer.length - this.offset < length + 2) {
+          this.needed = this.offset + length + 2;
+          return INCOMPLETE;
+        }
         const bulk = Buffer.from(this.buffer.subarray(this.offset, this.offset + length)); // a copy: the buffer is reused
         this.offset += length + 2;
         return bulk;
@@ -94,13 +138,9 @@ export class RespParser {
       case 0x2a: { // *
         const length = this.length(rest);
         if (length < 0) return null;
-        const items: RespReply[] = [];
-        for (let i = 0; i < length; i++) {
-          const item = this.parse(depth + 1);
-          if (item === INCOMPLETE) return INCOMPLETE;
-          items.push(item);
-        }
-        return items;
+        if (length === 0) return [];
+        this.open.push({ items: [], remaining: length });
+        return ARRAY_OPENED;
       }
       default:
         throw new RespProtocolError(`unexpected reply type ${JSON.stringify(String.fromCharCode(type))}`);

@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { isDeepStrictEqual } from "node:util";
 import { encodeCommand, RespError, RespParser, RespProtocolError, type RespReply } from "../../src/redis/resp.js";
 
 test("a command is an array of bulk strings, byte lengths counted (UTF-8, Buffers, numbers)", () => {
@@ -32,6 +33,34 @@ test("any chunking gives the same replies: one byte at a time, and every split i
     assert.deepEqual([...split.push(bytes.subarray(0, cut)), ...split.push(bytes.subarray(cut))], expected(), `cut at ${cut}`);
   }
 });
+
+test("a large nested reply (a catch-up: thousands of items, bulk strings of 100 KB) comes out whole in chunks of any size, chunk buffers reused", () => {
+  const items: RespReply[] = [];
+  for (let i = 0; i < 3000; i++) items.push([Buffer.from(`channel-${i}`), i, Buffer.alloc(i % 50 === 0 ? 100_000 : i, i % 251)]);
+  const reply: RespReply[] = [Buffer.from("head"), items, null, []];
+  const wire = Buffer.concat([encodeReply(reply), Buffer.from("+OK\r\n")]);
+  for (const size of [1000, 4096, 65_536, 300_000]) {
+    const parser = new RespParser();
+    const out: RespReply[] = [];
+    const scratch = Buffer.alloc(size);
+    for (let at = 0; at < wire.length; at += size) {
+      const n = wire.copy(scratch, 0, at, Math.min(wire.length, at + size));
+      out.push(...parser.push(scratch.subarray(0, n)));
+      scratch.fill(0x2a);
+    }
+    // Not deepEqual: its diff of megabytes would take the heap down.
+    assert.ok(isDeepStrictEqual(out, [reply, "OK"]), `chunks of ${size}: the replies differ`);
+  }
+});
+
+/** A reply as Redis would send it (bulk strings for Buffers, integers, nulls, arrays). */
+function encodeReply(reply: RespReply): Buffer {
+  if (reply === null) return Buffer.from("$-1\r\n");
+  if (typeof reply === "number") return Buffer.from(`:${reply}\r\n`);
+  if (Buffer.isBuffer(reply)) return Buffer.concat([Buffer.from(`$${reply.length}\r\n`), reply, Buffer.from("\r\n")]);
+  if (Array.isArray(reply)) return Buffer.concat([Buffer.from(`*${reply.length}\r\n`), ...reply.map(encodeReply)]);
+  throw new Error("not used here");
+}
 
 test("replies and an unfinished reply's bytes are copies: the caller may reuse its chunk", () => {
   const parser = new RespParser();
