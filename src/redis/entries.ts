@@ -1,4 +1,4 @@
-import { Message, type Push2Fields } from "../core/message.js";
+import { Message, ownBytes, type Push2Fields } from "../core/message.js";
 
 /**
  * The entries the Redis scripts write (redis/scripts.ts): a kind letter, then fields as
@@ -100,6 +100,6 @@ function readMessage(reader: FieldReader): MessageEntry {
       expiry,
     };
   }
-  const text = stored ? Buffer.from(body) : body;
+  const text = stored ? ownBytes(body) : body;
   return { kind: "m", seq, stored, message: new Message(id, channel, time, tag, seq, text, eventId, eventType, expiresAt, push2) };
 }
