@@ -88,15 +88,16 @@ export function log(line: string): void {
  * p99 publish→receive with long-polls that re-poll (cursor from Last-Modified/Etag): `subscribers`
  * long-polls on channels of their own (`prefix` + i), one publish after another at `rate` msg/s
  * for `ms`, every message collected (a server behind catches up from its store, for ≤ 15 s).
+ * With `publishPort`, the publishes go to another node (Redis) than the one holding the subscribers.
  */
-export async function latencyRun(server: BenchServer, holders: Holders, plan: { rate: number; subscribers: number; ms: number; prefix: string }): Promise<Record<string, number>> {
+export async function latencyRun(server: BenchServer, holders: Holders, plan: { rate: number; subscribers: number; ms: number; prefix: string; publishPort?: number }): Promise<Record<string, number>> {
   const { rate, prefix } = plan;
   const channels = Array.from({ length: plan.subscribers }, (_, i) => prefix + i);
   await holders.open(server.subPort, NO_CURSOR_SUB + prefix + "{i}", plan.subscribers);
   await waitSubscribers(server, channels[channels.length - 1]!, 1, 30_000);
   await holders.follow();
   await sleep(1000);
-  const publisher = await Publisher.open(server.pubPort, 10);
+  const publisher = await Publisher.open(plan.publishPort ?? server.pubPort, 10);
   const cpu0 = serverCpuSeconds(server);
   const start = Date.now();
   let next = 0;

@@ -111,14 +111,14 @@ export function unitNodeArgs(): string[] {
   return bundle > 1 ? words.slice(1, bundle) : [];
 }
 
-export async function startPushwire(extraNodeArgs: string[] = [], workers = 1): Promise<BenchServer> {
+export async function startPushwire(extraNodeArgs: string[] = [], workers = 1, pushwireArgs: string[] = []): Promise<BenchServer> {
   const bundle = join(REPO_DIR, "dist", "pushwire.js");
   if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run npm run build`);
   const dir = mkdtempSync(join(tmpdir(), "pushwire-bench-"));
   const [subPort, pubPort] = [await freePort(), await freePort()];
   const configFile = join(dir, "pushwire.json");
   writeFileSync(configFile, JSON.stringify(pushwireBenchConfig(subPort, pubPort)));
-  const child = spawn(process.execPath, [...extraNodeArgs, bundle, "--config", configFile, "--log-level", "warn", ...(workers > 1 ? ["--workers", String(workers)] : [])], {
+  const child = spawn(process.execPath, [...extraNodeArgs, bundle, "--config", configFile, "--log-level", "warn", ...(workers > 1 ? ["--workers", String(workers)] : []), ...pushwireArgs], {
     stdio: ["ignore", "inherit", "inherit"],
     cwd: dir,
   });

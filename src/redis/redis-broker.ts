@@ -35,6 +35,9 @@ interface Waiter {
   resolve(failure: Refusal | undefined): void;
 }
 
+/** How often a node trims Redis's list of channels of those whose streams expired. */
+const CHANNELS_TRIM_EVERY_MS = 60_000;
+
 /** Pause before a failed catch-up is tried again. */
 const RESYNC_PAUSE_MS = 500;
 
@@ -75,6 +78,7 @@ export class RedisBroker extends LocalBroker {
   private waiters: Waiter[] = [];
   private lastRequest: Promise<Refusal | undefined> = Promise.resolve(undefined);
   private resync: NodeJS.Timeout | undefined;
+  private channelsTrimmedAt = 0;
   private started: (() => void) | undefined;
   private readonly messagesChannel: string;
   private readonly down: Refusal;
@@ -173,6 +177,18 @@ export class RedisBroker extends LocalBroker {
       if (failure) return then(arg, failure);
       super.whenDurable(then, arg); // the message log under this node's copy, when there is one
     });
+  }
+
+  /**
+   * The local sweep, and every minute the trim of Redis's list of channels with stored messages
+   * (kept out of the publish script, where it cost each publish a command).
+   */
+  override sweep(): void {
+    super.sweep();
+    const now = this.clock.now();
+    if (now - this.channelsTrimmedAt < CHANNELS_TRIM_EVERY_MS || this.commands.state !== "ready") return;
+    this.channelsTrimmedAt = now;
+    this.commands.command(["ZREMRANGEBYSCORE", `${this.settings.keyPrefix}channels`, "-inf", Math.floor(now)]).catch(() => undefined);
   }
 
   /** Runs a script; settles once this node applied the entry it sequenced (or with the refusal a publisher answers). */

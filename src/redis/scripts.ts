@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
  *   P id:<channel> the channel's last message id (INCR), expiring with the channel
  *   P s:<channel>  stream of the channel's stored messages, capped (MAXLEN) and expiring (PEXPIRE)
  *   P channels     sorted set of channels with stored messages, scored by when their stream expires
+ *                  (trimmed by the snapshot and by each node's sweep every minute)
  *   P messages     the pub/sub channel every node listens on
  *
  * An entry (what a stream keeps and what is published) is self-delimiting: a kind letter, then
@@ -84,7 +85,6 @@ for i = 18, #ARGV, 2 do
   end
   out[#out + 1] = entry
 end
-redis.call('ZREMRANGEBYSCORE', p .. 'channels', '-inf', nowMs)
 redis.call('HSET', clockKey, 'time', num(time), 'tag', num(tag), 'seq', num(seq), 'epoch', epoch, 'midSecond', num(midSecond), 'midCount', num(midCount))
 redis.call('PUBLISH', p .. 'messages', table.concat(out))
 return { num(seq), epoch }

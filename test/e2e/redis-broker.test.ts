@@ -1,5 +1,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { EPOCH, openRequest, request, sleep, start, waitFor, type RawConfig, type Reply, type Running } from "../support/helpers.js";
 import { parseRedisUrl } from "../../src/config/redis.js";
 import { RedisConnection } from "../../src/redis/redis-connection.js";
@@ -195,6 +198,30 @@ describe("Redis broker: several nodes", { skip }, () => {
       socket.socket.destroy();
     } finally {
       await closeNodes();
+    }
+  });
+
+  test("with the message log: a node restarted on its log catches up from Redis with what was published while it was down, no message twice", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pushwire-redis-log-"));
+    try {
+      const own = { keyPrefix: "logged:" }; // apart from the other tests' channels
+      const a = await node({}, redis.port, own);
+      let logged = await node({ messageLog: { path: dir } }, redis.port, own);
+      await published(a, "logged", "one");
+      await published(logged, "logged", "two");
+      await waitFor(() => storedOn(logged, "logged").length === 2, 2000, "the logged node has both");
+      await logged.close();
+      nodes.splice(nodes.indexOf(logged), 1);
+      await published(a, "logged", "three");
+      logged = await node({ messageLog: { path: dir } }, redis.port, own);
+      assert.equal(logged.push.restored?.messages, 2, "two messages replayed from its log");
+      assert.deepEqual(storedOn(logged, "logged"), storedOn(a, "logged"), "the third from Redis, none twice");
+      assert.equal((await everything(logged, "logged")).text, "onetwothree");
+      await published(logged, "logged", "four");
+      assert.equal((await everything(a, "logged")).text, "onetwothreefour");
+    } finally {
+      await closeNodes();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
