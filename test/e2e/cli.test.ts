@@ -51,7 +51,8 @@ test("--help explains usage and exits 0", () => {
   const { status, stdout } = run("--help");
   assert.equal(status, 0);
   assert.match(stdout, /^pushwire \d+\.\d+\.\d+ /);
-  assert.match(stdout, /Usage: pushwire \[--config FILE\] \[--message-log DIR\] \[--workers N\] \[--check\] \[--print-config\]/);
+  assert.match(stdout, /Usage: pushwire \[--config FILE\] \[--message-log DIR\] \[--workers N\] \[--redis URL\] \[--check\] \[--print-config\]/);
+  assert.match(stdout, /--redis URL {8}share every channel with the other pushwire nodes that use this Redis/);
   assert.match(stdout, /--workers N\|auto {3}serve from N processes that share the ports/);
   assert.match(stdout, /--message-log DIR {2}keep published messages in a log in DIR/);
   // Every code the program exits with (src/main.ts: EXIT_* and the uncaught-exception handler).
@@ -63,6 +64,18 @@ test("--version prints the package version and the commit of the build", () => {
   assert.equal(status, 0);
   const { version } = require("../../../package.json") as { version: string };
   assert.match(stdout, new RegExp(`^pushwire ${version.replaceAll(".", "\\.")} \\(commit [0-9a-f]{12}(-dirty)?\\)\n$`));
+});
+
+test("--redis takes a redis:// URL: anything else is a usage error naming the reason; --print-config shows the broker it makes", () => {
+  const bad = run("--redis", "rediss://10.0.0.5");
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--redis: "rediss:\/\/10\.0\.0\.5": only redis:\/\/ is supported \(TLS to Redis is not\)/);
+  const missing = run("--redis");
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /--redis needs a URL like redis:\/\/127\.0\.0\.1:6379/);
+  const printed = run("--redis", "redis://10.0.0.5:6380/2", "--print-config");
+  assert.equal(printed.status, 0);
+  assert.deepEqual(JSON.parse(printed.stdout).broker, { redis: { url: "redis://10.0.0.5:6380/2", sentinels: [], name: "mymaster", keyPrefix: "pushwire:", commandTimeout: 5, startTimeout: 5, waitReplicas: 0, waitTimeout: 1 } });
 });
 
 test("an unknown argument is a usage error: exit 2", () => {
