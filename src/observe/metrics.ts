@@ -97,6 +97,13 @@ export function renderMetrics(ctx: PushContext): string {
     out.histogram("pushwire_message_log_fsync_seconds", "Time of each fdatasync of the message log (batch: one per group of publishes).", log.fsyncLatency);
     out.gauge("pushwire_message_log_replay_seconds", "Time the start-up replay of the message log took.", log.replaySeconds);
   }
+  // Several nodes through Redis (one process; with workers the primary holds the connection).
+  const shared = ctx.broker.shared;
+  if (shared) {
+    out.gauge("pushwire_redis_up", "1 while Redis takes publishes and this node's subscription is caught up.", shared.live ? 1 : 0);
+    out.counter("pushwire_redis_catch_ups_total", "Catch-ups from Redis: the start and every re-subscription.", shared.catchUps);
+    out.counter("pushwire_redis_caught_up_messages_total", "Messages published while this node was away, handed to its subscribers by the catch-ups.", shared.caughtUpMessages);
+  }
   return out.text;
 }
 

@@ -3,7 +3,7 @@ import type { Message } from "../core/message.js";
 import { midText } from "../core/mid.js";
 import { Refusal } from "../core/refusal.js";
 import type { Logger } from "../log.js";
-import type { BrokerListener, PublishOptions } from "../store/broker.js";
+import type { BrokerListener, PublishOptions, SharedBrokerReading } from "../store/broker.js";
 import type { Channel } from "../store/channel.js";
 import type { ChannelStore, StoreLimits } from "../store/channel-store.js";
 import type { History } from "../store/history.js";
@@ -58,7 +58,7 @@ export class RedisBroker extends LocalBroker {
   listener: BrokerListener | undefined;
   /** Channels an entry named that this node's store refused (its caps). */
   refusedChannels = 0;
-  /** Catch-ups done (the first load included) and the messages they handed to subscribers. */
+  /** Catch-ups done (the first load included), and the messages the later ones took: published while this node was away. */
   catchUps = 0;
   caughtUpMessages = 0;
   private readonly commands: RedisConnection;
@@ -139,9 +139,13 @@ export class RedisBroker extends LocalBroker {
     this.flushWaiters();
   }
 
-  /** Whether both connections are up and this node is caught up (health, the dashboard). */
+  /** Whether both connections are up and this node is caught up. */
   get live(): boolean {
     return this.state === "live" && this.commands.state === "ready";
+  }
+
+  get shared(): SharedBrokerReading {
+    return this;
   }
 
   override get unavailable(): Refusal | undefined {
@@ -194,11 +198,7 @@ export class RedisBroker extends LocalBroker {
   /** Runs a script; settles once this node applied the entry it sequenced (or with the refusal a publisher answers). */
   private run(script: Script, args: Array<string | number | Buffer>): Promise<Refusal | undefined> {
     if (this.commands.state !== "ready") return Promise.resolve(this.down);
-    const ran = this.commands.command(["EVALSHA", script.sha, 0, ...args]).catch((error: unknown) => {
-      // The script cache was emptied (SCRIPT FLUSH): nothing ran, so sending it whole is safe.
-      if (error instanceof RedisReplyError && error.reply.code === "NOSCRIPT") return this.commands.command(["EVAL", script.text, 0, ...args]);
-      throw error;
-    });
+    const ran = this.evaluate(script, args);
     const { waitReplicas, waitTimeoutMs } = this.settings;
     // Pipelined right behind the script: WAIT counts the replicas that have everything this connection wrote.
     const confirmed = waitReplicas > 0 ? this.commands.command(["WAIT", waitReplicas, Math.max(1, Math.round(waitTimeoutMs))]) : undefined;
@@ -208,6 +208,14 @@ export class RedisBroker extends LocalBroker {
       }
       return this.appliedUpTo(reply);
     }, (error: Error) => new Refusal(503, `Redis did not take the message: ${error.message}`));
+  }
+
+  /** EVALSHA, or the whole script when Redis's cache was emptied (SCRIPT FLUSH: nothing ran, so sending it whole is safe). */
+  private evaluate(script: Script, args: Array<string | number | Buffer>): Promise<RespReply> {
+    return this.commands.command(["EVALSHA", script.sha, 0, ...args]).catch((error: unknown) => {
+      if (error instanceof RedisReplyError && error.reply.code === "NOSCRIPT") return this.commands.command(["EVAL", script.text, 0, ...args]);
+      throw error;
+    });
   }
 
   /** Settles once the entry with the reply's seq was applied here, or at once when the subscription is down (Redis has it; the catch-up brings it). */
@@ -260,11 +268,7 @@ export class RedisBroker extends LocalBroker {
     this.queued = [];
     if (this.commands.state !== "ready") return void (this.state = "down"); // commandsReady starts it again
     const started = performance.now();
-    this.commands.command(["EVALSHA", scripts.snapshot.sha, 0, this.settings.keyPrefix])
-      .catch((error: unknown) => {
-        if (error instanceof RedisReplyError && error.reply.code === "NOSCRIPT") return this.commands.command(["EVAL", scripts.snapshot.text, 0, this.settings.keyPrefix]);
-        throw error;
-      })
+    this.evaluate(scripts.snapshot, [this.settings.keyPrefix])
       .then((reply) => {
         if (this.state !== "syncing") return; // the subscription was lost meanwhile
         const { channels, messages, delivered } = this.load(reply as RespReply[]);
@@ -274,8 +278,8 @@ export class RedisBroker extends LocalBroker {
         const snapshotSeq = this.appliedSeq;
         for (const payload of queued) this.apply(payload, snapshotSeq);
         this.flushWaiters();
-        this.catchUps++;
-        this.caughtUpMessages += delivered;
+        if (this.catchUps++ > 0) this.caughtUpMessages += delivered; // the first load is a start, not a return
+
         this.log.info(`redis: subscribed at ${this.subscriber.address.host}:${this.subscriber.address.port}; ${channels} channel(s) with ${messages} stored message(s) read in ${Math.round(performance.now() - started)} ms, ${delivered} new to this node`);
         this.started?.();
         this.started = undefined;

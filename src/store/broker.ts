@@ -54,8 +54,20 @@ export interface Broker {
   start?(): Promise<void>;
   /** Ends its connections (a graceful stop). */
   close?(): void;
+  /** A broker shared with other nodes (Redis): its connection's state and catch-ups, for /metrics. */
+  readonly shared?: SharedBrokerReading | undefined;
   /** Told of what an asynchronous broker applies; the in-process broker returns its messages from `publish` instead. */
   listener?: BrokerListener | undefined;
+}
+
+/** How a broker shared with other nodes fares. */
+export interface SharedBrokerReading {
+  /** Connected, subscribed and caught up: publishes go through and every node's messages arrive. */
+  readonly live: boolean;
+  /** Catch-ups from the shared store (the first load and every re-subscription). */
+  readonly catchUps: number;
+  /** Messages the re-subscriptions' catch-ups handed to this node's subscribers (published while it was away). */
+  readonly caughtUpMessages: number;
 }
 
 /**

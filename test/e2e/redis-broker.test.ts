@@ -8,6 +8,7 @@ import { parseRedisUrl } from "../../src/config/redis.js";
 import { RedisConnection } from "../../src/redis/redis-connection.js";
 import { redisSkipReason, startRedis, startSentinel, type RunningRedis } from "../support/redis-server.js";
 import { TcpProxy } from "../support/tcp-proxy.js";
+import { metricValue } from "../support/dashboard.js";
 import { WsClient } from "../support/ws-client.js";
 
 /**
@@ -30,6 +31,7 @@ function nodeConfig(redisPort: number, extra: RawConfig = {}, redis: RawConfig =
           { path: "/sub", subscriber: "long-polling", channelsPath: "$arg_id", longpollingConnectionTtl: "3s" },
           { path: "/ws", subscriber: "websocket", channelsPath: "$arg_id" },
           { path: "/pub", publisher: "admin", channelsPath: "$arg_id", storeMessages: true },
+          { path: "/metrics", metrics: true },
         ],
       },
     ],
@@ -50,6 +52,11 @@ async function published(node: Running, channel: string, body: string): Promise<
 /** Everything the channel stores, as a client with no cursor asks for it. */
 function everything(node: Running, channel: string): Promise<Reply> {
   return request(node.port(), `/sub?id=${channel}`, { headers: { "If-Modified-Since": EPOCH, "If-None-Match": "0" } });
+}
+
+/** The cursor a long-poll client sends after `reply`: its Last-Modified and Etag. */
+function cursorOf(reply: Reply): Record<string, string> {
+  return { "If-Modified-Since": String(reply.headers["last-modified"]), "If-None-Match": String(reply.headers["etag"]) };
 }
 
 /** Long-polls held on `node` (it answers none until a message comes). */
@@ -166,7 +173,7 @@ describe("Redis broker: several nodes", { skip }, () => {
       assert.equal(first.text, "first");
       await published(b, "resume", "second");
       await published(a, "resume", "third");
-      const cursor = { "If-Modified-Since": String(first.headers["last-modified"]), "If-None-Match": String(first.headers["etag"]) };
+      const cursor = cursorOf(first);
       const onB = await request(b.port(), "/sub?id=resume", { headers: cursor });
       assert.equal(onB.status, 200);
       assert.equal(onB.text, "secondthird", "everything after the cursor, from the other node");
@@ -247,9 +254,14 @@ describe("Redis broker: several nodes", { skip }, () => {
       const { node: b, proxy } = await proxiedNode();
       await published(a, "cut", "before");
       const first = await everything(b, "cut");
-      const cursor = { "If-Modified-Since": String(first.headers["last-modified"]), "If-None-Match": String(first.headers["etag"]) };
+      const cursor = cursorOf(first);
+      const metric = async (name: string): Promise<number> => metricValue((await request(b.port(), "/metrics")).text, name);
+      assert.equal(await metric("pushwire_redis_up"), 1);
+      const catchUps = await metric("pushwire_redis_catch_ups_total");
+      assert.equal(await metric("pushwire_redis_caught_up_messages_total"), 0, "the start's load is not counted");
       proxy.cut();
       await waitFor(() => b.push.ctx.broker.unavailable !== undefined, 3000, "b sees Redis gone");
+      assert.equal(await metric("pushwire_redis_up"), 0, "/metrics says Redis is down");
       const refused = await publishTo(b, "cut", "refused");
       assert.equal(refused.status, 503);
       assert.match(String(refused.headers["x-nginx-pushstream-explain"]), /^Redis \(127\.0\.0\.1:\d+\) is unreachable; the message was not published\.$/);
@@ -261,6 +273,9 @@ describe("Redis broker: several nodes", { skip }, () => {
       const caughtUp = await held[0]!;
       assert.equal(caughtUp.status, 200);
       assert.equal(caughtUp.text, "while b was away", "the held subscriber got what was published meanwhile");
+      assert.equal(await metric("pushwire_redis_up"), 1);
+      assert.equal(await metric("pushwire_redis_catch_ups_total"), catchUps + 1);
+      assert.equal(await metric("pushwire_redis_caught_up_messages_total"), 1, "the one message b's subscriber missed");
       assert.deepEqual(storedOn(b, "cut"), storedOn(a, "cut"));
       await published(b, "cut", "b publishes again");
       assert.equal((await everything(a, "cut")).text, "beforewhile b was awayb publishes again");
@@ -276,7 +291,7 @@ describe("Redis broker: several nodes", { skip }, () => {
       const { node: b, proxy } = await proxiedNode();
       await published(b, "slow", "one");
       const head = await everything(b, "slow");
-      const cursor = { "If-Modified-Since": String(head.headers["last-modified"]), "If-None-Match": String(head.headers["etag"]) };
+      const cursor = cursorOf(head);
       proxy.stall();
       const started = Date.now();
       const [timedOut] = await hold(b, "slow", 1, cursor);
@@ -306,7 +321,7 @@ describe("Redis broker: several nodes", { skip }, () => {
       await own.stop();
       await waitFor(() => a.push.ctx.broker.unavailable !== undefined, 3000, "a sees Redis gone");
       assert.equal((await publishTo(a, "restart", "lost")).status, 503);
-      const cursor = { "If-Modified-Since": String(head.headers["last-modified"]), "If-None-Match": String(head.headers["etag"]) };
+      const cursor = cursorOf(head);
       const [onB] = await hold(b, "restart", 1, cursor);
       await own.restart();
       await waitFor(() => a.push.ctx.broker.unavailable === undefined, 6000, "a reconnected");
@@ -341,7 +356,7 @@ describe("Redis broker: several nodes", { skip }, () => {
         replicas = ((await probe.command(["SENTINEL", "replicas", "pw"])) as unknown[]).length;
       }
       assert.equal(replicas, 1, "the Sentinel found the replica");
-      const cursor = { "If-Modified-Since": String(head.headers["last-modified"]), "If-None-Match": String(head.headers["etag"]) };
+      const cursor = cursorOf(head);
       const [onB] = await hold(b, "failover", 1, cursor);
       master.child.kill("SIGKILL");
       await waitFor(() => a.push.ctx.broker.unavailable !== undefined, 5000, "a sees the master gone");

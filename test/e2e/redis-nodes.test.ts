@@ -41,7 +41,11 @@ async function launchNode(redisPort: number, args: string[] = [], extra: RawConf
     ...extra,
   }));
   const app = await launch(["--config", file, "--redis", `redis://127.0.0.1:${redisPort}`, ...args]);
-  if (args.includes("--workers")) await app.waitFor(/worker 2: pushwire [^\n]* started/, 15_000);
+  // With workers, "started" may first be a worker's line: wait for the primary's and every worker's.
+  if (args.includes("--workers")) {
+    await app.waitFor(/ workers=\d+ pids=/, 15_000);
+    await app.waitFor(/worker 2: pushwire [^\n]* started/, 15_000);
+  }
   return { app, port };
 }
 
