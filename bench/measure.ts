@@ -53,11 +53,18 @@ export function runWrk(server: BenchServer, seconds: number, mode: "keep-alive" 
   const out = run.stdout ?? "";
   const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
   const cpuUsPerRequest = round((cpu / requests) * 1e6);
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
-  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  const { rps, non2xx } = wrkRates(out);
   const errors = /Socket errors:.*/.exec(out)?.[0] ?? "";
   log(`${server.name}: wrk ${mode}: ${rps} req/s, server CPU ${cpuUsPerRequest} µs/request${non2xx ? `, ${non2xx} non-2xx` : ""}${errors ? `, ${errors}` : ""}`);
   return { rps, non2xx, errors, cpuUsPerRequest };
+}
+
+/** Requests per second and non-2xx answers from wrk's output. */
+export function wrkRates(out: string): { rps: number; non2xx: number } {
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
+    non2xx: Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0),
+  };
 }
 
 /** Waits until the server counts `count` subscribers on the channel (its channel info), or the deadline. */

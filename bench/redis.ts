@@ -19,7 +19,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { startRedis } from "../test/support/redis-server.js";
 import { Holders, sleep } from "./holders.js";
-import { fanOut, latencyRun, log, NO_CURSOR_SUB, runWrk, waitSubscribers } from "./measure.js";
+import { fanOut, latencyRun, log, NO_CURSOR_SUB, runWrk, waitSubscribers, wrkRates } from "./measure.js";
 import { cpuSeconds } from "./proc-stats.js";
 import { Report, round } from "./report.js";
 import { BENCH_SOURCE_DIR, startPushwire, unitNodeArgs, type BenchServer } from "./servers.js";
@@ -132,8 +132,7 @@ function wrkAsync(node: BenchServer, seconds: number): Promise<{ rps: number; no
     let out = "";
     child.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString()));
     child.on("exit", () => {
-      const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
-      const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+      const { rps, non2xx } = wrkRates(out);
       log(`${node.name}: wrk keep-alive (one of ${NODES} at once): ${rps} req/s${non2xx ? `, ${non2xx} non-2xx` : ""}`);
       resolve({ rps, non2xx });
     });

@@ -29,9 +29,6 @@ export interface PrimaryLink {
  * that `whenDurable` waits for.
  */
 export class ReplicaBroker extends LocalBroker {
-  /** Channels the primary's stream named that this worker's store refused (its caps): should not happen. */
-  refusedChannels = 0;
-
   constructor(
     store: ChannelStore,
     history: History,
@@ -102,16 +99,5 @@ export class ReplicaBroker extends LocalBroker {
         return;
       }
     }
-  }
-
-  private channelFor(id: string, lastMessageId: number): Channel | undefined {
-    const channel = this.store.obtain(id);
-    if (channel instanceof Refusal) {
-      this.refusedChannels++;
-      return undefined;
-    }
-    // The primary's count is the channel's (a channel swept there while subscribed here restarts at 1).
-    channel.lastMessageId = lastMessageId;
-    return channel;
   }
 }

@@ -1,3 +1,4 @@
+import { isObject } from "./raw.js";
 import { parseDuration } from "./units.js";
 
 /** Where a Redis server is and how to log in (parsed from `redis://[user:password@]host[:port][/db]`). */
@@ -83,7 +84,6 @@ function parseHostPort(text: string): { host: string; port: number } {
 
 /** The `broker` block, checked; undefined (with errors pushed) when it is wrong. */
 export function parseBroker(value: unknown, errors: string[], commentKey: string): BrokerConfig | undefined {
-  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
   if (!isObject(value) || !isObject(value["redis"])) {
     errors.push(`broker: must be an object like {"redis": {"url": "redis://127.0.0.1:6379"}}`);
     return undefined;

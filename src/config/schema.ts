@@ -5,6 +5,7 @@ import { AccessRules, Cidr } from "../core/access-rules.js";
 import { PaddingRules } from "../core/padding.js";
 import type { StoreLimits } from "../store/channel-store.js";
 import { ComplexValue } from "./complex-value.js";
+import { isObject, type Raw } from "./raw.js";
 import { parseBroker, REDIS_DEFAULTS, type BrokerConfig } from "./redis.js";
 import { parseSsl, type SslConfig } from "./ssl.js";
 import { didYouMean } from "./suggest.js";
@@ -265,11 +266,6 @@ const COMMENT_KEY = "//";
 /** A valid configuration comes with the JSON it was made from (what `effectiveConfig` reads). */
 export type ConfigResult = { config: PushwireConfig; raw: Record<string, unknown>; errors?: undefined } | { config?: undefined; errors: string[] };
 
-type Raw = Record<string, unknown>;
-
-function isObject(value: unknown): value is Raw {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
 
 /** Validates a parsed JSON configuration; every problem comes back as "where: what". */
 export function normalizeConfig(input: unknown, baseDir = "."): ConfigResult {

@@ -56,8 +56,6 @@ const RESYNC_PAUSE_MS = 500;
  */
 export class RedisBroker extends LocalBroker {
   listener: BrokerListener | undefined;
-  /** Channels an entry named that this node's store refused (its caps). */
-  refusedChannels = 0;
   /** Catch-ups done (the first load included), and the messages the later ones took: published while this node was away. */
   catchUps = 0;
   caughtUpMessages = 0;
@@ -200,15 +198,19 @@ export class RedisBroker extends LocalBroker {
     if (this.commands.state !== "ready") return Promise.resolve(this.down);
     const ran = this.evaluate(script, args);
     const { waitReplicas, waitTimeoutMs } = this.settings;
+    if (waitReplicas === 0) return ran.then(this.applied, this.notTaken);
     // Pipelined right behind the script: WAIT counts the replicas that have everything this connection wrote.
-    const confirmed = waitReplicas > 0 ? this.commands.command(["WAIT", waitReplicas, Math.max(1, Math.round(waitTimeoutMs))]) : undefined;
+    const confirmed = this.commands.command(["WAIT", waitReplicas, Math.max(1, Math.round(waitTimeoutMs))]);
     return Promise.all([ran, confirmed]).then(([reply, replicas]) => {
-      if (typeof replicas === "number" && replicas < waitReplicas) {
+      if ((replicas as number) < waitReplicas) {
         return new Refusal(503, `Redis replicated the message to ${replicas} of ${waitReplicas} replicas in ${waitTimeoutMs} ms; it may be lost in a failover.`);
       }
       return this.appliedUpTo(reply);
-    }, (error: Error) => new Refusal(503, `Redis did not take the message: ${error.message}`));
+    }, this.notTaken);
   }
+
+  private readonly applied = (reply: RespReply): Promise<Refusal | undefined> | undefined => this.appliedUpTo(reply);
+  private readonly notTaken = (error: Error): Refusal => new Refusal(503, `Redis did not take the message: ${error.message}`);
 
   /** EVALSHA, or the whole script when Redis's cache was emptied (SCRIPT FLUSH: nothing ran, so sending it whole is safe). */
   private evaluate(script: Script, args: Array<string | number | Buffer>): Promise<RespReply> {
@@ -316,7 +318,8 @@ export class RedisBroker extends LocalBroker {
       const entries = decodeEntries(reply[at + 2] as Buffer);
       let local = this.store.find(id);
       let newest = local ? newestId(this.history, local) : 0;
-      const redisNewest = Math.max(lastId, ...entries.map((entry) => (entry.kind === "m" ? entry.message.id : 0)));
+      let redisNewest = lastId;
+      for (const entry of entries) if (entry.kind === "m" && entry.message.id > redisNewest) redisNewest = entry.message.id;
       if (local && knownEpoch && newest > redisNewest) {
         super.delete(local); // deleted and published again meanwhile: the old messages are gone
         local = undefined;
@@ -326,7 +329,7 @@ export class RedisBroker extends LocalBroker {
         if (entry.kind !== "m" || entry.message.expiresAt <= now) continue;
         messages++;
         if (entry.message.id <= newest) continue;
-        const channel = local ?? this.channelFor(id);
+        const channel = local ?? this.channelFor(id, lastId);
         if (!channel) break;
         local = channel;
         fresh.push({ channel, message: entry.message });
@@ -392,23 +395,13 @@ export class RedisBroker extends LocalBroker {
       }
       const { message } = entry;
       this.raiseStamp(message.time, message.tag, message.push2 ? midText(message.push2.mid) : "");
-      const channel = this.channelFor(message.channel);
+      const channel = this.channelFor(message.channel, message.id);
       if (!channel) continue;
-      channel.lastMessageId = message.id;
       failure ??= this.accept(channel, message, entry.stored, now);
       this.listener?.accepted(message, entry.stored);
     }
     this.resolveWaiters();
     if (failure !== undefined) this.log.error(`redis: a subscriber failed: ${(failure as Error).stack ?? failure}`);
-  }
-
-  private channelFor(id: string): Channel | undefined {
-    const channel = this.store.obtain(id);
-    if (channel instanceof Refusal) {
-      this.refusedChannels++;
-      return undefined;
-    }
-    return channel;
   }
 
   private raiseStamp(time: number, tag: number, mid: string): void {

@@ -1,6 +1,6 @@
 import type { Clock } from "../core/clock.js";
 import { DELETED_MESSAGE_ID, type Message, ownBytes, specialMessage } from "../core/message.js";
-import type { Refusal } from "../core/refusal.js";
+import { Refusal } from "../core/refusal.js";
 import type { Broker, PublishOptions } from "./broker.js";
 import type { Channel } from "./channel.js";
 import type { ChannelStore, StoreLimits } from "./channel-store.js";
@@ -11,6 +11,8 @@ import { Sequencer } from "./sequencer.js";
 /** The broker of one process: sequence, History, this process's Hub, all synchronous. */
 export class LocalBroker implements Broker {
   publishedMessages = 0;
+  /** Channels a message sequenced elsewhere (the workers' primary, Redis) named that this store refused (its caps). */
+  refusedChannels = 0;
   readonly sequencer: Sequencer;
 
   constructor(
@@ -55,6 +57,21 @@ export class LocalBroker implements Broker {
       return error;
     }
     return undefined;
+  }
+
+  /**
+   * The channel a message sequenced elsewhere names, created if need be, with that message's id as
+   * its last (the sequencer's count is the channel's: one swept there restarts at 1); undefined,
+   * counted, when this store refuses it.
+   */
+  protected channelFor(id: string, lastMessageId: number): Channel | undefined {
+    const channel = this.store.obtain(id);
+    if (channel instanceof Refusal) {
+      this.refusedChannels++;
+      return undefined;
+    }
+    channel.lastMessageId = lastMessageId;
+    return channel;
   }
 
   whenDurable<T>(then: (arg: T, failure: Refusal | undefined) => void, arg: T): void {
