@@ -317,10 +317,9 @@ export class RedisBroker extends LocalBroker {
       const lastId = Number(text(at + 1));
       const entries = decodeEntries(reply[at + 2] as Buffer);
       let local = this.store.find(id);
-      let newest = local ? newestId(this.history, local) : 0;
-      let redisNewest = lastId;
-      for (const entry of entries) if (entry.kind === "m" && entry.message.id > redisNewest) redisNewest = entry.message.id;
-      if (local && knownEpoch && newest > redisNewest) {
+      const mine = local ? newestStored(this.history, local) : undefined;
+      let newest = mine?.id ?? 0;
+      if (local && mine && knownEpoch && !continues(mine, lastId, entries)) {
         super.delete(local); // deleted and published again meanwhile: the old messages are gone
         local = undefined;
         newest = 0;
@@ -413,10 +412,28 @@ export class RedisBroker extends LocalBroker {
   }
 }
 
-/** The id of the newest message History keeps for the channel; 0 when none. */
-function newestId(history: History, channel: Channel): number {
+/** The newest message History keeps for the channel. */
+function newestStored(history: History, channel: Channel): Message | undefined {
   const stored = history.read(channel);
-  return stored.length > 0 ? stored.at(stored.length - 1)!.id : 0;
+  return stored.length > 0 ? stored.at(stored.length - 1) : undefined;
+}
+
+/**
+ * Whether Redis's stream of a channel goes on from `mine`, this node's newest copy: Redis has
+ * that very message (same id and seq), or only later ids (the ring dropped it). Lower ids, or
+ * another message under its id, mean the channel was deleted and published again meanwhile.
+ */
+function continues(mine: Message, lastId: number, entries: readonly Entry[]): boolean {
+  let oldest = Infinity;
+  let newest = lastId;
+  for (const entry of entries) {
+    if (entry.kind !== "m") continue;
+    const { id, seq } = entry.message;
+    if (id === mine.id) return seq === mine.seq;
+    oldest = Math.min(oldest, id);
+    newest = Math.max(newest, id);
+  }
+  return newest >= mine.id && oldest > mine.id;
 }
 
 /** The factory of a node's Redis broker, when the configuration has one. */

@@ -3,11 +3,12 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EPOCH, openRequest, request, sleep, start, waitFor, type RawConfig, type Reply, type Running } from "../support/helpers.js";
+import { EPOCH, freePort, openRequest, request, sleep, start, waitFor, type RawConfig, type Reply, type Running } from "../support/helpers.js";
 import { parseRedisUrl } from "../../src/config/redis.js";
 import { RedisConnection } from "../../src/redis/redis-connection.js";
 import { redisSkipReason, startRedis, startSentinel, type RunningRedis } from "../support/redis-server.js";
 import { TcpProxy } from "../support/tcp-proxy.js";
+import { RecordingLogger } from "../support/context.js";
 import { metricValue } from "../support/dashboard.js";
 import { WsClient } from "../support/ws-client.js";
 
@@ -43,7 +44,7 @@ function publishTo(node: Running, channel: string, body: string, headers: Record
   return request(node.port(), `/pub?id=${channel}`, { method: "POST", body, headers });
 }
 
-async function published(node: Running, channel: string, body: string): Promise<Reply> {
+async function publishedOn(node: Running, channel: string, body: string): Promise<Reply> {
   const reply = await publishTo(node, channel, body);
   assert.equal(reply.status, 200, `publish ${body} to ${channel}: ${reply.headers["x-nginx-pushstream-explain"] ?? ""}`);
   return reply;
@@ -83,8 +84,8 @@ describe("Redis broker: several nodes", { skip }, () => {
   const nodes: Running[] = [];
   const proxies: TcpProxy[] = [];
 
-  async function node(extra: RawConfig = {}, redisPort = redis.port, redisExtra: RawConfig = {}): Promise<Running> {
-    const running = await start(nodeConfig(redisPort, extra, redisExtra));
+  async function node(extra: RawConfig = {}, redisPort = redis.port, redisExtra: RawConfig = {}, log?: RecordingLogger): Promise<Running> {
+    const running = await start(nodeConfig(redisPort, extra, redisExtra), log ? { log } : {});
     nodes.push(running);
     return running;
   }
@@ -94,6 +95,18 @@ describe("Redis broker: several nodes", { skip }, () => {
     const proxy = await TcpProxy.start(redis.port);
     proxies.push(proxy);
     return { node: await node(extra, proxy.port), proxy };
+  }
+
+  /**
+   * Publishes through `from` and waits until every node connected to Redis applied the message:
+   * the answer says only that `from` has (the others get it over their own subscriptions).
+   */
+  async function published(from: Running, channel: string, body: string): Promise<Reply> {
+    const reply = await publishedOn(from, channel, body);
+    const id = from.push.ctx.store.find(channel)!.lastMessageId;
+    const live = (n: Running): boolean => n.push.ctx.broker.shared?.live === true;
+    await waitFor(() => nodes.every((n) => !live(n) || (n.push.ctx.store.find(channel)?.lastMessageId ?? 0) >= id), 3000, `every node to apply ${channel} ${id}`);
+    return reply;
   }
 
   async function closeNodes(): Promise<void> {
@@ -281,6 +294,70 @@ describe("Redis broker: several nodes", { skip }, () => {
       assert.equal((await everything(a, "cut")).text, "beforewhile b was awayb publishes again");
       assert.ok(!(await everything(a, "cut")).text.includes("refused"), "the refused publish went nowhere");
     } finally {
+      await closeNodes();
+    }
+  });
+
+  test("channels deleted while a node was cut off are deleted there when it returns: its subscriber gets the deleted message; one deleted and published again keeps only the new message", async () => {
+    try {
+      const a = await node();
+      const { node: b, proxy } = await proxiedNode();
+      await published(a, "away", "one");
+      await published(a, "away", "two");
+      await published(a, "again", "old");
+      await waitFor(() => storedOn(b, "away").length === 2 && storedOn(b, "again").length === 1, 2000, "b has both channels");
+      const socket = await WsClient.upgrade(b.port(), "/ws?id=away");
+      await waitFor(() => b.push.ctx.store.find("away")?.subscribers.size === 1, 2000, "subscribed on b");
+      proxy.cut();
+      await waitFor(() => b.push.ctx.broker.unavailable !== undefined, 3000, "b sees Redis gone");
+      assert.equal((await request(a.port(), "/pub?id=away", { method: "DELETE" })).status, 200);
+      assert.equal((await request(a.port(), "/pub?id=again", { method: "DELETE" })).status, 200);
+      await published(a, "again", "fresh");
+      await sleep(200);
+      assert.equal(storedOn(b, "away").length, 2, "b has not heard of it yet");
+      proxy.restore();
+      assert.equal(await socket.nextText(5000), "Channel deleted");
+      await waitFor(() => storedOn(b, "again").length === 1 && storedOn(b, "again")[0]!.endsWith("/fresh"), 5000, "b caught up on the channel published again");
+      assert.deepEqual(storedOn(b, "away"), []);
+      assert.deepEqual(storedOn(b, "again"), storedOn(a, "again"));
+      assert.equal(storedOn(b, "again")[0]!.split("/")[0], "1", "ids restarted with the deletion");
+      socket.socket.destroy();
+    } finally {
+      await closeNodes();
+    }
+  });
+
+  test("a node that cannot reach Redis at start serves after startTimeout: publishes answered 503, /metrics says so", async () => {
+    try {
+      const nowhere = await freePort();
+      const started = Date.now();
+      const lonely = await node({}, nowhere, { startTimeout: "300ms" });
+      const waited = Date.now() - started;
+      assert.ok(waited >= 250 && waited < 3000, `started after the start timeout (${waited} ms)`);
+      const refused = await publishTo(lonely, "none", "x");
+      assert.equal(refused.status, 503);
+      assert.equal(refused.headers["x-nginx-pushstream-explain"], `Redis (127.0.0.1:${nowhere}) is unreachable; the message was not published.`);
+      assert.equal(metricValue((await request(lonely.port(), "/metrics")).text, "pushwire_redis_up"), 0);
+      assert.equal((await request(lonely.port(), "/sub?id=none", { headers: { "If-Modified-Since": EPOCH } })).status, 304, "subscribers are served meanwhile");
+    } finally {
+      await closeNodes();
+    }
+  });
+
+  test("Redis's script cache emptied (SCRIPT FLUSH): the next publish sends the script whole and goes through; bytes on the channel that are not entries are logged and skipped", async () => {
+    const probe = new RedisConnection(parseRedisUrl(`redis://127.0.0.1:${redis.port}`), { name: "probe", mode: "commands" });
+    try {
+      const log = new RecordingLogger();
+      const [a, b] = [await node(), await node({}, redis.port, {}, log)];
+      await waitFor(() => probe.state === "ready", 5000, "probe ready");
+      assert.equal(await probe.command(["SCRIPT", "FLUSH"]), "OK");
+      await published(a, "flushed", "after the flush");
+      assert.equal(await probe.command(["PUBLISH", "test:messages", "not an entry"]), 2, "both nodes listen");
+      await published(a, "flushed", "and after the noise");
+      assert.equal((await everything(b, "flushed")).text, "after the flushand after the noise");
+      assert.ok(log.lines.some((line) => /^error redis: an unreadable entry on test:messages \(an entry of unknown kind "n"\); skipped$/.test(line)), log.lines.join("\n"));
+    } finally {
+      probe.close();
       await closeNodes();
     }
   });
